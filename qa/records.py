@@ -1,0 +1,71 @@
+"""Frozen value types shared by the library, the CLI and the HTTP edge."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Document(msgspec.Struct, frozen=True, kw_only=True):
+    """One article: its id (file stem), metadata and full text."""
+
+    id: str
+    title: str
+    text: str
+    author: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+    @property
+    def length(self) -> int:
+        """Length of the text in characters."""
+        return len(self.text)
+
+
+class Passage(msgspec.Struct, frozen=True, kw_only=True):
+    """A chunk of a document: ``document.text[start:end] == text`` always holds."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Scores(msgspec.Struct, frozen=True, kw_only=True):
+    """How a passage was scored: dense cosine, keyword BM25 and the fused score."""
+
+    dense: float | None
+    keyword: float | None
+    fused: float
+
+
+class Hit(msgspec.Struct, frozen=True, kw_only=True):
+    """A retrieved passage with its rank (1-based) and scores."""
+
+    rank: int
+    passage: Passage
+    title: str
+    scores: Scores
+
+
+class Citation(msgspec.Struct, frozen=True, kw_only=True):
+    """A marker ``[n]`` in an answer and the exact slice of a document it points to."""
+
+    n: int
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    quote: str
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of asking a question: answer text, citations and the retrieved passages."""
+
+    question: str
+    answerable: bool
+    answer: str
+    confidence: float
+    reason: str | None
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    timings_ms: dict[str, float]
