@@ -210,3 +210,13 @@ def dense_vectors(index: Index, rows: list[int]) -> Vectors:
     if not rows:
         return np.zeros((0, index.dense.d), dtype=np.float32)
     return np.vstack([index.dense.reconstruct(int(r)) for r in rows]).astype(np.float32)
+
+
+def ensure(settings: Settings, encoder: Encoder, *, progress: Progress | None = None) -> Index:
+    """Load the index, building it first when it is missing or stale (other model, settings or corpus)."""
+    say = progress or (lambda _msg: None)
+    try:
+        return load(settings.index_dir, settings, encoder)
+    except (IndexMissing, IndexMismatch) as exc:
+        say(f"{exc}; building")
+    return build(settings, encoder, progress=say)

@@ -1,0 +1,76 @@
+"""Shared fixtures: the real bundled model, a seed index built once per session, and a small fake encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.embedding import SentenceEncoder, Vectors
+from qa.engine import Engine
+from qa.index import Index, build
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+class FakeEncoder:
+    """Hashed bag-of-words vectors: deterministic, fast, good enough for unit tests of the plumbing."""
+
+    name = "fake-bow"
+    fingerprint = "fake-bow-v1"
+    dimension = 64
+
+    def __init__(self, max_words: int = 10_000) -> None:
+        self.max_words = max_words
+
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> Vectors:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
+            norm = np.linalg.norm(out[i])
+            out[i] /= norm if norm else 1.0
+        return out
+
+    def fits(self, text: str) -> bool:
+        return len(text.split()) <= self.max_words
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceEncoder:
+    """The real bundled all-MiniLM-L6-v2, loaded once."""
+    return SentenceEncoder()
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    """A tiny deterministic encoder for unit tests."""
+    return FakeEncoder()
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Default settings over a copy of the seeds, with the index in a temporary folder."""
+    root = tmp_path_factory.mktemp("seedindex")
+    shutil.copytree(SEEDS, root / "seeds")
+    return Settings(corpus_dir=root / "seeds", index_dir=root / "index")
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings: Settings, encoder: SentenceEncoder) -> Index:
+    """The seeds indexed with the real model (built and written once per session)."""
+    return build(seed_settings, encoder)
+
+
+@pytest.fixture(scope="session")
+def engine(seed_settings: Settings, encoder: SentenceEncoder, seed_index: Index) -> Iterator[Engine]:
+    """An engine over the seed index with the real model."""
+    yield Engine(seed_settings, encoder, seed_index)
