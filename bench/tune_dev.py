@@ -48,14 +48,16 @@ def main() -> None:
                 return a
 
             r = evaluate(questions, ask)
-            print(f"chunk={chunk} overlap={overlap} dw={dw} kw={kw} passages={index.manifest.passages} "
-                  f"build={built:.1f}s hit1={r.hit_at_1} hit5={r.hit_at_5} mrr={r.mrr_at_10} "
-                  f"multi={r.multi_coverage} abst={r.abstention_accuracy} wrong_abst={r.answerable_abstained}",
-                  flush=True)
+            print(
+                f"chunk={chunk} overlap={overlap} dw={dw} kw={kw} passages={index.manifest.passages} "
+                f"build={built:.1f}s hit1={r.hit_at_1} hit5={r.hit_at_5} mrr={r.mrr_at_10} "
+                f"multi={r.multi_coverage} abst={r.abstention_accuracy} wrong_abst={r.answerable_abstained}",
+                flush=True,
+            )
             if args.verbose:
                 for m in r.misses:
                     print("   miss", m)
-                for q, c in zip(questions, confs):
+                for q, c in zip(questions, confs, strict=True):
                     print(f"   conf {c:.3f} {q.type} {q.id}")
     sys.stdout.flush()
 

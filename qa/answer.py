@@ -29,8 +29,9 @@ class Sentence:
     similarity: float
 
 
-def candidates(question: str, query_vector: Vectors, hits: list[Hit], docs: dict[str, Document],
-               encoder: Encoder) -> list[Sentence]:
+def candidates(
+    question: str, query_vector: Vectors, hits: list[Hit], docs: dict[str, Document], encoder: Encoder
+) -> list[Sentence]:
     """Sentences of the top passages scored by similarity to the question plus term overlap, best first."""
     spans: list[tuple[Hit, int, int]] = []
     for hit in hits[:CANDIDATE_PASSAGES]:
@@ -71,8 +72,9 @@ def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tup
         doc = docs[sent.hit.passage.doc_id]
         quote = doc.text[sent.start : sent.end]
         parts.append(f"{' '.join(quote.split())} [{sent.hit.rank}]")
-        citations.append(Citation(n=sent.hit.rank, doc_id=doc.id, title=doc.title, start=sent.start, end=sent.end,
-                                  quote=quote))
+        citations.append(
+            Citation(n=sent.hit.rank, doc_id=doc.id, title=doc.title, start=sent.start, end=sent.end, quote=quote)
+        )
     return " ".join(parts), tuple(citations)
 
 

@@ -10,7 +10,9 @@ from qa.sentences import Span, split_sentences
 BODY, TITLE, BYLINE, DATELINE, BOILERPLATE, DUPLICATE = "body", "title", "byline", "date", "boilerplate", "duplicate"
 
 _CREDIT = re.compile(r"(?:^|\s/\s|\s)(?:image|photo|photograph|picture|credit|illustration)s?\s*:\s*\S", re.I)
-_SHARE = re.compile(r"^(?:share|tweet|email|print|share\s+(?:tweet|this)|like)(?:\s+(?:share|tweet|email|print))*\W*$", re.I)
+_SHARE = re.compile(
+    r"^(?:share|tweet|email|print|share\s+(?:tweet|this)|like)(?:\s+(?:share|tweet|email|print))*\W*$", re.I
+)
 _FOOTER = re.compile(
     r"subscribe|newsletter|sign[ -]up|thank(?:s| you) for reading|don'?t forget to|click here|^join us\b|"
     r"fill (?:in|out) (?:this|the) form|get back to you|^to contact\b|follow us|all rights reserved|"
@@ -21,7 +23,20 @@ _LINK_ONLY = re.compile(r"^[*_\s]*\[[^\]]*\]\([^)]*\)[*_\s]*$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _EMPHASIS_ONLY = re.compile(r"^(\*\*|__)(?P<inner>[^*_]{1,120})\1$")
 _BY = re.compile(r"^by\s+(?P<name>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})$", re.I)
-MONTHS = ("january february march april may june july august september october november december").split()
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 _MONTH = r"(?P<month>" + "|".join(m[:3] + r"[a-z]*\.?" for m in MONTHS) + ")"
 _DATES = (
     re.compile(r"^(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})$", re.I),

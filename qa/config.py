@@ -41,8 +41,18 @@ class Settings:
 
     def __post_init__(self) -> None:
         """Check ranges and cross-field rules, naming the setting at fault."""
-        _positive(self, "chunk_tokens", "batch_size", "rrf_k", "candidates", "default_top_k", "max_top_k",
-                  "max_question_chars", "max_body_bytes", "answer_sentences")
+        _positive(
+            self,
+            "chunk_tokens",
+            "batch_size",
+            "rrf_k",
+            "candidates",
+            "default_top_k",
+            "max_top_k",
+            "max_question_chars",
+            "max_body_bytes",
+            "answer_sentences",
+        )
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
         if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:

@@ -50,7 +50,9 @@ def unique(docs: Iterable[Document]) -> list[Document]:
     seen: dict[str, Document] = {}
     for doc in docs:
         if doc.id in seen:
-            raise CorpusError(f"document id {doc.id!r} appears twice ({seen[doc.id].source} and {doc.source}); rename one")
+            raise CorpusError(
+                f"document id {doc.id!r} appears twice ({seen[doc.id].source} and {doc.source}); rename one"
+            )
         seen[doc.id] = doc
     return list(seen.values())
 
@@ -71,13 +73,20 @@ def load_file(path: Path) -> list[Document]:
 
 
 def make_document(
-    doc_id: str, text: str, *, title: str | None = None, author: str | None = None,
-    date: str | None = None, source: str | None = None,
+    doc_id: str,
+    text: str,
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    date: str | None = None,
+    source: str | None = None,
 ) -> Document:
     """A Document whose missing metadata is read from the text itself."""
     found = clean(text)
     return Document(
-        id=doc_id, text=text, source=source,
+        id=doc_id,
+        text=text,
+        source=source,
         title=title or found.title or fallback_title(text, doc_id),
         author=author or found.author,
         date=(parse_date(date) or date) if date else found.date,
@@ -109,7 +118,9 @@ def _from_jsonl(path: Path, raw: str) -> list[Document]:
         doc_id, text = rec.get("id", rec.get("_id")), rec.get("text")
         if not isinstance(doc_id, str | int) or not isinstance(text, str) or not str(doc_id).strip():
             raise CorpusError(f"{path}:{lineno}: each line needs a string 'id' and a string 'text'")
-        meta = {k: rec[k] if isinstance(rec.get(k), str) and rec[k].strip() else None for k in ("title", "author", "date")}
+        meta = {
+            k: rec[k] if isinstance(rec.get(k), str) and rec[k].strip() else None for k in ("title", "author", "date")
+        }
         docs.append(make_document(str(doc_id), text, source=f"{path}:{lineno}", **meta))
     return docs
 
@@ -118,7 +129,9 @@ class _HTMLText(HTMLParser):
     """Collects visible article text and metadata, skipping scripts, navigation and footers."""
 
     SKIP = frozenset({"script", "style", "nav", "footer", "header", "aside", "form", "noscript", "figure", "svg"})
-    BLOCK = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "section", "article", "blockquote", "tr"})
+    BLOCK = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "section", "article", "blockquote", "tr"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -171,4 +184,6 @@ def _from_html(path: Path, raw: str) -> Document:
     title = " ".join((meta.get("og:title") or parser.h1 or parser.title).split()) or None
     author = meta.get("author") or meta.get("article:author")
     date = meta.get("article:published_time") or meta.get("date") or meta.get("time")
-    return make_document(path.stem, text, title=title, author=author, date=date[:10] if date else None, source=str(path))
+    return make_document(
+        path.stem, text, title=title, author=author, date=date[:10] if date else None, source=str(path)
+    )

@@ -59,7 +59,9 @@ def weights_sha256(folder: Path) -> str:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
             return digest.hexdigest()
-    raise ConfigError(f"model folder {folder} has no weights ({' or '.join(WEIGHT_FILES)}); set QA_MODEL to a complete model")
+    raise ConfigError(
+        f"model folder {folder} has no weights ({' or '.join(WEIGHT_FILES)}); set QA_MODEL to a complete model"
+    )
 
 
 class SentenceEncoder:
@@ -81,9 +83,11 @@ class SentenceEncoder:
         self.fingerprint = weights_sha256(location) if isinstance(location, Path) else f"name:{name}"
         dimension = self.model.get_embedding_dimension()
         if dimension is None:
-            raise ConfigError(f"model {name!r} does not report an embedding dimension; use a sentence-transformers model")
+            raise ConfigError(
+                f"model {name!r} does not report an embedding dimension; use a sentence-transformers model"
+            )
         self.dimension = int(dimension)
-        self.max_tokens = int(self.model.max_seq_length)
+        self.max_tokens = int(self.model.max_seq_length or 512)
 
     def encode(self, texts: list[str], *, batch_size: int = 32) -> Vectors:
         """Unit-length float32 vectors, one row per text."""

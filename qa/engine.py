@@ -46,27 +46,38 @@ class Engine:
         conf = answer.confidence(ranked)
         answerable = bool(hits) and conf >= self.settings.abstain_threshold
         if answerable:
-            text, citations = answer.compose(answer.choose(ranked, self.settings.answer_sentences), self.index.documents)
+            text, citations = answer.compose(
+                answer.choose(ranked, self.settings.answer_sentences), self.index.documents
+            )
             reason = None
         else:
             text, citations = "The articles do not appear to answer this question.", ()
             reason = NO_RELEVANT_PASSAGE
         timings["answer"] = _ms(clock)
         timings["total"] = round(sum(timings.values()), 3)
-        return Answer(question=question, answerable=answerable, answer=text, confidence=round(conf, 4),
-                      reason=reason, citations=citations, hits=tuple(hits), timings_ms=timings)
+        return Answer(
+            question=question,
+            answerable=answerable,
+            answer=text,
+            confidence=round(conf, 4),
+            reason=reason,
+            citations=citations,
+            hits=tuple(hits),
+            timings_ms=timings,
+        )
 
     def check_question(self, question: Any) -> str:
         """The question stripped, or InvalidInput saying what is wrong with it."""
         if not isinstance(question, str):
-            raise InvalidInput("question must be a string, e.g. {\"question\": \"Who led the march?\"}")
-        question = question.strip()
-        if not question:
-            raise InvalidInput("question is empty; send the question text in the \"question\" field")
-        if len(question) > self.settings.max_question_chars:
-            raise InvalidInput(f"question is {len(question)} characters long; the limit is "
-                               f"{self.settings.max_question_chars}: shorten it")
-        return question
+            raise InvalidInput('question must be a string, e.g. {"question": "Who led the march?"}')
+        text: str = question.strip()
+        if not text:
+            raise InvalidInput('question is empty; send the question text in the "question" field')
+        if len(text) > self.settings.max_question_chars:
+            raise InvalidInput(
+                f"question is {len(text)} characters long; the limit is {self.settings.max_question_chars}: shorten it"
+            )
+        return text
 
     def check_top_k(self, top_k: Any) -> int:
         """``top_k`` as an int within 1..max_top_k (default when None), or InvalidInput."""

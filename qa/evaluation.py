@@ -116,12 +116,17 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
             multi += 1
             covered += {d for d, _ in q.gold} <= set().union(*matched[:5])
     return Report(
-        questions=n, answerable=answerable,
-        hit_at_1=_ratio(hit1, answerable), hit_at_5=_ratio(hit5, answerable), mrr_at_10=round(rr / answerable, 4)
-        if answerable else 0.0,
-        multi_questions=multi, multi_coverage=_ratio(covered, multi),
-        unanswerable=unanswerable, abstention_accuracy=_ratio(abstained, unanswerable),
-        answerable_abstained=wrongly_abstained, misses=misses,
+        questions=n,
+        answerable=answerable,
+        hit_at_1=_ratio(hit1, answerable),
+        hit_at_5=_ratio(hit5, answerable),
+        mrr_at_10=round(rr / answerable, 4) if answerable else 0.0,
+        multi_questions=multi,
+        multi_coverage=_ratio(covered, multi),
+        unanswerable=unanswerable,
+        abstention_accuracy=_ratio(abstained, unanswerable),
+        answerable_abstained=wrongly_abstained,
+        misses=misses,
     )
 
 

@@ -56,7 +56,7 @@ class Index:
     manifest: Manifest
     documents: dict[str, Document]
     passages: list[Passage]
-    dense: faiss.IndexFlatIP
+    dense: faiss.Index
     keyword: KeywordIndex
 
     def title(self, doc_id: str) -> str:
@@ -83,19 +83,24 @@ def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = N
     )
     index = Index(manifest, index.documents, index.passages, index.dense, index.keyword)
     save(index, settings.index_dir)
-    say(f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
-        f"in {manifest.build_seconds:.1f}s")
+    say(
+        f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
+        f"in {manifest.build_seconds:.1f}s"
+    )
     return index
 
 
-def build_from_documents(docs: list[Document], settings: Settings, encoder: Encoder, *,
-                         progress: Progress | None = None) -> Index:
+def build_from_documents(
+    docs: list[Document], settings: Settings, encoder: Encoder, *, progress: Progress | None = None
+) -> Index:
     """An in-memory index of ``docs`` (nothing written)."""
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     by_id = {d.id: d for d in docs}
     chunker = Chunker(
-        count=token_counter(settings.encoding), max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+        count=token_counter(settings.encoding),
+        max_tokens=settings.chunk_tokens,
+        overlap=settings.chunk_overlap,
         fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, settings.embed_title)),
     )
     passages = [p for d in docs for p in chunker.chunk(d)]
@@ -107,10 +112,21 @@ def build_from_documents(docs: list[Document], settings: Settings, encoder: Enco
         dense.add(vectors)
     keyword = KeywordIndex.build([embed_input(by_id[p.doc_id].title, p.text, settings.embed_title) for p in passages])
     manifest = Manifest(
-        format_version=FORMAT_VERSION, generation=_generation(), built_at=dt.datetime.now(dt.UTC).isoformat(),
-        model=encoder.name, model_sha256=encoder.fingerprint, dimension=encoder.dimension, encoding=settings.encoding,
-        chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title,
-        corpus_dir="", corpus_sha256="", documents=len(docs), passages=len(passages), files={},
+        format_version=FORMAT_VERSION,
+        generation=_generation(),
+        built_at=dt.datetime.now(dt.UTC).isoformat(),
+        model=encoder.name,
+        model_sha256=encoder.fingerprint,
+        dimension=encoder.dimension,
+        encoding=settings.encoding,
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap,
+        embed_title=settings.embed_title,
+        corpus_dir="",
+        corpus_sha256="",
+        documents=len(docs),
+        passages=len(passages),
+        files={},
         build_seconds=round(time.perf_counter() - started, 3),
     )
     return Index(manifest, by_id, passages, dense, keyword)
@@ -124,8 +140,12 @@ def _generation() -> str:
 def save(index: Index, folder: Path) -> Manifest:
     """Write the index's files under new names, then switch ``manifest.json`` to them in one rename."""
     gen = index.manifest.generation
-    files = {"dense": f"dense-{gen}.faiss", "passages": f"passages-{gen}.jsonl",
-             "documents": f"documents-{gen}.jsonl", "keyword": f"keyword-{gen}"}
+    files = {
+        "dense": f"dense-{gen}.faiss",
+        "passages": f"passages-{gen}.jsonl",
+        "documents": f"documents-{gen}.jsonl",
+        "keyword": f"keyword-{gen}",
+    }
     manifest = msgspec.structs.replace(index.manifest, files=files)
     with exclusive(folder):
         previous = _read_manifest(folder) if (folder / MANIFEST).exists() else None
@@ -172,9 +192,12 @@ def load(folder: Path, settings: Settings, encoder: Encoder | None = None, *, ch
     try:
         dense = faiss.read_index(str(folder / manifest.files["dense"]))
         passages = msgspec.json.decode(
-            b"[" + b",".join((folder / manifest.files["passages"]).read_bytes().splitlines()) + b"]", type=list[Passage])
+            b"[" + b",".join((folder / manifest.files["passages"]).read_bytes().splitlines()) + b"]", type=list[Passage]
+        )
         docs = msgspec.json.decode(
-            b"[" + b",".join((folder / manifest.files["documents"]).read_bytes().splitlines()) + b"]", type=list[Document])
+            b"[" + b",".join((folder / manifest.files["documents"]).read_bytes().splitlines()) + b"]",
+            type=list[Document],
+        )
         keyword = KeywordIndex.load(folder / manifest.files["keyword"])
     except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
         raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
@@ -183,25 +206,32 @@ def load(folder: Path, settings: Settings, encoder: Encoder | None = None, *, ch
     return Index(manifest, {d.id: d for d in docs}, passages, dense, keyword)
 
 
-def mismatches(manifest: Manifest, settings: Settings, encoder: Encoder | None, *, check_corpus: bool = True) -> list[str]:
+def mismatches(
+    manifest: Manifest, settings: Settings, encoder: Encoder | None, *, check_corpus: bool = True
+) -> list[str]:
     """Each way the manifest differs from what the running service would build."""
     out = []
     if manifest.format_version != FORMAT_VERSION:
         out.append(f"format version {manifest.format_version}, this version reads {FORMAT_VERSION}")
-    wanted = {"encoding": settings.encoding, "chunk_tokens": settings.chunk_tokens,
-              "chunk_overlap": settings.chunk_overlap, "embed_title": settings.embed_title}
+    wanted = {
+        "encoding": settings.encoding,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap,
+        "embed_title": settings.embed_title,
+    }
     for key, value in wanted.items():
         if getattr(manifest, key) != value:
             out.append(f"{key} is {getattr(manifest, key)!r} in the index but {value!r} in the settings")
     if encoder is not None:
         if manifest.model_sha256 != encoder.fingerprint:
-            out.append(f"built with model {manifest.model!r} (sha256 {manifest.model_sha256[:12]}…), "
-                       f"running {encoder.name!r} (sha256 {encoder.fingerprint[:12]}…)")
+            out.append(
+                f"built with model {manifest.model!r} (sha256 {manifest.model_sha256[:12]}…), "
+                f"running {encoder.name!r} (sha256 {encoder.fingerprint[:12]}…)"
+            )
         elif manifest.dimension != encoder.dimension:
             out.append(f"dimension {manifest.dimension} in the index, {encoder.dimension} from the model")
-    if check_corpus and settings.corpus_dir.is_dir():
-        if manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
-            out.append(f"the corpus in {settings.corpus_dir} changed since the index was built")
+    if check_corpus and settings.corpus_dir.is_dir() and manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
+        out.append(f"the corpus in {settings.corpus_dir} changed since the index was built")
     return out
 
 

@@ -26,7 +26,8 @@ def _stemmer() -> Stemmer.Stemmer:
 def terms(text: str) -> list[str]:
     """Lowercased, stemmed terms of ``text`` without stopwords (``Pakistan's`` -> ``pakistan``)."""
     words = [w.split("'")[0].split("’")[0] for w in _TERM.findall(text.lower())]
-    return _stemmer().stemWords([w for w in words if w and w not in _STOP])
+    stemmed: list[str] = _stemmer().stemWords([w for w in words if w and w not in _STOP])
+    return stemmed
 
 
 class KeywordIndex:

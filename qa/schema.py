@@ -74,11 +74,22 @@ def ask_response(answer: Answer) -> AskResponse:
         answer=answer.answer,
         confidence=answer.confidence,
         reason=answer.reason,
-        citations=[CitationOut(n=c.n, doc_id=c.doc_id, title=c.title, start=c.start, end=c.end, quote=c.quote)
-                   for c in answer.citations],
-        passages=[PassageOut(rank=h.rank, doc_id=h.passage.doc_id, title=h.title, text=h.passage.text,
-                             start=h.passage.start, end=h.passage.end, score=round(h.scores.fused, 6))
-                  for h in answer.hits],
+        citations=[
+            CitationOut(n=c.n, doc_id=c.doc_id, title=c.title, start=c.start, end=c.end, quote=c.quote)
+            for c in answer.citations
+        ],
+        passages=[
+            PassageOut(
+                rank=h.rank,
+                doc_id=h.passage.doc_id,
+                title=h.title,
+                text=h.passage.text,
+                start=h.passage.start,
+                end=h.passage.end,
+                score=round(h.scores.fused, 6),
+            )
+            for h in answer.hits
+        ],
         timings_ms=answer.timings_ms,
     )
 

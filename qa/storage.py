@@ -47,7 +47,11 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> None:
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     """Replace ``target`` with ``data`` atomically."""
-    write_atomic(target, lambda tmp: tmp.write_bytes(data))
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    write_atomic(target, write)
 
 
 def _fsync_file(path: Path) -> None:

@@ -1,0 +1,212 @@
+"""The HTTP app: answers over the seed index, RFC 9457 problems for every bad request, and the loading states."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+import qa.index
+from qa.app import create_app
+from qa.config import Settings
+from qa.embedding import SentenceEncoder
+from qa.index import Index
+
+PROBLEM = "application/problem+json"
+QUESTION = "Who led the long march to Islamabad?"
+
+
+@pytest.fixture(scope="module")
+def client(seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder) -> Iterator[TestClient[Any]]:
+    """A client of an app that is ready at once (index and model given)."""
+    with TestClient(create_app(seed_settings, index=seed_index, model=encoder)) as test_client:
+        yield test_client
+
+
+def assert_problem(response: httpx.Response, status: int, mentions: str | None = None) -> dict[str, Any]:
+    """Check an RFC 9457 problem response and return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"] and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"].strip()
+    assert "Traceback" not in body["detail"]
+    if mentions:
+        assert mentions in body["detail"], body["detail"]
+    return body
+
+
+def wait_for(client: TestClient[Any], path: str, done: Any, seconds: float = 5.0) -> httpx.Response:
+    """Poll ``path`` until ``done(response)`` holds or the time is up; return the last response."""
+    deadline = time.monotonic() + seconds
+    response = client.get(path)
+    while not done(response) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        response = client.get(path)
+    return response
+
+
+def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) -> None:
+    response = client.post("/ask", json={"question": QUESTION, "top_k": 4})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"question", "answerable", "answer", "confidence", "reason", "citations", "passages",
+                         "timings_ms"}
+    assert body["question"] == QUESTION
+    assert body["answerable"] is True and body["reason"] is None and body["answer"]
+    assert 0.0 <= body["confidence"] <= 1.0
+    assert body["timings_ms"]["total"] >= 0
+    passages = body["passages"]
+    assert 1 <= len(passages) <= 4
+    assert [p["rank"] for p in passages] == list(range(1, len(passages) + 1))
+    assert [p["score"] for p in passages] == sorted((p["score"] for p in passages), reverse=True)
+    texts = {}
+    for passage in passages:
+        doc = client.get(f"/documents/{passage['doc_id']}").json()
+        texts[doc["id"]] = doc["text"]
+        assert doc["text"][passage["start"]:passage["end"]] == passage["text"]
+        assert passage["title"] == doc["title"]
+    assert body["citations"]
+    ranks = {p["rank"]: p for p in passages}
+    for citation in body["citations"]:
+        assert f"[{citation['n']}]" in body["answer"]
+        assert ranks[citation["n"]]["doc_id"] == citation["doc_id"]
+        text = texts.get(citation["doc_id"]) or client.get(f"/documents/{citation['doc_id']}").json()["text"]
+        assert text[citation["start"]:citation["end"]] == citation["quote"]
+
+
+def test_ask_defaults_top_k(client: TestClient[Any], seed_settings: Settings) -> None:
+    response = client.post("/ask", json={"question": QUESTION})
+    assert response.status_code == 200
+    assert len(response.json()["passages"]) == seed_settings.default_top_k
+
+
+def test_documents_lists_the_seeds(client: TestClient[Any]) -> None:
+    response = client.get("/documents")
+    assert response.status_code == 200
+    docs = response.json()
+    assert len(docs) == 5
+    assert all(d["title"].strip() and d["id"] and d["length"] > 0 for d in docs)
+    assert "text" not in docs[0]
+    one = client.get(f"/documents/{docs[0]['id']}").json()
+    assert one["id"] == docs[0]["id"] and len(one["text"]) == docs[0]["length"]
+
+
+def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "documents": 5, "passages": len(seed_index.passages),
+                            "model": seed_index.manifest.model, "generation": seed_index.manifest.generation}
+    schema = client.get("/schema/openapi.json")
+    assert schema.status_code == 200
+    assert schema.json()["info"]["title"] == "articleqa"
+    assert {"/ask", "/documents", "/documents/{doc_id}", "/healthz", "/readyz"} <= set(schema.json()["paths"])
+
+
+LONG = "a" * 1001  # one over the default max_question_chars
+BAD_REQUESTS = [
+    pytest.param("POST", "/ask", b'{"top_k": 3}', 400, "question", id="missing-question"),
+    pytest.param("POST", "/ask", b'{"question": ""}', 400, "question", id="empty-question"),
+    pytest.param("POST", "/ask", b'{"question": "  \\n\\t "}', 400, "question", id="blank-question"),
+    pytest.param("POST", "/ask", f'{{"question": "{LONG}"}}'.encode(), 400, "question", id="long-question"),
+    pytest.param("POST", "/ask", b'{"question": 42}', 400, "question", id="question-number"),
+    pytest.param("POST", "/ask", b'{"question": ["who?"]}', 400, "question", id="question-list"),
+    pytest.param("POST", "/ask", b'{"question": null}', 400, "question", id="question-null"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "top_k": 0}', 400, "top_k", id="top_k-0"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "top_k": 51}', 400, "top_k", id="top_k-51"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "top_k": -1}', 400, "top_k", id="top_k-negative"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "top_k": "5"}', 400, "top_k", id="top_k-string"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "top_k": 2.5}', 400, "top_k", id="top_k-float"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "top_k": true}', 400, "top_k", id="top_k-bool"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "colour": "red"}', 400, "colour", id="unknown-field"),
+    pytest.param("POST", "/ask", b"not json", 400, "JSON", id="not-json"),
+    pytest.param("POST", "/ask", b"", 400, "empty", id="empty-body"),
+    pytest.param("POST", "/ask", b'["who?"]', 400, "object", id="json-array"),
+    pytest.param("POST", "/ask", b'"who?"', 400, "object", id="json-string"),
+    pytest.param("POST", "/ask", b'{"question": "' + b"a" * 70_000 + b'"}', 413, "bytes", id="body-too-large"),
+    pytest.param("GET", "/documents/no-such-doc", None, 404, "no-such-doc", id="unknown-document"),
+    pytest.param("GET", "/no/such/route", None, 404, "/schema", id="unknown-route"),
+    pytest.param("GET", "/ask", None, 405, "POST", id="wrong-method-ask"),
+    pytest.param("DELETE", "/documents", None, 405, "GET", id="wrong-method-documents"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "content", "status", "mentions"), BAD_REQUESTS)
+def test_bad_requests_are_problems(client: TestClient[Any], method: str, path: str, content: bytes | None,
+                                   status: int, mentions: str) -> None:
+    headers = {"content-type": "application/json"} if content is not None else {}
+    assert_problem(client.request(method, path, content=content, headers=headers), status, mentions)
+
+
+class Records(logging.Handler):
+    """Keeps log records (Litestar's logging setup replaces the root handlers that caplog relies on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_unexpected_error_is_a_generic_500(seed_settings: Settings, seed_index: Index,
+                                           encoder: SentenceEncoder) -> None:
+    app = create_app(seed_settings, index=seed_index, model=encoder)
+
+    def broken(*_args: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    app.state.engine.ask = broken
+    handler = Records()
+    logging.getLogger("qa.app").addHandler(handler)
+    try:
+        with TestClient(app) as test_client:
+            body = assert_problem(test_client.post("/ask", json={"question": QUESTION}), 500)
+    finally:
+        logging.getLogger("qa.app").removeHandler(handler)
+    assert "secret" not in body["detail"]
+    assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in handler.records)
+
+
+def test_not_ready_when_the_index_is_missing(seed_settings: Settings, fake_encoder: Any, tmp_path: Path) -> None:
+    settings = seed_settings.replace(index_dir=tmp_path / "empty")
+    with TestClient(create_app(settings, model=fake_encoder)) as test_client:
+        assert test_client.get("/healthz").json() == {"status": "ok"}
+        response = wait_for(test_client, "/readyz", lambda r: "qa index" in r.text)
+        assert_problem(response, 503, "qa index")
+        assert_problem(test_client.post("/ask", json={"question": QUESTION}), 503, "qa index")
+        assert_problem(test_client.get("/documents"), 503, "qa index")
+
+
+def test_loading_then_ready(seed_settings: Settings, seed_index: Index, fake_encoder: Any,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    release, calls = threading.Event(), []
+
+    def slow_load(*args: Any, **kwargs: Any) -> Index:
+        calls.append(args)
+        release.wait(5)
+        return seed_index
+
+    monkeypatch.setattr(qa.index, "load", slow_load)
+    app = create_app(seed_settings, model=fake_encoder)
+    with TestClient(app) as test_client:
+        assert test_client.get("/healthz").status_code == 200
+        assert_problem(test_client.get("/readyz"), 503, "loading")
+        assert_problem(test_client.post("/ask", json={"question": QUESTION}), 503, "loading")
+        release.set()
+        ready = wait_for(test_client, "/readyz", lambda r: r.status_code == 200)
+        assert ready.status_code == 200 and ready.json()["documents"] == 5
+        assert test_client.get("/documents").status_code == 200
+    with TestClient(app) as test_client:  # a second startup does not load again
+        assert test_client.get("/readyz").status_code == 200
+    assert len(calls) == 1
