@@ -84,6 +84,8 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
     """Turn one environment string into the field's type, or fail naming the variable."""
     env = ENV_PREFIX + name.upper()
     text = raw.strip()
+    if not text:
+        raise ConfigError(f"{env} is empty; set it to a value or unset it")
     try:
         if kind in ("int", int):
             return int(text)
@@ -98,9 +100,7 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
         if kind in ("Path", Path):
             return Path(text)
     except ValueError:
-        raise ConfigError(f"{env}={raw!r} is not a valid {kind}; set it to a {kind} value or unset it") from None
-    if not text:
-        raise ConfigError(f"{env} is empty; set it to a value or unset it")
+        raise ConfigError(f"{env}={raw!r} is not a valid {getattr(kind, "__name__", kind)} value; fix it or unset it") from None
     return text
 
 

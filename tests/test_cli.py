@@ -1,0 +1,247 @@
+"""The command line: in-process calls of `main` / `ask_main`, plus one run of the installed `ask` script."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from qa import cli
+from qa.config import Settings
+from qa.index import Index
+from qa.records import Answer, Hit, Passage, Scores
+from qa.schema import AskResponse
+
+DATA = Path(__file__).resolve().parent / "data"
+QUESTION = "Who led the long march to Islamabad?"
+CITATION_LINE = re.compile(r"^\[\d+\] .+ \(\S+, chars \d+-\d+\)$")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No QA_* settings from the outer environment; variables the CLI sets are restored afterwards."""
+    for key in list(os.environ):
+        if key.startswith("QA_"):
+            monkeypatch.delenv(key)
+    for key in cli.QUIET_ENV:
+        monkeypatch.setenv(key, os.environ.get(key, cli.QUIET_ENV[key]))
+
+
+@pytest.fixture
+def seed_flags(seed_settings: Settings, seed_index: Index) -> list[str]:
+    """Flags pointing the CLI at the session's seed corpus and index."""
+    return ["--corpus", str(seed_settings.corpus_dir), "--index", str(seed_settings.index_dir)]
+
+
+def error_line(err: str) -> str:
+    """The single `error:` line of a failed command's stderr."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def seed_text(settings: Settings, doc_id: str) -> str:
+    """The text of a seed article exactly as the corpus reader sees it."""
+    return (settings.corpus_dir / f"{doc_id}.txt").read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+
+
+def test_ask_prints_answer_and_citations(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.ask_main([QUESTION, *seed_flags]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].strip() and re.search(r"\[\d+\]", lines[0])
+    assert lines[1] == ""
+    assert lines[2] == "Citations:"
+    assert "[1]" in out
+    assert CITATION_LINE.match(lines[3]), lines[3]
+    assert lines[4].startswith('    "') and lines[4].endswith('"')
+
+
+def test_ask_words_are_joined(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", *QUESTION.split(), "--json", *seed_flags]) == 0
+    assert json.loads(capsys.readouterr().out)["question"] == QUESTION
+
+
+def test_ask_json_is_the_http_shape(seed_settings: Settings, seed_flags: list[str],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", QUESTION, "--json", "--top-k", "3", *seed_flags]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("}\n") and out.startswith("{\n  ")
+    msgspec.json.decode(out, type=AskResponse)
+    body = json.loads(out)
+    assert set(body) == set(AskResponse.__struct_fields__)
+    assert {"question", "answerable", "answer", "passages", "timings_ms"} <= set(body)
+    assert body["question"] == QUESTION
+    assert body["answerable"] is True
+    assert len(body["passages"]) == 3
+    for rank, passage in enumerate(body["passages"], 1):
+        assert set(passage) == {"rank", "doc_id", "title", "text", "start", "end", "score"}
+        assert passage["rank"] == rank
+        assert seed_text(seed_settings, passage["doc_id"])[passage["start"]:passage["end"]] == passage["text"]
+    for citation in body["citations"]:
+        assert seed_text(seed_settings, citation["doc_id"])[citation["start"]:citation["end"]] == citation["quote"]
+        assert f"[{citation['n']}]" in body["answer"]
+
+
+@pytest.mark.parametrize("args", [[], ["-"]], ids=["no-argument", "dash"])
+def test_question_from_stdin(args: list[str], seed_flags: list[str], monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"  {QUESTION}\n"))
+    assert cli.ask_main([*args, "--json", *seed_flags]) == 0
+    assert json.loads(capsys.readouterr().out)["question"] == QUESTION
+
+
+def test_ask_without_index_says_to_run_qa_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-index"
+    assert cli.ask_main(["--index", str(missing), "--corpus", str(tmp_path), "anything?"]) == 1
+    captured = capsys.readouterr()
+    assert "qa index" in error_line(captured.err)
+    assert captured.out == ""
+    assert not missing.exists()
+
+
+def test_ask_with_stale_index_says_to_rebuild(seed_index: Index, seed_settings: Settings, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "other"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("A different corpus.\n\nIt has one short article.\n", encoding="utf-8")
+    assert cli.ask_main(["--index", str(seed_settings.index_dir), "--corpus", str(corpus), QUESTION]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "changed" in line and "qa index" in line
+
+
+@pytest.mark.parametrize(("args", "stdin"), [(["   "], ""), ([], ""), (["-"], " \n\t\n")],
+                         ids=["blank-argument", "empty-stdin", "blank-stdin"])
+def test_empty_question_is_one_error_line(args: list[str], stdin: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert cli.ask_main([*args, "--index", str(tmp_path)]) == 1
+    assert "empty" in error_line(capsys.readouterr().err)
+
+
+def test_bad_top_k_is_one_error_line(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.ask_main([QUESTION, "--top-k", "0", *seed_flags]) == 1
+    assert "top_k" in error_line(capsys.readouterr().err)
+
+
+def test_unanswerable_lists_closest_passages() -> None:
+    hit = Hit(rank=1, passage=Passage(doc_id="d1", start=10, end=30, text="Some  passage\ntext here."),
+              title="A title", scores=Scores(dense=0.1, keyword=0.0, fused=0.01))
+    answer = Answer(question="q?", answerable=False, answer="The articles do not appear to answer this question.",
+                    confidence=0.12, reason="no_relevant_passage", citations=(), hits=(hit,), timings_ms={})
+    lines = cli.format_answer(answer).splitlines()
+    assert lines[0].startswith("No answer.") and "no relevant passage" in lines[0]
+    assert "Closest passages:" in lines
+    assert "[1] A title (d1, chars 10-30)" in lines
+    assert '    "Some passage text here."' in lines
+
+
+def test_eval_prints_the_table(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["eval", str(DATA / "dev_qa.jsonl"), "--verbose", *seed_flags]) == 0
+    out = capsys.readouterr().out
+    for label in ("hit@1", "hit@5", "MRR@10", "multi-source coverage", "abstention accuracy", "answerable abstained"):
+        assert re.search(rf"^{re.escape(label)}\s+\d", out, re.MULTILINE), label
+    assert "questions               40" in out
+    assert "misses at rank 1" in out
+
+
+def test_eval_json(seed_flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = (DATA / "dev_qa.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    small = tmp_path / "two.jsonl"
+    small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert cli.main(["eval", str(small), "--json", *seed_flags]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 2
+    assert {"hit_at_1", "hit_at_5", "mrr_at_10", "abstention_accuracy", "misses"} <= set(report)
+
+
+def test_eval_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["eval", str(tmp_path / "nope.jsonl"), "--index", str(tmp_path)]) == 1
+    assert "nope.jsonl" in error_line(capsys.readouterr().err)
+
+
+def test_index_builds_a_tiny_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "alpha.txt").write_text("Otters at the harbour\n\nThe otters returned to the harbour in spring. "
+                                      "Fishermen counted twelve of them near the pier.\n", encoding="utf-8")
+    (corpus / "beta.txt").write_text("Bridge reopens\n\nThe old stone bridge reopened on Monday after two years "
+                                     "of repairs, the mayor said.\n", encoding="utf-8")
+    flags = ["--corpus", str(corpus), "--index", str(index)]
+    assert cli.main(["index", *flags]) == 0
+    captured = capsys.readouterr()
+    assert (index / "manifest.json").is_file()
+    assert re.fullmatch(r"indexed 2 documents into \d+ passages in [\d.]+ seconds \(.+\)\n", captured.out)
+    assert "embedding" in captured.err
+
+    assert cli.main(["documents", *flags]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [r[0] for r in rows] == ["alpha", "beta"]
+    assert all(len(r) == 4 for r in rows)
+
+    assert cli.main(["ask", "How many otters were counted?", *flags]) == 0
+    assert "alpha" in capsys.readouterr().out
+
+
+def test_index_of_missing_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["index", "--corpus", str(tmp_path / "none"), "--index", str(tmp_path / "index")]) == 1
+    assert "corpus folder" in error_line(capsys.readouterr().err)
+
+
+def test_documents_lists_the_seeds(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["documents", *seed_flags]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5 and all(len(r) == 4 and r[3] for r in rows)
+
+
+def test_serve_no_build_without_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--no-build", "--index", str(tmp_path / "none")]) == 1
+    assert "qa index" in error_line(capsys.readouterr().err)
+
+
+def test_bad_setting_in_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QA_PORT", "eighty")
+    assert cli.main(["documents", "--index", str(tmp_path)]) == 1
+    assert "QA_PORT" in error_line(capsys.readouterr().err)
+
+
+def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "from-env"))
+    assert cli.main(["documents"]) == 1
+    assert "from-env" in error_line(capsys.readouterr().err)
+    assert cli.main(["documents", "--index", str(tmp_path / "from-flag")]) == 1
+    assert "from-flag" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["ask", "--top-k", "many", "q"], ["eval"]])
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    assert "index" in capsys.readouterr().out
+    assert cli.ask_main(["--help"]) == 0
+    assert "--json" in capsys.readouterr().out
+
+
+def test_console_script_fails_cleanly(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "ask"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    run = subprocess.run([str(script), "--index", str(tmp_path / "missing"), "Who led the march?"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert "qa index" in error_line(run.stderr)
