@@ -37,7 +37,7 @@ MONTHS = [
     "november",
     "december",
 ]
-_MONTH = r"(?P<month>" + "|".join(m[:3] + r"[a-z]*\.?" for m in MONTHS) + ")"
+_MONTH = r"(?P<month>" + "|".join(f"{m}|{m[:3]}\\.?" for m in MONTHS) + r"|sept\.?)"
 _DATES = (
     re.compile(r"^(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})$", re.I),
     re.compile(r"^" + _MONTH + r"\s+(?P<day>\d{1,2}),?\s+(?P<year>\d{4})$", re.I),

@@ -100,7 +100,7 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
         if kind in ("Path", Path):
             return Path(text)
     except ValueError:
-        raise ConfigError(f"{env}={raw!r} is not a valid {getattr(kind, "__name__", kind)} value; fix it or unset it") from None
+        raise ConfigError(f"{env}={raw!r} is not a valid {kind} value; fix it or unset it") from None
     return text
 
 

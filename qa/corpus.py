@@ -132,6 +132,7 @@ class _HTMLText(HTMLParser):
     BLOCK = frozenset(
         {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "section", "article", "blockquote", "tr"}
     )
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "param", "source", "wbr"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -155,24 +156,27 @@ class _HTMLText(HTMLParser):
             self._skip += 1
         if tag in self.BLOCK:
             self.parts.append("\n\n")
-        self._stack.append(tag)
+        if tag not in self.VOID:
+            self._stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIP and self._skip:
             self._skip -= 1
         if tag in self.BLOCK:
             self.parts.append("\n\n")
-        if self._stack and self._stack[-1] == tag:
-            self._stack.pop()
+        if tag in self._stack:
+            while self._stack.pop() != tag:
+                pass
 
     def handle_data(self, data: str) -> None:
-        current = self._stack[-1] if self._stack else ""
-        if current == "title":
+        if self._skip:
+            return
+        if "title" in self._stack:
             self.title += data
-        elif not self._skip:
-            if current == "h1":
-                self.h1 += data
-            self.parts.append(data)
+            return
+        if "h1" in self._stack:
+            self.h1 += data
+        self.parts.append(data)
 
 
 def _from_html(path: Path, raw: str) -> Document:
@@ -184,6 +188,6 @@ def _from_html(path: Path, raw: str) -> Document:
     title = " ".join((meta.get("og:title") or parser.h1 or parser.title).split()) or None
     author = meta.get("author") or meta.get("article:author")
     date = meta.get("article:published_time") or meta.get("date") or meta.get("time")
-    return make_document(
-        path.stem, text, title=title, author=author, date=date[:10] if date else None, source=str(path)
-    )
+    if date:
+        date = parse_date(date) or date[:10]  # "December 11, 2023" must not become "December 1"
+    return make_document(path.stem, text, title=title, author=author, date=date or None, source=str(path))

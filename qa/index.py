@@ -17,7 +17,7 @@ from qa.chunking import Chunker, token_counter
 from qa.config import Settings
 from qa.corpus import corpus_hash, load_corpus
 from qa.embedding import Encoder, Vectors
-from qa.errors import IndexMismatch, IndexMissing
+from qa.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.keyword import KeywordIndex
 from qa.records import Document, Passage
 from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
@@ -104,6 +104,8 @@ def build_from_documents(
         fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, settings.embed_title)),
     )
     passages = [p for d in docs for p in chunker.chunk(d)]
+    if not passages:
+        raise CorpusError(f"the {len(docs)} documents hold no article text to index; add articles to the corpus")
     say(f"chunked {len(docs)} documents into {len(passages)} passages; embedding")
     inputs = [embed_input(by_id[p.doc_id].title, p.text, settings.embed_title) for p in passages]
     vectors = encoder.encode(inputs, batch_size=settings.batch_size)
@@ -148,7 +150,10 @@ def save(index: Index, folder: Path) -> Manifest:
     }
     manifest = msgspec.structs.replace(index.manifest, files=files)
     with exclusive(folder):
-        previous = _read_manifest(folder) if (folder / MANIFEST).exists() else None
+        try:
+            previous = _read_manifest(folder) if (folder / MANIFEST).exists() else None
+        except IndexMismatch:
+            previous = None  # an unreadable manifest must not block the rebuild it asks for
         write_atomic(folder / files["dense"], lambda tmp: faiss.write_index(index.dense, str(tmp)))
         write_bytes_atomic(folder / files["passages"], _jsonl(index.passages))
         write_bytes_atomic(folder / files["documents"], _jsonl(list(index.documents.values())))

@@ -68,8 +68,10 @@ ABBREVIATIONS = frozenset(
 CLOSERS = "\"'”’)]»"
 # Terminal punctuation, optional closing quotes or brackets, then spaces and the start of a new sentence.
 _SPACED = re.compile(r"[.!?…]+[" + re.escape(CLOSERS) + r"]*(?=\s+[\"'“‘(\[«]?[A-Z0-9])")
-# Terminal punctuation glued to the next sentence: "protests.Women", "cause.”He".
-_GLUED = re.compile(r"(?<=[a-z0-9%]{2})[.!?]+[" + re.escape(CLOSERS) + r"]*(?=[\"“‘]?[A-Z][a-z])")
+# Terminal punctuation glued to the next sentence: "protests.Women", "cause.”He", "(BYC).Between".
+_GLUED = re.compile(
+    r"(?:(?<=[a-z0-9%]{2})|(?<=[A-Za-z0-9%][)\]]))[.!?]+[" + re.escape(CLOSERS) + r"]*(?=[\"“‘]?[A-Z][a-z])"
+)
 # Headings, captions and credits glued to the text that follows: "struggleNumerous", "2018In", "59)Tribal".
 _CAMEL = re.compile(r"(?:(?<=[a-z]{3})|(?<=\d{4})|(?<=\)))(?=[A-Z][a-z]+\b)")
 _PARAGRAPH = re.compile(r"\n[ \t\u00a0]*\n\s*")
