@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--dense-weight", type=float, nargs="+", default=[1.0])
     ap.add_argument("--keyword-weight", type=float, nargs="+", default=[1.0])
     ap.add_argument("--no-title", action="store_true")
+    ap.add_argument("--fusion", nargs="+", default=["rrf"])
+    ap.add_argument("--rrf-k", type=int, nargs="+", default=[60])
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     encoder = SentenceEncoder()
@@ -37,8 +39,9 @@ def main() -> None:
         started = time.perf_counter()
         index = build_from_documents(docs, base, encoder)
         built = time.perf_counter() - started
-        for dw, kw in itertools.product(args.dense_weight, args.keyword_weight):
-            settings = base.replace(dense_weight=dw, keyword_weight=kw)
+        grid = itertools.product(args.dense_weight, args.keyword_weight, args.fusion, args.rrf_k)
+        for dw, kw, fusion, rrf_k in grid:
+            settings = base.replace(dense_weight=dw, keyword_weight=kw, fusion=fusion, rrf_k=rrf_k)
             engine = Engine(settings, encoder, index)
             confs = []
 
@@ -49,7 +52,8 @@ def main() -> None:
 
             r = evaluate(questions, ask)
             print(
-                f"chunk={chunk} overlap={overlap} dw={dw} kw={kw} passages={index.manifest.passages} "
+                f"chunk={chunk} overlap={overlap} title={not args.no_title} {fusion} k={rrf_k} dw={dw} kw={kw} "
+                f"passages={index.manifest.passages} "
                 f"build={built:.1f}s hit1={r.hit_at_1} hit5={r.hit_at_5} mrr={r.mrr_at_10} "
                 f"multi={r.multi_coverage} abst={r.abstention_accuracy} wrong_abst={r.answerable_abstained}",
                 flush=True,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.embedding import Encoder, Vectors
-from qa.keyword import terms
+from qa.keyword import KeywordIndex, terms
+from qa.question import answer_type, content_terms, has_type
 from qa.records import Citation, Document, Hit
 from qa.sentences import split_sentences
 
@@ -16,6 +17,9 @@ LEXICAL_WEIGHT = 0.3
 RANK_PENALTY = 0.02
 SECOND_MARGIN = 0.05
 MIN_WORDS = 4
+TYPE_BONUS = 0.1
+TYPE_MISS_FACTOR = 0.7
+COVERAGE_FLOOR = 0.4
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Sentence:
     end: int
     score: float
     similarity: float
+    typed: bool
 
 
 def candidates(
@@ -44,11 +49,13 @@ def candidates(
     texts = [docs[h.passage.doc_id].text[s:e] for h, s, e in spans]
     similarity = encoder.encode(texts) @ query_vector
     asked = set(terms(question))
+    kind = answer_type(question)
     out = []
     for (hit, start, end), text, sim in zip(spans, texts, similarity, strict=True):
         overlap = len(asked & set(terms(text))) / len(asked) if asked else 0.0
-        score = float(sim) + LEXICAL_WEIGHT * overlap - RANK_PENALTY * (hit.rank - 1)
-        out.append(Sentence(hit=hit, start=start, end=end, score=score, similarity=float(sim)))
+        typed = has_type(kind, text, question)
+        score = float(sim) + LEXICAL_WEIGHT * overlap - RANK_PENALTY * (hit.rank - 1) + TYPE_BONUS * (typed and bool(kind))
+        out.append(Sentence(hit=hit, start=start, end=end, score=score, similarity=float(sim), typed=typed))
     return sorted(out, key=lambda s: -s.score)
 
 
@@ -78,8 +85,20 @@ def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tup
     return " ".join(parts), tuple(citations)
 
 
-def confidence(ranked: list[Sentence]) -> float:
-    """How sure the best sentence answers the question, in [0, 1]."""
+def coverage(question: str, hits: list[Hit], keyword: KeywordIndex) -> float:
+    """IDF-weighted share of the question's subject terms found in the top passages."""
+    asked = content_terms(question)
+    if not asked:
+        return 1.0
+    found = set().union(*(terms(h.passage.text + " " + h.title) for h in hits[:CANDIDATE_PASSAGES]))
+    weights = keyword.idf(asked)
+    return sum(w for t, w in zip(asked, weights, strict=True) if t in found) / sum(weights)
+
+
+def confidence(question: str, ranked: list[Sentence], hits: list[Hit], keyword: KeywordIndex) -> float:
+    """How sure the best sentence answers the question, in [0, 1]: similarity, term coverage, answer type."""
     if not ranked:
         return 0.0
-    return float(np.clip(ranked[0].similarity, 0.0, 1.0))
+    typed = any(s.typed for s in ranked[:CANDIDATE_PASSAGES])
+    score = ranked[0].similarity * (COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage(question, hits, keyword))
+    return float(np.clip(score * (1.0 if typed else TYPE_MISS_FACTOR), 0.0, 1.0))

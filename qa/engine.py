@@ -9,7 +9,7 @@ from qa import answer
 from qa.config import Settings
 from qa.embedding import Encoder, SentenceEncoder
 from qa.errors import InvalidInput, NotFound
-from qa.index import Index, load
+from qa.index import Index, load, read_manifest
 from qa.records import Answer, Document
 from qa.search import search
 
@@ -27,6 +27,7 @@ class Engine:
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
         """Load the model (unless given) and the index named by the settings."""
+        read_manifest(settings.index_dir)
         encoder = encoder or SentenceEncoder(settings.model)
         return cls(settings, encoder, load(settings.index_dir, settings, encoder))
 
@@ -43,7 +44,7 @@ class Engine:
         timings["search"] = _ms(clock)
         clock = time.perf_counter()
         ranked = answer.candidates(question, query_vector, hits, self.index.documents, self.encoder)
-        conf = answer.confidence(ranked)
+        conf = answer.confidence(question, ranked, hits, self.index.keyword)
         answerable = bool(hits) and conf >= self.settings.abstain_threshold
         if answerable:
             text, citations = answer.compose(

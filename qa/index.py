@@ -81,8 +81,8 @@ def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = N
         corpus_sha256=corpus_hash(settings.corpus_dir),
         build_seconds=round(time.perf_counter() - started, 3),
     )
+    manifest = save(Index(manifest, index.documents, index.passages, index.dense, index.keyword), settings.index_dir)
     index = Index(manifest, index.documents, index.passages, index.dense, index.keyword)
-    save(index, settings.index_dir)
     say(
         f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
         f"in {manifest.build_seconds:.1f}s"
@@ -151,7 +151,7 @@ def save(index: Index, folder: Path) -> Manifest:
     manifest = msgspec.structs.replace(index.manifest, files=files)
     with exclusive(folder):
         try:
-            previous = _read_manifest(folder) if (folder / MANIFEST).exists() else None
+            previous = read_manifest(folder) if (folder / MANIFEST).exists() else None
         except IndexMismatch:
             previous = None  # an unreadable manifest must not block the rebuild it asks for
         write_atomic(folder / files["dense"], lambda tmp: faiss.write_index(index.dense, str(tmp)))
@@ -177,7 +177,7 @@ def _collect_garbage(folder: Path, keep: set[str]) -> None:
             remove(path)
 
 
-def _read_manifest(folder: Path) -> Manifest:
+def read_manifest(folder: Path) -> Manifest:
     """The manifest in ``folder``, or a clear error when it is missing or unreadable."""
     path = folder / MANIFEST
     if not path.is_file():
@@ -190,7 +190,7 @@ def _read_manifest(folder: Path) -> Manifest:
 
 def load(folder: Path, settings: Settings, encoder: Encoder | None = None, *, check_corpus: bool = True) -> Index:
     """Load the index in ``folder``, refusing one built with another model, settings or corpus."""
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     problems = mismatches(manifest, settings, encoder, check_corpus=check_corpus)
     if problems:
         raise IndexMismatch(f"index in {folder} does not match: {'; '.join(problems)}; {REBUILD}")

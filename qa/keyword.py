@@ -67,3 +67,13 @@ class KeywordIndex:
     def load(cls, folder: Path) -> KeywordIndex:
         """Read an index written by :meth:`save`."""
         return cls(bm25s.BM25.load(str(folder), show_progress=False))
+
+    def idf(self, query_terms: list[str]) -> list[float]:
+        """BM25 inverse document frequency of each term; a term the index never saw gets the highest."""
+        indptr = self.bm25.scores["indptr"]
+        out = []
+        for term in query_terms:
+            row = self.bm25.vocab_dict.get(term)
+            df = 0 if row is None else int(indptr[row + 1] - indptr[row])
+            out.append(float(np.log((self.size - df + 0.5) / (df + 0.5) + 1.0)))
+        return out

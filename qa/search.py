@@ -1,4 +1,4 @@
-"""Hybrid retrieval: FAISS dense search and BM25 keyword search, fused by weighted reciprocal rank."""
+"""Hybrid retrieval: FAISS dense search and BM25 keyword search, fused by weighted RRF or a convex sum."""
 
 from __future__ import annotations
 
@@ -18,17 +18,17 @@ def search(index: Index, query: str, query_vector: Vectors, settings: Settings, 
     depth = min(settings.candidates, total)
     dense_scores, dense_rows = index.dense.search(query_vector.reshape(1, -1), depth)
     dense = {int(r): float(s) for r, s in zip(dense_rows[0], dense_scores[0], strict=True) if r >= 0}
+    dense_ranked = list(dense)
     all_keyword = index.keyword.scores(query)
     keyword_rows = [int(r) for r in np.argsort(-all_keyword, kind="stable")[:depth] if all_keyword[r] > 0]
 
-    fused: dict[int, float] = {}
-    for weight, ranked in ((settings.dense_weight, list(dense)), (settings.keyword_weight, keyword_rows)):
-        for rank, row in enumerate(ranked, 1):
-            fused[row] = fused.get(row, 0.0) + weight / (settings.rrf_k + rank)
-
-    missing = [r for r in fused if r not in dense]
+    missing = [r for r in keyword_rows if r not in dense]
     for row, vector in zip(missing, dense_vectors(index, missing), strict=True):
         dense[row] = float(vector @ query_vector)
+    if settings.fusion == "convex":
+        fused = _convex(dense, {r: float(all_keyword[r]) for r in keyword_rows}, settings)
+    else:
+        fused = _rrf([dense_ranked, keyword_rows], [settings.dense_weight, settings.keyword_weight], settings.rrf_k)
     order = sorted(fused, key=lambda r: (-fused[r], -dense[r], r))[:top_k]
     return [
         Hit(
@@ -39,3 +39,28 @@ def search(index: Index, query: str, query_vector: Vectors, settings: Settings, 
         )
         for rank, row in enumerate(order, 1)
     ]
+
+
+def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion: sum of weight / (k + rank) over the rankings a row appears in."""
+    fused: dict[int, float] = {}
+    for weight, ranked in zip(weights, rankings, strict=True):
+        for rank, row in enumerate(ranked, 1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+def _convex(dense: dict[int, float], keyword: dict[int, float], settings: Settings) -> dict[int, float]:
+    """Weighted sum of min-max normalised dense and keyword scores over the candidates."""
+    rows = set(dense) | set(keyword)
+    d_lo, d_hi = min(dense.values()), max(dense.values())
+    k_hi = max(keyword.values(), default=0.0)
+    total = settings.dense_weight + settings.keyword_weight
+    return {
+        r: (
+            settings.dense_weight * ((dense[r] - d_lo) / (d_hi - d_lo) if d_hi > d_lo else 1.0)
+            + settings.keyword_weight * (keyword.get(r, 0.0) / k_hi if k_hi > 0 else 0.0)
+        )
+        / total
+        for r in rows
+    }

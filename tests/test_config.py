@@ -1,0 +1,136 @@
+"""Settings: defaults, parsing QA_* variables, and errors that name the variable and the bad value."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.config import DEFAULT_ENCODING, DEFAULT_MODEL, Settings
+from qa.errors import ConfigError
+
+
+def test_defaults_are_valid() -> None:
+    settings = Settings()
+    assert settings.model == DEFAULT_MODEL
+    assert settings.encoding == DEFAULT_ENCODING
+    assert 0 <= settings.chunk_overlap < settings.chunk_tokens
+    assert 1 <= settings.default_top_k <= settings.max_top_k
+    assert settings.corpus_dir == Path("seeds")
+    assert Settings.from_env({}) == settings
+
+
+def test_from_env_parses_types() -> None:
+    settings = Settings.from_env({"QA_CHUNK_TOKENS": "128", "QA_EMBED_TITLE": "false", "QA_INDEX_DIR": "/x"})
+    assert settings.chunk_tokens == 128
+    assert settings.embed_title is False
+    assert settings.index_dir == Path("/x")
+    assert settings.chunk_overlap == Settings().chunk_overlap
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "value"),
+    [
+        ({"QA_ABSTAIN_THRESHOLD": " 0.45 "}, "abstain_threshold", 0.45),
+        ({"QA_PORT": "9000"}, "port", 9000),
+        ({"QA_HOST": "0.0.0.0"}, "host", "0.0.0.0"),
+        ({"QA_MODEL": "/models/minilm"}, "model", "/models/minilm"),
+        ({"QA_CORPUS_DIR": "articles"}, "corpus_dir", Path("articles")),
+        ({"QA_EMBED_TITLE": "YES"}, "embed_title", True),
+        ({"QA_EMBED_TITLE": "0"}, "embed_title", False),
+        ({"QA_EMBED_TITLE": "off"}, "embed_title", False),
+    ],
+)
+def test_from_env_values(env: dict[str, str], field: str, value: object) -> None:
+    assert getattr(Settings.from_env(env), field) == value
+
+
+def test_every_field_has_an_environment_variable() -> None:
+    env = {"QA_" + f.name.upper(): "7" for f in dataclasses.fields(Settings) if f.type in ("int", int)}
+    env["QA_CHUNK_OVERLAP"] = "3"
+    settings = Settings.from_env(env)
+    for f in dataclasses.fields(Settings):
+        if f.type in ("int", int) and f.name != "chunk_overlap":
+            assert getattr(settings, f.name) == 7, f.name
+
+
+def test_overrides_win_and_none_overrides_are_ignored() -> None:
+    settings = Settings.from_env({"QA_PORT": "9000", "QA_CHUNK_TOKENS": "128"}, port=9100, chunk_tokens=None)
+    assert settings.port == 9100
+    assert settings.chunk_tokens == 128
+
+
+def test_from_env_ignores_unrelated_variables() -> None:
+    env = {"PATH": "/usr/bin", "QA_NOT_A_SETTING": "x", "qa_port": "abc", "HOME": "/root", "PORT": "-1"}
+    assert Settings.from_env(env) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "var", "bad"),
+    [
+        ({"QA_CHUNK_TOKENS": "abc"}, "QA_CHUNK_TOKENS", "abc"),
+        ({"QA_CHUNK_TOKENS": "12.5"}, "QA_CHUNK_TOKENS", "12.5"),
+        ({"QA_CHUNK_TOKENS": "0"}, "QA_CHUNK_TOKENS", "0"),
+        ({"QA_CHUNK_OVERLAP": "96"}, "QA_CHUNK_OVERLAP", "96"),
+        ({"QA_CHUNK_TOKENS": "64", "QA_CHUNK_OVERLAP": "80"}, "QA_CHUNK_OVERLAP", "80"),
+        ({"QA_CHUNK_OVERLAP": "-1"}, "QA_CHUNK_OVERLAP", "-1"),
+        ({"QA_PORT": "0"}, "QA_PORT", "0"),
+        ({"QA_PORT": "70000"}, "QA_PORT", "70000"),
+        ({"QA_ABSTAIN_THRESHOLD": "2"}, "QA_ABSTAIN_THRESHOLD", "2"),
+        ({"QA_ABSTAIN_THRESHOLD": "high"}, "QA_ABSTAIN_THRESHOLD", "high"),
+        ({"QA_EMBED_TITLE": "maybe"}, "QA_EMBED_TITLE", "maybe"),
+        ({"QA_DEFAULT_TOP_K": "60"}, "QA_DEFAULT_TOP_K", "60"),
+        ({"QA_BATCH_SIZE": "-4"}, "QA_BATCH_SIZE", "-4"),
+        ({"QA_DENSE_WEIGHT": "0", "QA_KEYWORD_WEIGHT": "0"}, "QA_DENSE_WEIGHT", "0"),
+    ],
+)
+def test_bad_values_name_the_variable_and_value(env: dict[str, str], var: str, bad: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    message = str(info.value)
+    assert var in message
+    assert bad in message
+
+
+@pytest.mark.parametrize("var", ["QA_INDEX_DIR", "QA_CORPUS_DIR", "QA_MODEL", "QA_PORT", "QA_EMBED_TITLE"])
+def test_empty_values_are_errors(var: str) -> None:
+    with pytest.raises(ConfigError, match=f"{var} is empty"):
+        Settings.from_env({var: "  "})
+
+
+def test_direct_construction_is_checked_too() -> None:
+    with pytest.raises(ConfigError, match="QA_CHUNK_OVERLAP"):
+        Settings(chunk_tokens=10, chunk_overlap=10)
+    with pytest.raises(ConfigError, match="QA_PORT"):
+        Settings().replace(port=-5)
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().port = 1  # type: ignore[misc]
+
+
+def test_replace_checks_and_keeps_other_fields() -> None:
+    base = Settings.from_env({"QA_CHUNK_TOKENS": "128"})
+    changed = base.replace(port=9001)
+    assert (changed.port, changed.chunk_tokens) == (9001, 128)
+    assert base.port == 8000
+
+
+def test_nothing_is_read_at_import_time() -> None:
+    env = {
+        **os.environ,
+        "QA_CHUNK_TOKENS": "abc",
+        "QA_PORT": "-1",
+        "QA_EMBED_TITLE": "maybe",
+        "QA_INDEX_DIR": "",
+        "QA_ENCODING": "nonsense",
+    }
+    code = "import qa.config, qa.chunking, qa.corpus, qa.index; print(qa.config.Settings().chunk_tokens)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(Settings().chunk_tokens)

@@ -1,0 +1,60 @@
+"""Evaluation metrics on hand-made rankings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.errors import InvalidInput
+from qa.evaluation import Question, contains_evidence, evaluate, load_questions
+from qa.records import Answer, Hit, Passage, Scores
+
+
+def _hit(rank: int, doc: str, text: str) -> Hit:
+    return Hit(rank=rank, passage=Passage(doc_id=doc, start=0, end=len(text), text=text), title=doc,
+               scores=Scores(dense=0.0, keyword=0.0, fused=0.0))
+
+
+def _answer(question: str, hits: list[Hit], answerable: bool = True) -> Answer:
+    return Answer(question=question, answerable=answerable, answer="", confidence=0.5, reason=None, citations=(),
+                  hits=tuple(hits), timings_ms={})
+
+
+def test_evidence_match_allows_a_cut_but_not_a_stray_word() -> None:
+    evidence = "security forces have opened fire on protestors who refused to disperse"
+    assert contains_evidence("In Quetta, security forces have opened fire on protestors who refused", evidence)
+    assert not contains_evidence("security forces were there. Protestors refused to go.", evidence)
+    assert not contains_evidence("anything", "")
+
+
+def test_metrics_on_a_tiny_ranking() -> None:
+    qs = [
+        Question(id="a", question="qa", doc="d1", evidence=["alpha beta gamma"]),
+        Question(id="b", question="qb", doc="d2", evidence=["delta epsilon"]),
+        Question(id="c", question="qc", doc="d3", evidence=["zeta eta"]),
+        Question(id="m", question="qm", type="multi", docs=["d1", "d2"], evidence=["alpha beta", "delta epsilon"]),
+        Question(id="u", question="qu", type="unanswerable"),
+    ]
+    runs = {
+        "qa": [_hit(1, "d1", "alpha beta gamma")],
+        "qb": [_hit(1, "d1", "x"), _hit(2, "d9", "delta epsilon"), _hit(3, "d2", "delta epsilon")],
+        "qc": [_hit(i, "d1", "nothing") for i in range(1, 11)],
+        "qm": [_hit(1, "d2", "delta epsilon"), _hit(2, "d1", "alpha beta")],
+        "qu": [_hit(1, "d1", "x")],
+    }
+    report = evaluate(qs, lambda q: _answer(q, runs[q], answerable=q != "qu"))
+    assert report.answerable == 4
+    assert report.hit_at_1 == 0.5  # a and m
+    assert report.hit_at_5 == 0.75  # b at rank 3 (d9 is the wrong document)
+    assert report.mrr_at_10 == round((1 + 1 / 3 + 0 + 1) / 4, 4)
+    assert report.multi_coverage == 1.0
+    assert report.abstention_accuracy == 1.0
+    assert report.answerable_abstained == 0
+
+
+def test_load_questions_reports_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "1", "question": "ok?"}\n{"id": 2}\n')
+    with pytest.raises(InvalidInput, match=r"q.jsonl:2"):
+        load_questions(path)
