@@ -20,12 +20,12 @@ def main() -> None:
     """Print hit@1, hit@5, MRR@10 and abstention figures for every combination asked for."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=Path, default=Path("tests/data/dev_qa.jsonl"))
-    ap.add_argument("--chunk", type=int, nargs="+", default=[96])
-    ap.add_argument("--overlap", type=int, nargs="+", default=[24])
+    ap.add_argument("--chunk", type=int, nargs="+", default=[224])
+    ap.add_argument("--overlap", type=int, nargs="+", default=[56])
     ap.add_argument("--dense-weight", type=float, nargs="+", default=[1.0])
     ap.add_argument("--keyword-weight", type=float, nargs="+", default=[1.0])
-    ap.add_argument("--no-title", action="store_true")
-    ap.add_argument("--fusion", nargs="+", default=["rrf"])
+    ap.add_argument("--title", action="store_true", help="prefix each passage with its title when embedding")
+    ap.add_argument("--fusion", nargs="+", default=["convex"])
     ap.add_argument("--rrf-k", type=int, nargs="+", default=[60])
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -35,7 +35,7 @@ def main() -> None:
     for chunk, overlap in itertools.product(args.chunk, args.overlap):
         if overlap >= chunk:
             continue
-        base = Settings(chunk_tokens=chunk, chunk_overlap=overlap, embed_title=not args.no_title)
+        base = Settings(chunk_tokens=chunk, chunk_overlap=overlap, embed_title=args.title)
         started = time.perf_counter()
         index = build_from_documents(docs, base, encoder)
         built = time.perf_counter() - started
@@ -52,10 +52,11 @@ def main() -> None:
 
             r = evaluate(questions, ask)
             print(
-                f"chunk={chunk} overlap={overlap} title={not args.no_title} {fusion} k={rrf_k} dw={dw} kw={kw} "
+                f"chunk={chunk} overlap={overlap} title={args.title} {fusion} k={rrf_k} dw={dw} kw={kw} "
                 f"passages={index.manifest.passages} "
                 f"build={built:.1f}s hit1={r.hit_at_1} hit5={r.hit_at_5} mrr={r.mrr_at_10} "
-                f"multi={r.multi_coverage} abst={r.abstention_accuracy} wrong_abst={r.answerable_abstained}",
+                f"multi={r.multi_coverage} abst={r.abstention_accuracy} wrong_abst={r.answerable_abstained} "
+                f"answer_match={r.answer_match}",
                 flush=True,
             )
             if args.verbose:

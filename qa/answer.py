@@ -17,7 +17,7 @@ LEXICAL_WEIGHT = 0.3
 RANK_PENALTY = 0.02
 SECOND_MARGIN = 0.05
 MIN_WORDS = 4
-TYPE_BONUS = 0.1
+TYPE_BONUS = 0.25
 TYPE_MISS_FACTOR = 0.7
 COVERAGE_FLOOR = 0.4
 
@@ -39,10 +39,13 @@ def candidates(
 ) -> list[Sentence]:
     """Sentences of the top passages scored by similarity to the question plus term overlap, best first."""
     spans: list[tuple[Hit, int, int]] = []
+    seen: set[tuple[str, int]] = set()
     for hit in hits[:CANDIDATE_PASSAGES]:
         text = docs[hit.passage.doc_id].text
         for start, end in split_sentences(text, hit.passage.start, hit.passage.end):
-            if len(text[start:end].split()) >= MIN_WORDS:
+            key = (hit.passage.doc_id, start)
+            if len(text[start:end].split()) >= MIN_WORDS and key not in seen:
+                seen.add(key)
                 spans.append((hit, start, end))
     if not spans:
         return []
@@ -54,7 +57,9 @@ def candidates(
     for (hit, start, end), text, sim in zip(spans, texts, similarity, strict=True):
         overlap = len(asked & set(terms(text))) / len(asked) if asked else 0.0
         typed = has_type(kind, text, question)
-        score = float(sim) + LEXICAL_WEIGHT * overlap - RANK_PENALTY * (hit.rank - 1) + TYPE_BONUS * (typed and bool(kind))
+        score = (
+            float(sim) + LEXICAL_WEIGHT * overlap + TYPE_BONUS * (typed and bool(kind)) - RANK_PENALTY * (hit.rank - 1)
+        )
         out.append(Sentence(hit=hit, start=start, end=end, score=score, similarity=float(sim), typed=typed))
     return sorted(out, key=lambda s: -s.score)
 

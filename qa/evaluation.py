@@ -48,6 +48,7 @@ class Report(msgspec.Struct, kw_only=True):
     unanswerable: int
     abstention_accuracy: float
     answerable_abstained: int
+    answer_match: float
     misses: list[str]
 
 
@@ -86,6 +87,12 @@ def contains_evidence(passage: str, evidence: str) -> bool:
     return best * 2 > len(ev)
 
 
+def answer_matches(answer: str, gold: list[str]) -> bool:
+    """True when the answer text contains one of the acceptable short answers (as words, case-insensitive)."""
+    words = " " + " ".join(_words(answer)) + " "
+    return any(" " + " ".join(_words(g)) + " " in words for g in gold if _words(g))
+
+
 def hit_docs(question: Question, hit: Hit) -> set[str]:
     """The gold documents this retrieved passage satisfies (empty when it is not a hit)."""
     return {doc for doc, ev in question.gold if hit.passage.doc_id == doc and contains_evidence(hit.passage.text, ev)}
@@ -93,7 +100,7 @@ def hit_docs(question: Question, hit: Hit) -> set[str]:
 
 def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Report:
     """Run every question through ``ask`` and score passage hits and abstentions."""
-    n = answerable = hit1 = hit5 = multi = covered = unanswerable = abstained = wrongly_abstained = 0
+    n = answerable = hit1 = hit5 = multi = covered = unanswerable = abstained = wrongly_abstained = matched_answers = 0
     rr = 0.0
     misses = []
     for q in questions:
@@ -105,6 +112,7 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
             continue
         answerable += 1
         wrongly_abstained += not result.answerable
+        matched_answers += result.answerable and answer_matches(result.answer, q.answers)
         matched = [hit_docs(q, h) for h in result.hits[:DEPTH]]
         first = next((i for i, m in enumerate(matched) if m), None)
         hit1 += first == 0
@@ -126,6 +134,7 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
         unanswerable=unanswerable,
         abstention_accuracy=_ratio(abstained, unanswerable),
         answerable_abstained=wrongly_abstained,
+        answer_match=_ratio(matched_answers, answerable),
         misses=misses,
     )
 

@@ -11,10 +11,18 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
 
 _TERM = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-_STOP = frozenset(STOPWORDS_EN) | {"s", "t"}
+# The Snowball English stopword list (question words included), so "how", "why", "were" never drive a match.
+STOPWORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers herself
+    it its itself they them their theirs themselves what which who whom whose this that these those am is are was were
+    be been being have has had having do does did doing would should could ought a an the and but if or because as
+    until while of at by for with about against between into through during before after above below to from up down
+    in out on off over under again further then once here there when where why how all any both each few more most
+    other some such no nor not only own same so than too very can will just s t d ll m re ve""".split()
+)
+_STOP = STOPWORDS
 
 
 @lru_cache(maxsize=1)

@@ -75,7 +75,7 @@ def test_from_env_ignores_unrelated_variables() -> None:
         ({"QA_CHUNK_TOKENS": "abc"}, "QA_CHUNK_TOKENS", "abc"),
         ({"QA_CHUNK_TOKENS": "12.5"}, "QA_CHUNK_TOKENS", "12.5"),
         ({"QA_CHUNK_TOKENS": "0"}, "QA_CHUNK_TOKENS", "0"),
-        ({"QA_CHUNK_OVERLAP": "96"}, "QA_CHUNK_OVERLAP", "96"),
+        ({"QA_CHUNK_OVERLAP": "224"}, "QA_CHUNK_OVERLAP", "224"),
         ({"QA_CHUNK_TOKENS": "64", "QA_CHUNK_OVERLAP": "80"}, "QA_CHUNK_OVERLAP", "80"),
         ({"QA_CHUNK_OVERLAP": "-1"}, "QA_CHUNK_OVERLAP", "-1"),
         ({"QA_PORT": "0"}, "QA_PORT", "0"),

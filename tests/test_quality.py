@@ -8,12 +8,15 @@ from qa.engine import Engine
 from qa.evaluation import Report, evaluate, load_questions
 from conftest import DATA
 
-# Thresholds from the issue; what the defaults reach on this set is recorded in bench/README.md.
+# Thresholds from the issue. The defaults reach hit@1 0.919, hit@5 0.973, MRR@10 0.944, 2/3 unanswerable
+# abstained, 0 answerable abstained and an answer match of 0.54 (see bench/README.md).
 MIN_HIT_AT_1 = 0.85
 MIN_HIT_AT_5 = 0.95
 MIN_MRR_AT_10 = 0.90
 MIN_ABSTAINED_UNANSWERABLE = 2
 MAX_ABSTAINED_ANSWERABLE = 2
+MIN_MULTI_COVERAGE = 2 / 3
+MIN_ANSWER_MATCH = 0.45
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +30,11 @@ def test_retrieval_quality(report: Report) -> None:
     assert report.hit_at_1 >= MIN_HIT_AT_1, report.misses
     assert report.hit_at_5 >= MIN_HIT_AT_5, report.misses
     assert report.mrr_at_10 >= MIN_MRR_AT_10, report.misses
+    assert report.multi_coverage >= MIN_MULTI_COVERAGE
+
+
+def test_extractive_answers_hold_the_gold_answer(report: Report) -> None:
+    assert report.answer_match >= MIN_ANSWER_MATCH
 
 
 def test_abstention(report: Report) -> None:
@@ -36,9 +44,9 @@ def test_abstention(report: Report) -> None:
 
 
 def test_answer_cites_the_passages_it_quotes(engine: Engine) -> None:
-    result = engine.ask("Who led the long march to Islamabad?")
+    result = engine.ask("Where did the BYC stage its big rally in early 2025?")
     assert result.answerable
-    assert "Mahrang Baloch" in result.answer
+    assert "Dalbandin" in result.answer
     ranks = {h.rank: h for h in result.hits}
     for citation in result.citations:
         assert f"[{citation.n}]" in result.answer
