@@ -6,17 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.embedding import Encoder, Vectors
+from qa.embedding import Vectors
+from qa.index import Index
 from qa.keyword import KeywordIndex, terms
 from qa.question import answer_type, content_terms, has_type
 from qa.records import Citation, Document, Hit
-from qa.sentences import split_sentences
 
 CANDIDATE_PASSAGES = 3
 LEXICAL_WEIGHT = 0.3
 RANK_PENALTY = 0.02
 SECOND_MARGIN = 0.05
-MIN_WORDS = 4
 TYPE_BONUS = 0.25
 TYPE_MISS_FACTOR = 0.7
 COVERAGE_FLOOR = 0.4
@@ -34,33 +33,29 @@ class Sentence:
     typed: bool
 
 
-def candidates(
-    question: str, query_vector: Vectors, hits: list[Hit], docs: dict[str, Document], encoder: Encoder
-) -> list[Sentence]:
+def candidates(question: str, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Sentence]:
     """Sentences of the top passages scored by similarity to the question plus term overlap, best first."""
-    spans: list[tuple[Hit, int, int]] = []
-    seen: set[tuple[str, int]] = set()
+    rows: list[tuple[Hit, int]] = []
+    seen: set[int] = set()
     for hit in hits[:CANDIDATE_PASSAGES]:
-        text = docs[hit.passage.doc_id].text
-        for start, end in split_sentences(text, hit.passage.start, hit.passage.end):
-            key = (hit.passage.doc_id, start)
-            if len(text[start:end].split()) >= MIN_WORDS and key not in seen:
-                seen.add(key)
-                spans.append((hit, start, end))
-    if not spans:
+        for row in index.sentences.rows_in(hit.passage):
+            if row not in seen:
+                seen.add(row)
+                rows.append((hit, row))
+    if not rows:
         return []
-    texts = [docs[h.passage.doc_id].text[s:e] for h, s, e in spans]
-    similarity = encoder.encode(texts) @ query_vector
+    similarity = index.sentences.vectors[[r for _, r in rows]] @ query_vector
     asked = set(terms(question))
     kind = answer_type(question)
     out = []
-    for (hit, start, end), text, sim in zip(spans, texts, similarity, strict=True):
-        overlap = len(asked & set(terms(text))) / len(asked) if asked else 0.0
-        typed = has_type(kind, text, question)
+    for (hit, row), sim in zip(rows, similarity, strict=True):
+        span = index.sentences.spans[row]
+        overlap = len(asked & set(terms(span.text))) / len(asked) if asked else 0.0
+        typed = has_type(kind, span.text, question)
         score = (
             float(sim) + LEXICAL_WEIGHT * overlap + TYPE_BONUS * (typed and bool(kind)) - RANK_PENALTY * (hit.rank - 1)
         )
-        out.append(Sentence(hit=hit, start=start, end=end, score=score, similarity=float(sim), typed=typed))
+        out.append(Sentence(hit=hit, start=span.start, end=span.end, score=score, similarity=float(sim), typed=typed))
     return sorted(out, key=lambda s: -s.score)
 
 

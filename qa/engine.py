@@ -43,7 +43,7 @@ class Engine:
         hits = search(self.index, question, query_vector, self.settings, k)
         timings["search"] = _ms(clock)
         clock = time.perf_counter()
-        ranked = answer.candidates(question, query_vector, hits, self.index.documents, self.encoder)
+        ranked = answer.candidates(question, query_vector, hits, self.index)
         conf = answer.confidence(question, ranked, hits, self.index.keyword)
         answerable = bool(hits) and conf >= self.settings.abstain_threshold
         if answerable:

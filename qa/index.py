@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import time
@@ -20,10 +21,12 @@ from qa.embedding import Encoder, Vectors
 from qa.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.keyword import KeywordIndex
 from qa.records import Document, Passage
+from qa.sentence_table import SentenceTable
 from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", TMP_PREFIX)
 REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"
 Progress = Callable[[str], None]
 
@@ -58,6 +61,7 @@ class Index:
     passages: list[Passage]
     dense: faiss.Index
     keyword: KeywordIndex
+    sentences: SentenceTable
 
     def title(self, doc_id: str) -> str:
         """The title of a document in the index."""
@@ -81,8 +85,8 @@ def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = N
         corpus_sha256=corpus_hash(settings.corpus_dir),
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    manifest = save(Index(manifest, index.documents, index.passages, index.dense, index.keyword), settings.index_dir)
-    index = Index(manifest, index.documents, index.passages, index.dense, index.keyword)
+    manifest = save(dataclasses.replace(index, manifest=manifest), settings.index_dir)
+    index = dataclasses.replace(index, manifest=manifest)
     say(
         f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
         f"in {manifest.build_seconds:.1f}s"
@@ -131,7 +135,9 @@ def build_from_documents(
         files={},
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    return Index(manifest, by_id, passages, dense, keyword)
+    say(f"embedding the sentences of {len(passages)} passages for answer extraction")
+    sentences = SentenceTable.build(passages, by_id, encoder, settings.batch_size)
+    return Index(manifest, by_id, passages, dense, keyword, sentences)
 
 
 def _generation() -> str:
@@ -147,6 +153,8 @@ def save(index: Index, folder: Path) -> Manifest:
         "passages": f"passages-{gen}.jsonl",
         "documents": f"documents-{gen}.jsonl",
         "keyword": f"keyword-{gen}",
+        "sentences": f"sentences-{gen}.jsonl",
+        "sentence_vectors": f"sentence-vectors-{gen}.npy",
     }
     manifest = msgspec.structs.replace(index.manifest, files=files)
     with exclusive(folder):
@@ -158,6 +166,8 @@ def save(index: Index, folder: Path) -> Manifest:
         write_bytes_atomic(folder / files["passages"], _jsonl(index.passages))
         write_bytes_atomic(folder / files["documents"], _jsonl(list(index.documents.values())))
         write_atomic(folder / files["keyword"], lambda tmp: index.keyword.save(tmp))
+        write_bytes_atomic(folder / files["sentences"], _jsonl(index.sentences.spans))
+        write_atomic(folder / files["sentence_vectors"], index.sentences.save_vectors)
         write_bytes_atomic(folder / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
         _collect_garbage(folder, keep={*files.values(), *(previous.files.values() if previous else ())})
     return manifest
@@ -172,7 +182,7 @@ def _jsonl(rows: list[Passage] | list[Document]) -> bytes:
 def _collect_garbage(folder: Path, keep: set[str]) -> None:
     """Delete files of older builds and leftovers of interrupted ones, keeping the current and previous build."""
     for path in folder.iterdir():
-        generated = path.name.startswith(("dense-", "passages-", "documents-", "keyword-", TMP_PREFIX))
+        generated = path.name.startswith(GENERATED_PREFIXES)
         if generated and path.name not in keep:
             remove(path)
 
@@ -204,11 +214,14 @@ def load(folder: Path, settings: Settings, encoder: Encoder | None = None, *, ch
             type=list[Document],
         )
         keyword = KeywordIndex.load(folder / manifest.files["keyword"])
+        sentences = SentenceTable.load(
+            folder / manifest.files["sentences"], folder / manifest.files["sentence_vectors"]
+        )
     except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
         raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
     if not dense.ntotal == len(passages) == keyword.size == manifest.passages:
         raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
-    return Index(manifest, {d.id: d for d in docs}, passages, dense, keyword)
+    return Index(manifest, {d.id: d for d in docs}, passages, dense, keyword, sentences)
 
 
 def mismatches(

@@ -13,8 +13,15 @@ _NUMBER_Q = re.compile(
     r"\b(?:count|rate|percent(?:age)?|average|income|salary|population|total|figure|toll|rank(?:ed|ing)?)\b",
     re.I,
 )
-_DATE_Q = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b|\bsince when\b", re.I)
-_PERSON_Q = re.compile(r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|are|were|led|leads|heads)\b|^\s*name\b|\bby whom\b", re.I)
+_DATE_Q = re.compile(
+    # "when" opens the question or is followed by an auxiliary; "What did they do when police came?" is no date.
+    r"^\s*when\b|\bwhen (?:did|do|does|was|were|is|are|will|would|has|have|had)\b|"
+    r"\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b|\bsince when\b",
+    re.I,
+)
+_PERSON_Q = re.compile(
+    r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|are|were|led|leads|heads)\b|^\s*name\b|\bby whom\b", re.I
+)
 
 NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds "

@@ -29,7 +29,9 @@ def settings(tmp_path: Path) -> Settings:
     corpus.mkdir()
     for name in ("002_f87bb952200a9f3a.txt", "003_3ad3cec4be3d9008.txt"):
         shutil.copy(SEEDS / name, corpus / name)
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chunk_tokens=64, chunk_overlap=16, embed_title=True)
+    return Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "index", chunk_tokens=64, chunk_overlap=16, embed_title=True
+    )
 
 
 def manifest_json(folder: Path) -> dict[str, object]:

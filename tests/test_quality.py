@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import DATA
 
 from qa.engine import Engine
 from qa.evaluation import Report, evaluate, load_questions
-from conftest import DATA
 
 # Thresholds from the issue. The defaults reach hit@1 0.919, hit@5 0.973, MRR@10 0.944, 2/3 unanswerable
 # abstained, 0 answerable abstained and an answer match of 0.54 (see bench/README.md).
