@@ -20,7 +20,7 @@ from qa.records import Passage
 from qa.storage import TMP_PREFIX
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-GENERATED = ("dense-", "passages-", "documents-", "keyword-")
+GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-")
 
 
 @pytest.fixture
@@ -73,7 +73,14 @@ def test_build_writes_manifest_and_named_files(settings: Settings, fake_encoder:
     assert data["passages"] == len(index.passages) > 10
     assert data["generation"] == index.manifest.generation
     files = data["files"]
-    assert isinstance(files, dict) and set(files) == {"dense", "passages", "documents", "keyword"}
+    assert isinstance(files, dict) and set(files) == {
+        "dense",
+        "passages",
+        "documents",
+        "keyword",
+        "sentences",
+        "sentence_vectors",
+    }
     for name in files.values():
         assert str(index.manifest.generation) in name
         assert (settings.index_dir / name).exists(), name
