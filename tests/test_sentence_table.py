@@ -1,0 +1,43 @@
+"""The sentence table: one row per indexed sentence, vectors aligned, findable by passage."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import FakeEncoder
+
+from qa.corpus import make_document
+from qa.records import Passage
+from qa.sentence_table import SentenceTable
+
+
+def test_rows_are_aligned_unique_and_found_by_passage(fake_encoder: FakeEncoder) -> None:
+    text = "The otters came back. They nested by the pier for weeks. Fishermen were not pleased at all. Short."
+    doc = make_document("d", text)
+    first = Passage(doc_id="d", start=0, end=56, text=text[:56])
+    second = Passage(doc_id="d", start=22, end=len(text), text=text[22:])
+    table = SentenceTable.build([first, second], {"d": doc}, fake_encoder, batch_size=8)
+    texts = [s.text for s in table.spans]
+    assert texts == [
+        "The otters came back.",
+        "They nested by the pier for weeks.",
+        "Fishermen were not pleased at all.",
+    ]
+    assert all(text[s.start : s.end] == s.text for s in table.spans)
+    np.testing.assert_allclose(table.vectors, fake_encoder.encode(texts), atol=1e-6)
+    assert table.rows_in(first) == [0, 1]
+    assert table.rows_in(second) == [1, 2]
+    assert table.rows_in(Passage(doc_id="other", start=0, end=10, text="x" * 10)) == []
+
+
+def test_load_refuses_misaligned_files(fake_encoder: FakeEncoder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    doc = make_document("d", "One two three four. Five six seven eight.")
+    table = SentenceTable.build([Passage(doc_id="d", start=0, end=41, text=doc.text)], {"d": doc}, fake_encoder, 8)
+    spans, vectors = tmp_path / "s.jsonl", tmp_path / "v.npy"
+    spans.write_bytes(b"".join(__import__("msgspec").json.encode(s) + b"\n" for s in table.spans[:1]))
+    table.save_vectors(vectors)
+    try:
+        SentenceTable.load(spans, vectors)
+    except ValueError as exc:
+        assert "1 sentences but 2 sentence vectors" in str(exc)
+    else:
+        raise AssertionError("misaligned sentence files were accepted")
