@@ -1,0 +1,238 @@
+"""Extractive answers: candidate sentences, choice, citations and confidence (real model over the seeds)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+from qa import answer
+from qa.answer import SECOND_MARGIN, TYPE_MISS_FACTOR, Sentence, choose, compose, confidence, coverage
+from qa.corpus import make_document
+from qa.engine import Engine
+from qa.evaluation import load_questions
+from qa.keyword import KeywordIndex
+from qa.records import Document, Hit, Passage, Scores
+from qa.search import search
+
+DEV_QUESTIONS = [q.question for q in load_questions(DATA / "dev_qa.jsonl")]
+RALLY = "Where did the BYC stage its big rally in early 2025?"
+INCOME = "What is the average household income in Balochistan?"
+UNRELATED = "What is the best recipe for sourdough bread with rye flour?"
+
+
+def retrieve(engine: Engine, question: str, top_k: int = 5) -> tuple[list[Hit], list[Sentence]]:
+    """The hits and ranked candidate sentences the engine would use for a question."""
+    vector = engine.encoder.encode([question])[0]
+    hits = search(engine.index, question, vector, engine.settings, top_k)
+    return hits, answer.candidates(question, vector, hits, engine.index)
+
+
+@pytest.fixture(scope="module")
+def ranked_dev(engine: Engine) -> list[tuple[str, list[Hit], list[Sentence]]]:
+    return [(q, *retrieve(engine, q)) for q in DEV_QUESTIONS]
+
+
+def test_overlapping_passages_share_sentences(engine: Engine) -> None:
+    # Precondition of the next test: consecutive passages of a document overlap, so they share sentences.
+    passages = engine.index.passages
+    assert any(a.doc_id == b.doc_id and b.start < a.end for a, b in itertools.pairwise(passages))
+
+
+def test_candidates_are_unique_sentences(ranked_dev: list[tuple[str, list[Hit], list[Sentence]]]) -> None:
+    shared = 0
+    for question, hits, ranked in ranked_dev:
+        keys = [(s.hit.passage.doc_id, s.start) for s in ranked]
+        assert len(keys) == len(set(keys)), question
+        top = hits[: answer.CANDIDATE_PASSAGES]
+        shared += any(
+            a.passage.doc_id == b.passage.doc_id and a.passage.start < b.passage.end and b.passage.start < a.passage.end
+            for i, a in enumerate(top)
+            for b in top[i + 1 :]
+        )
+    assert shared, "some question retrieves overlapping passages, so deduplication is exercised"
+
+
+def test_candidates_lie_inside_their_hits_and_are_sorted(
+    engine: Engine, ranked_dev: list[tuple[str, list[Hit], list[Sentence]]]
+) -> None:
+    for question, hits, ranked in ranked_dev:
+        assert ranked, question
+        top_ranks = {h.rank for h in hits[: answer.CANDIDATE_PASSAGES]}
+        for sent in ranked:
+            assert sent.hit.rank in top_ranks
+            assert sent.hit.passage.start <= sent.start < sent.end <= sent.hit.passage.end
+            text = engine.index.documents[sent.hit.passage.doc_id].text[sent.start : sent.end]
+            assert text == text.strip() and len(text.split()) >= 4
+            assert -1.0 - 1e-6 <= sent.similarity <= 1.0 + 1e-6
+        scores = [s.score for s in ranked]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_candidates_similarity_is_the_sentence_embedding(engine: Engine) -> None:
+    _, ranked = retrieve(engine, RALLY)
+    vector = engine.encoder.encode([RALLY])[0]
+    texts = [engine.index.documents[s.hit.passage.doc_id].text[s.start : s.end] for s in ranked[:5]]
+    expected = engine.encoder.encode(texts) @ vector
+    assert [s.similarity for s in ranked[:5]] == pytest.approx(expected.tolist(), abs=1e-4)
+
+
+def test_candidates_of_no_hits_are_empty(engine: Engine) -> None:
+    vector = engine.encoder.encode([RALLY])[0]
+    assert answer.candidates(RALLY, vector, [], engine.index) == []
+
+
+def test_typed_sentences_win_for_typed_questions(engine: Engine) -> None:
+    _, ranked = retrieve(engine, "How many Baloch fighters were killed in last year's insurgent operations?")
+    assert ranked[0].typed
+    assert re.search(r"\d", engine.index.documents[ranked[0].hit.passage.doc_id].text[ranked[0].start : ranked[0].end])
+
+
+def test_compose_markers_are_hit_ranks_and_quotes_are_exact(
+    engine: Engine, ranked_dev: list[tuple[str, list[Hit], list[Sentence]]]
+) -> None:
+    docs = engine.index.documents
+    for question, hits, ranked in ranked_dev:
+        chosen = choose(ranked, 2)
+        text, citations = compose(chosen, docs)
+        assert [int(n) for n in re.findall(r"\[(\d+)\]", text)] == [c.n for c in citations], question
+        by_rank = {h.rank: h for h in hits}
+        for sent, cite in zip(chosen, citations, strict=True):
+            assert cite.n == sent.hit.rank and cite.n in by_rank
+            assert cite.doc_id == by_rank[cite.n].passage.doc_id
+            assert cite.title == docs[cite.doc_id].title
+            assert cite.quote == docs[cite.doc_id].text[cite.start : cite.end]
+            assert (cite.start, cite.end) == (sent.start, sent.end)
+            assert f"{' '.join(cite.quote.split())} [{cite.n}]" in text
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_choose_respects_limit_and_distinct_hits(
+    limit: int, ranked_dev: list[tuple[str, list[Hit], list[Sentence]]]
+) -> None:
+    for question, _, ranked in ranked_dev:
+        chosen = choose(ranked, limit)
+        assert 1 <= len(chosen) <= limit, question
+        assert len({s.hit.rank for s in chosen}) == len(chosen), question
+        assert ranked[0] in chosen, "the best sentence is always kept"
+        assert all(s.score >= ranked[0].score - SECOND_MARGIN for s in chosen)
+
+
+def test_confidence_is_bounded_and_orders_answerable_above_unanswerable(
+    engine: Engine, ranked_dev: list[tuple[str, list[Hit], list[Sentence]]]
+) -> None:
+    for question, hits, ranked in ranked_dev:
+        assert 0.0 <= confidence(question, ranked, hits, engine.index.keyword) <= 1.0, question
+    rally_hits, rally_ranked = retrieve(engine, RALLY)
+    rally = confidence(RALLY, rally_ranked, rally_hits, engine.index.keyword)
+    income_hits, income_ranked = retrieve(engine, INCOME)
+    income = confidence(INCOME, income_ranked, income_hits, engine.index.keyword)
+    assert income < rally
+    assert income < engine.settings.abstain_threshold <= rally
+
+
+def test_confidence_of_nothing_is_zero(engine: Engine) -> None:
+    assert confidence(RALLY, [], [], engine.index.keyword) == 0.0
+
+
+def test_coverage_of_unrelated_question_is_lower_than_of_a_copied_one(engine: Engine) -> None:
+    passage = engine.index.passages[len(engine.index.passages) // 2]
+    copied = " ".join(passage.text.split()[:25])
+    copied_hits, _ = retrieve(engine, copied)
+    assert passage in [h.passage for h in copied_hits[: answer.CANDIDATE_PASSAGES]]
+    unrelated_hits, _ = retrieve(engine, UNRELATED)
+    copied_cov = coverage(copied, copied_hits, engine.index.keyword)
+    unrelated_cov = coverage(UNRELATED, unrelated_hits, engine.index.keyword)
+    assert copied_cov == pytest.approx(1.0)
+    assert 0.0 <= unrelated_cov < 0.5 < copied_cov
+
+
+# Hand-made sentences and hits for unit tests of choose, compose, coverage and confidence.
+
+DOC = make_document(
+    "d1",
+    "Otters return\n\nThe otters came back in spring.  Twelve   otters\nlive on the rocks. Nobody knows why they left.",
+)
+OTHER = make_document("d2", "Harbour news\n\nThe harbour master counted the otters on Monday.")
+DOCS: dict[str, Document] = {DOC.id: DOC, OTHER.id: OTHER}
+
+
+def make_hit(rank: int, doc: Document = DOC) -> Hit:
+    start = doc.text.index("\n\n") + 2
+    passage = Passage(doc_id=doc.id, start=start, end=len(doc.text), text=doc.text[start:])
+    return Hit(rank=rank, passage=passage, title=doc.title, scores=Scores(dense=0.5, keyword=1.0, fused=1.0))
+
+
+def sentence(hit: Hit, words: str, score: float, *, similarity: float = 0.5, typed: bool = False) -> Sentence:
+    text = DOCS[hit.passage.doc_id].text
+    start = text.index(words)
+    return Sentence(hit=hit, start=start, end=start + len(words), score=score, similarity=similarity, typed=typed)
+
+
+def test_choose_unit_margin_limit_and_order() -> None:
+    h1, h2, h3 = make_hit(1), make_hit(2, OTHER), make_hit(3)
+    best = sentence(h2, "The harbour master counted the otters on Monday.", 1.0)
+    same_hit = sentence(h2, "The harbour master", 0.99)
+    close = sentence(h1, "Nobody knows why they left.", 1.0 - SECOND_MARGIN / 2)
+    closer_third = sentence(h3, "The otters came back in spring.", 1.0 - SECOND_MARGIN / 2)
+    far = sentence(h3, "The otters came back in spring.", 1.0 - 2 * SECOND_MARGIN)
+
+    assert choose([], 2) == []
+    assert choose([best, same_hit, close], 1) == [best]
+    # The runner-up from the same hit is skipped; the next one from another hit is taken, and the result is in
+    # hit-rank order.
+    assert choose([best, same_hit, close], 2) == [close, best]
+    assert choose([best, same_hit, close, closer_third], 3) == [close, best, closer_third]
+    # Below the margin nothing more is added, even with room left.
+    assert choose([best, far], 3) == [best]
+    assert choose([best, same_hit], 3) == [best]
+
+
+def test_compose_unit_normalises_spaces_but_quotes_exactly() -> None:
+    hit = make_hit(4)
+    words = "Twelve   otters\nlive on the rocks."
+    text, citations = compose([sentence(hit, words, 1.0)], DOCS)
+    assert text == "Twelve otters live on the rocks. [4]"
+    (cite,) = citations
+    assert cite.quote == words == DOC.text[cite.start : cite.end]
+    assert (cite.n, cite.doc_id, cite.title) == (4, "d1", "Otters return")
+    assert compose([], DOCS) == ("", ())
+
+
+def test_compose_unit_two_sources() -> None:
+    first = sentence(make_hit(1), "The otters came back in spring.", 1.0)
+    second = sentence(make_hit(3, OTHER), "The harbour master counted the otters on Monday.", 0.98)
+    text, citations = compose([first, second], DOCS)
+    assert text == "The otters came back in spring. [1] The harbour master counted the otters on Monday. [3]"
+    assert [(c.n, c.doc_id) for c in citations] == [(1, "d1"), (3, "d2")]
+
+
+@pytest.fixture(scope="module")
+def small_keyword() -> KeywordIndex:
+    return KeywordIndex.build([DOC.text, OTHER.text, "Bridges and roads were repaired in town."])
+
+
+def test_coverage_unit_weights_terms_by_idf(small_keyword: KeywordIndex) -> None:
+    hits = [make_hit(1)]
+    assert coverage("Where do the otters live?", hits, small_keyword) == pytest.approx(1.0)
+    assert coverage("bridges and zebras", hits, small_keyword) == 0.0
+    # "otters" occurs in two texts and "zebras" in none, so the unknown term weighs more than the found one.
+    assert 0.0 < coverage("otters zebras", hits, small_keyword) < 0.5
+    assert coverage("What did they say?", hits, small_keyword) == 1.0, "nothing asked, nothing missing"
+
+
+def test_confidence_unit_type_miss_and_clipping(small_keyword: KeywordIndex) -> None:
+    hits = [make_hit(1)]
+    typed = sentence(hits[0], "Twelve   otters\nlive on the rocks.", 1.0, similarity=0.6, typed=True)
+    untyped = sentence(hits[0], "Twelve   otters\nlive on the rocks.", 1.0, similarity=0.6, typed=False)
+    question = "Count the otters living on the rocks."
+    assert confidence(question, [typed], hits, small_keyword) == pytest.approx(0.6)
+    assert confidence(question, [untyped], hits, small_keyword) == pytest.approx(0.6 * TYPE_MISS_FACTOR)
+    over = sentence(hits[0], "Twelve   otters\nlive on the rocks.", 1.0, similarity=1.5, typed=True)
+    under = sentence(hits[0], "Twelve   otters\nlive on the rocks.", 1.0, similarity=-0.5, typed=True)
+    assert confidence(question, [over], hits, small_keyword) == 1.0
+    assert confidence(question, [under], hits, small_keyword) == 0.0
+    assert np.isfinite(confidence(question, [typed], hits, small_keyword))
