@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from qa.config import Settings
+from qa.display import format_answer, format_report
 from qa.embedding import SentenceEncoder
 from qa.errors import IndexMissing, InvalidInput, QAError
-from qa.records import Answer
 
 if TYPE_CHECKING:
     from qa.engine import Engine
 
-QUOTE_CHARS = 300
 QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
 Command = Callable[[argparse.Namespace], int]
 
@@ -182,14 +181,6 @@ def _json(value: object) -> None:
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
 
 
-def _quote(text: str, limit: int | None = None) -> str:
-    """Text on one line, shortened to ``limit`` characters, in quotes and indented."""
-    flat = " ".join(text.split())
-    if limit is not None and len(flat) > limit:
-        flat = flat[:limit].rsplit(" ", 1)[0] + " …"
-    return f'    "{flat}"'
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question and print it with its citations (or as JSON)."""
     words: list[str] = args.question
@@ -210,24 +201,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print(format_answer(result))
     return 0
-
-
-def format_answer(result: Answer) -> str:
-    """The human-readable form of an answer: text, then numbered citations or the closest passages."""
-    lines: list[str] = []
-    if result.answerable:
-        lines += [result.answer, "", "Citations:"]
-        for c in result.citations:
-            lines += [f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})", _quote(c.quote)]
-    else:
-        reason = (result.reason or "unknown").replace("_", " ")
-        lines += [f"No answer. {result.answer} (reason: {reason}; confidence {result.confidence:.2f})"]
-        if result.hits:
-            lines += ["", "Closest passages:"]
-            for h in result.hits:
-                p = h.passage
-                lines += [f"[{h.rank}] {h.title} ({p.doc_id}, chars {p.start}-{p.end})", _quote(p.text, QUOTE_CHARS)]
-    return "\n".join(lines)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -281,17 +254,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         _json(report)
         return 0
-    rows = [
-        ("questions", f"{report.questions} ({report.answerable} answerable, {report.unanswerable} unanswerable)"),
-        ("hit@1", f"{report.hit_at_1:.3f}"),
-        ("hit@5", f"{report.hit_at_5:.3f}"),
-        ("MRR@10", f"{report.mrr_at_10:.3f}"),
-        ("multi-source coverage", f"{report.multi_coverage:.3f}  (n={report.multi_questions})"),
-        ("abstention accuracy", f"{report.abstention_accuracy:.3f}  (n={report.unanswerable} unanswerable)"),
-        ("answerable abstained", f"{report.answerable_abstained} of {report.answerable}"),
-    ]
-    for name, value in rows:
-        print(f"{name:<24}{value}")
+    print(format_report(report))
     if args.verbose:
         print(f"\nmisses at rank 1 ({len(report.misses)}):")
         for miss in report.misses:

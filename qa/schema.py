@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from qa.records import Answer, Document
+from qa.records import Answer, Citation, Document
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -26,17 +26,6 @@ class PassageOut(msgspec.Struct, kw_only=True):
     score: float
 
 
-class CitationOut(msgspec.Struct, kw_only=True):
-    """What a ``[n]`` marker in the answer points to: rank ``n`` in passages and the exact quoted slice."""
-
-    n: int
-    doc_id: str
-    title: str
-    start: int
-    end: int
-    quote: str
-
-
 class AskResponse(msgspec.Struct, kw_only=True):
     """Answer to a question, with its citations and the passages it was drawn from."""
 
@@ -45,7 +34,7 @@ class AskResponse(msgspec.Struct, kw_only=True):
     answer: str
     confidence: float
     reason: str | None
-    citations: list[CitationOut]
+    citations: list[Citation]
     passages: list[PassageOut]
     timings_ms: dict[str, float]
 
@@ -74,10 +63,7 @@ def ask_response(answer: Answer) -> AskResponse:
         answer=answer.answer,
         confidence=answer.confidence,
         reason=answer.reason,
-        citations=[
-            CitationOut(n=c.n, doc_id=c.doc_id, title=c.title, start=c.start, end=c.end, quote=c.quote)
-            for c in answer.citations
-        ],
+        citations=list(answer.citations),
         passages=[
             PassageOut(
                 rank=h.rank,
