@@ -34,6 +34,7 @@ from qa.schema import (
     ask_response,
     document_out,
     document_summary,
+    explain_info,
 )
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,14 @@ def engine_of(state: State) -> Engine:
 
 @post("/ask", status_code=200, dto=AskBody, return_dto=None, sync_to_thread=True)
 def ask(data: AskRequest, state: State) -> AskResponse:
-    """Answer a question from the articles, citing the exact passages it quotes."""
-    return ask_response(engine_of(state).ask(data.question, data.top_k))
+    """Answer a question from the articles, citing the exact passages it quotes.
+
+    With ``"explain": true`` every passage also carries its dense, keyword, fused and rerank ``scores``, and the
+    response an ``explain`` block with the settings that produced them.
+    """
+    engine = engine_of(state)
+    explain = explain_info(engine.settings, engine.index.manifest) if data.explain else None
+    return ask_response(engine.ask(data.question, data.top_k), explain=explain)
 
 
 @get("/documents", sync_to_thread=False)

@@ -14,9 +14,10 @@ _SHARE = re.compile(
     r"^(?:share|tweet|email|print|share\s+(?:tweet|this)|like)(?:\s+(?:share|tweet|email|print))*\W*$", re.I
 )
 _FOOTER = re.compile(
-    r"subscribe|newsletter|sign[ -]up|thank(?:s| you) for reading|don'?t forget to|click here|^join us\b|"
-    r"fill (?:in|out) (?:this|the) form|get back to you|^to contact\b|follow us|all rights reserved|"
-    r"\bvisit:\s*$|^read more\b|^related:|^advertisement$|cookie policy|support our work|donate",
+    r"\b(?:subscribe[ds]?|newsletters?|sign[ -]up|thank(?:s| you) for reading|don'?t forget to|click here|"
+    r"follow us|all rights reserved|cookie policy|support our work|donate)\b|^join us\b|"
+    r"fill (?:in|out) (?:this|the) form|get back to you|^to contact\b|\bvisit:\s*$|^read more\b|^related:|"
+    r"^advertisement$",
     re.I,
 )
 _LINK_ONLY = re.compile(r"^[*_\s]*\[[^\]]*\]\([^)]*\)[*_\s]*$")

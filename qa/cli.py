@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from qa.config import Settings
-from qa.display import format_answer, format_report
+from qa.display import format_answer, format_report, format_scores
 from qa.embedding import SentenceEncoder
 from qa.errors import IndexMissing, InvalidInput, QAError
+from qa.schema import ask_response, explain_info
 
 if TYPE_CHECKING:
     from qa.engine import Engine
@@ -93,6 +94,8 @@ def _ask_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", nargs="*", help="the question (words are joined); omit or '-' to read stdin")
     parser.add_argument("--top-k", type=int, metavar="N", help="passages to retrieve (env QA_DEFAULT_TOP_K)")
     parser.add_argument("--json", action="store_true", help="print the POST /ask response JSON")
+    parser.add_argument("--explain", action="store_true", help="also show each passage's dense, keyword and fused "
+                        "scores and the settings behind them")
     _common(parser)
     parser.set_defaults(command=cmd_ask)
 
@@ -194,12 +197,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise InvalidInput("the question is empty; pass it as an argument (ask \"Who ...?\") or on stdin")
     engine = _open_engine(_settings(args))
     result = engine.ask(question, top_k=args.top_k)
+    explain = explain_info(engine.settings, engine.index.manifest) if args.explain else None
     if args.json:
-        from qa.schema import ask_response
-
-        _json(ask_response(result))
-    else:
-        print(format_answer(result))
+        _json(ask_response(result, explain=explain))
+        return 0
+    print(format_answer(result))
+    if explain is not None:
+        print("\n" + format_scores(result, explain))
     return 0
 
 

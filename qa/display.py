@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qa.evaluation import Report
 from qa.records import Answer
+from qa.schema import Explain
 
 QUOTE_CHARS = 300
 
@@ -32,6 +33,24 @@ def format_answer(result: Answer) -> str:
                 p = h.passage
                 lines += [f"[{h.rank}] {h.title} ({p.doc_id}, chars {p.start}-{p.end})", quote(p.text, QUOTE_CHARS)]
     return "\n".join(lines)
+
+
+def format_scores(result: Answer, info: Explain) -> str:
+    """The settings behind the scores, then one line of scores per retrieved passage (``-``: not scored)."""
+    lines = [
+        f"Scores (fusion {info.fusion}, dense_weight {info.dense_weight:g}, keyword_weight {info.keyword_weight:g}, "
+        f"rrf_k {info.rrf_k}, candidates {info.candidates}; model {info.model}, index {info.index_generation}):"
+    ]
+    for h in result.hits:
+        s = h.scores
+        lines.append(f"[{h.rank}] {h.passage.doc_id} chars {h.passage.start}-{h.passage.end}: fused {s.fused:.4f}  "
+                     f"dense {_score(s.dense)}  keyword {_score(s.keyword)}  rerank {_score(s.rerank)}")
+    return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    """A score with four decimals, or ``-`` when there is none."""
+    return "-" if value is None else f"{value:.4f}"
 
 
 def format_report(report: Report) -> str:

@@ -26,6 +26,7 @@ from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+PROGRESS_BLOCK = 1024
 GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", TMP_PREFIX)
 REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"
 Progress = Callable[[str], None]
@@ -69,7 +70,7 @@ class Index:
 
 
 def embed_input(title: str, text: str, with_title: bool) -> str:
-    """The text given to the embedding model for a passage: its article's title, then the passage."""
+    """The text indexed for a passage: its article's title, then the passage (the first passage always has it)."""
     return f"{title}\n{text}" if with_title else text
 
 
@@ -95,9 +96,14 @@ def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = N
 
 
 def build_from_documents(
-    docs: list[Document], settings: Settings, encoder: Encoder, *, progress: Progress | None = None
+    docs: list[Document],
+    settings: Settings,
+    encoder: Encoder,
+    *,
+    progress: Progress | None = None,
+    with_sentences: bool = True,
 ) -> Index:
-    """An in-memory index of ``docs`` (nothing written)."""
+    """An in-memory index of ``docs`` (nothing written); ``with_sentences=False`` skips answer extraction data."""
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     by_id = {d.id: d for d in docs}
@@ -105,18 +111,21 @@ def build_from_documents(
         count=token_counter(settings.encoding),
         max_tokens=settings.chunk_tokens,
         overlap=settings.chunk_overlap,
-        fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, settings.embed_title)),
+        fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, True)),
     )
     passages = [p for d in docs for p in chunker.chunk(d)]
     if not passages:
         raise CorpusError(f"the {len(docs)} documents hold no article text to index; add articles to the corpus")
     say(f"chunked {len(docs)} documents into {len(passages)} passages; embedding")
-    inputs = [embed_input(by_id[p.doc_id].title, p.text, settings.embed_title) for p in passages]
-    vectors = encoder.encode(inputs, batch_size=settings.batch_size)
+    inputs = [
+        embed_input(by_id[p.doc_id].title, p.text, settings.embed_title or prev is None or p.doc_id != prev.doc_id)
+        for prev, p in zip([None, *passages], passages, strict=False)
+    ]
+    vectors = embed_all(encoder, inputs, settings.batch_size, "passages", say)
     dense = faiss.IndexFlatIP(encoder.dimension)
     if len(vectors):
         dense.add(vectors)
-    keyword = KeywordIndex.build([embed_input(by_id[p.doc_id].title, p.text, settings.embed_title) for p in passages])
+    keyword = KeywordIndex.build(inputs)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         generation=_generation(),
@@ -135,9 +144,26 @@ def build_from_documents(
         files={},
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    say(f"embedding the sentences of {len(passages)} passages for answer extraction")
-    sentences = SentenceTable.build(passages, by_id, encoder, settings.batch_size)
+    if with_sentences:
+        say(f"embedding the sentences of {len(passages)} passages for answer extraction")
+        sentences = SentenceTable.build(passages, by_id, encoder, settings.batch_size)
+    else:
+        sentences = SentenceTable([], np.zeros((0, encoder.dimension), dtype=np.float32))
     return Index(manifest, by_id, passages, dense, keyword, sentences)
+
+
+def embed_all(encoder: Encoder, texts: list[str], batch_size: int, what: str, say: Progress) -> Vectors:
+    """Embed in blocks, reporting progress on long runs."""
+    if len(texts) <= PROGRESS_BLOCK:
+        return encoder.encode(texts, batch_size=batch_size)
+    blocks = []
+    started = time.perf_counter()
+    for first in range(0, len(texts), PROGRESS_BLOCK):
+        blocks.append(encoder.encode(texts[first : first + PROGRESS_BLOCK], batch_size=batch_size))
+        done = min(first + PROGRESS_BLOCK, len(texts))
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        say(f"embedded {done}/{len(texts)} {what} ({rate:.0f}/s)")
+    return np.vstack(blocks)
 
 
 def _generation() -> str:

@@ -31,11 +31,16 @@ class Passage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Scores(msgspec.Struct, frozen=True, kw_only=True):
-    """How a passage was scored: dense cosine, keyword BM25 and the fused score."""
+    """How a passage was scored: dense cosine, keyword BM25, the fused score, and the reranker's score if any.
+
+    ``rerank`` is None when no reranker ran (there is none yet); ``dense`` or ``keyword`` is None when that
+    retriever did not score the passage.
+    """
 
     dense: float | None
     keyword: float | None
     fused: float
+    rerank: float | None = None
 
 
 class Hit(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
-from qa.records import Answer, Citation, Document
+from qa.records import Answer, Citation, Document, Scores
+
+if TYPE_CHECKING:
+    from qa.config import Settings
+    from qa.index import Manifest
+
+SCORE_DIGITS = 6
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -12,10 +20,49 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     question: str
     top_k: int | None = None
+    explain: bool = False
+
+
+class ScoresOut(msgspec.Struct, kw_only=True):
+    """How a passage was scored (``explain`` only): ``dense`` cosine similarity, ``keyword`` BM25, the ``fused``
+    score that ranks the passages (equal to ``score``), and ``rerank``, the reranker's score (null: no reranker).
+
+    ``dense`` or ``keyword`` is null when that retriever did not score the passage.
+    """
+
+    dense: float | None
+    keyword: float | None
+    fused: float
+    rerank: float | None
+
+
+class Explain(msgspec.Struct, kw_only=True):
+    """The settings that produced the scores (``explain`` only).
+
+    ``fusion`` ("convex" or "rrf"), ``dense_weight``, ``keyword_weight`` and ``rrf_k`` (used by "rrf" only) combine the
+    two retrievers, each of which proposes up to ``candidates`` passages; ``chunk_tokens``, ``chunk_overlap``,
+    ``embed_title`` and ``model`` are those the index was built with, and ``index_generation`` names that build;
+    ``abstain_threshold`` is the ``confidence`` below which the service abstains.
+    """
+
+    fusion: str
+    dense_weight: float
+    keyword_weight: float
+    rrf_k: int
+    candidates: int
+    chunk_tokens: int
+    chunk_overlap: int
+    embed_title: bool
+    model: str
+    index_generation: str
+    abstain_threshold: float
 
 
 class PassageOut(msgspec.Struct, kw_only=True):
-    """A retrieved passage: ``document.text[start:end] == text`` exactly."""
+    """A retrieved passage: ``document.text[start:end] == text`` exactly; ``score`` is its fused score.
+
+    ``scores`` is absent (never null) unless the request asked to ``explain``.
+    """
 
     rank: int
     doc_id: str
@@ -24,10 +71,18 @@ class PassageOut(msgspec.Struct, kw_only=True):
     start: int
     end: int
     score: float
+    scores: ScoresOut | msgspec.UnsetType = msgspec.UNSET
 
 
 class AskResponse(msgspec.Struct, kw_only=True):
-    """Answer to a question, with its citations and the passages it was drawn from."""
+    """Answer to a question, with its citations and the passages it was drawn from.
+
+    ``confidence`` is in [0, 1]: how sure the best sentence answers the question (its similarity to the question,
+    the question's terms found in the passages, and whether it holds the expected kind of answer); below the
+    ``abstain_threshold`` setting the service abstains, so ``answerable`` is false and ``reason`` says why
+    ("no_relevant_passage"); ``reason`` is null when ``answerable`` is true. ``explain`` is absent (never null)
+    unless the request asked for it.
+    """
 
     question: str
     answerable: bool
@@ -37,6 +92,7 @@ class AskResponse(msgspec.Struct, kw_only=True):
     citations: list[Citation]
     passages: list[PassageOut]
     timings_ms: dict[str, float]
+    explain: Explain | msgspec.UnsetType = msgspec.UNSET
 
 
 class DocumentSummary(msgspec.Struct, kw_only=True):
@@ -55,8 +111,40 @@ class DocumentOut(DocumentSummary, kw_only=True):
     text: str
 
 
-def ask_response(answer: Answer) -> AskResponse:
-    """The wire shape of an Answer."""
+def explain_info(settings: Settings, manifest: Manifest) -> Explain:
+    """The search settings and the index build behind an engine's scores."""
+    return Explain(
+        fusion=settings.fusion,
+        dense_weight=settings.dense_weight,
+        keyword_weight=settings.keyword_weight,
+        rrf_k=settings.rrf_k,
+        candidates=settings.candidates,
+        chunk_tokens=manifest.chunk_tokens,
+        chunk_overlap=manifest.chunk_overlap,
+        embed_title=manifest.embed_title,
+        model=manifest.model,
+        index_generation=manifest.generation,
+        abstain_threshold=settings.abstain_threshold,
+    )
+
+
+def scores_out(scores: Scores) -> ScoresOut:
+    """The wire shape of a hit's scores, rounded as ``score`` is."""
+    return ScoresOut(
+        dense=_round(scores.dense),
+        keyword=_round(scores.keyword),
+        fused=round(scores.fused, SCORE_DIGITS),
+        rerank=_round(scores.rerank),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    """A score rounded to SCORE_DIGITS places; None stays None."""
+    return None if value is None else round(value, SCORE_DIGITS)
+
+
+def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskResponse:
+    """The wire shape of an Answer; with ``explain`` (see ``explain_info``) it also carries every score."""
     return AskResponse(
         question=answer.question,
         answerable=answer.answerable,
@@ -72,11 +160,13 @@ def ask_response(answer: Answer) -> AskResponse:
                 text=h.passage.text,
                 start=h.passage.start,
                 end=h.passage.end,
-                score=round(h.scores.fused, 6),
+                score=round(h.scores.fused, SCORE_DIGITS),
+                scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
             )
             for h in answer.hits
         ],
         timings_ms=answer.timings_ms,
+        explain=explain if explain is not None else msgspec.UNSET,
     )
 
 

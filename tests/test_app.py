@@ -90,6 +90,56 @@ def test_ask_defaults_top_k(client: TestClient[Any], seed_settings: Settings) ->
     assert len(response.json()["passages"]) == seed_settings.default_top_k
 
 
+def test_ask_explain_gives_scores_and_settings(client: TestClient[Any], seed_settings: Settings,
+                                               seed_index: Index) -> None:
+    response = client.post("/ask", json={"question": QUESTION, "top_k": 6, "explain": True})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["answerable"] is True and body["reason"] is None
+    passages = body["passages"]
+    assert len(passages) == 6
+    for passage in passages:
+        scores = passage["scores"]
+        assert set(scores) == {"dense", "keyword", "fused", "rerank"}
+        assert isinstance(scores["dense"], float) and -1.0 <= scores["dense"] <= 1.0
+        assert isinstance(scores["keyword"], (int, float)) and scores["keyword"] >= 0
+        assert isinstance(scores["fused"], float) and scores["fused"] == passage["score"]
+        assert scores["rerank"] is None
+    fused = [p["scores"]["fused"] for p in passages]
+    assert fused == sorted(fused, reverse=True)
+    assert any(p["scores"]["keyword"] > 0 for p in passages)
+    manifest = seed_index.manifest
+    assert body["explain"] == {
+        "fusion": seed_settings.fusion,
+        "dense_weight": seed_settings.dense_weight,
+        "keyword_weight": seed_settings.keyword_weight,
+        "rrf_k": seed_settings.rrf_k,
+        "candidates": seed_settings.candidates,
+        "chunk_tokens": seed_settings.chunk_tokens,
+        "chunk_overlap": seed_settings.chunk_overlap,
+        "embed_title": seed_settings.embed_title,
+        "model": manifest.model,
+        "index_generation": manifest.generation,
+        "abstain_threshold": seed_settings.abstain_threshold,
+    }
+    assert manifest.model == seed_settings.model
+
+
+def test_ask_explain_on_an_unanswerable_question(client: TestClient[Any]) -> None:
+    body = client.post("/ask", json={"question": "What is the boiling point of tungsten?", "explain": True}).json()
+    assert body["answerable"] is False and body["reason"] == "no_relevant_passage"
+    assert 0.0 <= body["confidence"] <= 1.0
+    assert body["explain"]["abstain_threshold"] > body["confidence"]
+    assert all(set(p["scores"]) == {"dense", "keyword", "fused", "rerank"} for p in body["passages"])
+
+
+@pytest.mark.parametrize("extra", [{}, {"explain": False}], ids=["omitted", "false"])
+def test_ask_without_explain_has_no_scores(client: TestClient[Any], extra: dict[str, Any]) -> None:
+    body = client.post("/ask", json={"question": QUESTION, **extra}).json()
+    assert "explain" not in body
+    assert body["passages"] and all("scores" not in p for p in body["passages"])
+
+
 def test_documents_lists_the_seeds(client: TestClient[Any]) -> None:
     response = client.get("/documents")
     assert response.status_code == 200
@@ -111,6 +161,22 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
     assert schema.status_code == 200
     assert schema.json()["info"]["title"] == "articleqa"
     assert {"/ask", "/documents", "/documents/{doc_id}", "/healthz", "/readyz"} <= set(schema.json()["paths"])
+    components = schema.json()["components"]["schemas"]
+    body_ref = schema.json()["paths"]["/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request = components[body_ref.rsplit("/", 1)[1]]
+    assert request["properties"]["explain"]["type"] == "boolean"
+    assert "explain" not in request.get("required", [])
+    response = next(v for k, v in components.items() if k.endswith("AskResponse"))
+    assert "explain" not in response.get("required", [])
+    assert response["properties"]["explain"]["oneOf"] == [{"$ref": "#/components/schemas/Explain"}]  # never null
+    passage = next(v for k, v in components.items() if k.endswith("PassageOut"))
+    assert "scores" not in passage.get("required", [])
+    assert passage["properties"]["scores"]["oneOf"] == [{"$ref": "#/components/schemas/ScoresOut"}]
+    scores = next(v for k, v in components.items() if k.endswith("ScoresOut"))
+    assert set(scores["properties"]) == {"dense", "keyword", "fused", "rerank"}
+    explain = next(v for k, v in components.items() if k.endswith("Explain"))
+    assert {"fusion", "dense_weight", "keyword_weight", "rrf_k", "candidates", "chunk_tokens", "chunk_overlap",
+            "embed_title", "model", "index_generation", "abstain_threshold"} == set(explain["properties"])
 
 
 LONG = "a" * 1001  # one over the default max_question_chars
@@ -129,6 +195,9 @@ BAD_REQUESTS = [
     pytest.param("POST", "/ask", b'{"question": "who?", "top_k": 2.5}', 400, "top_k", id="top_k-float"),
     pytest.param("POST", "/ask", b'{"question": "who?", "top_k": true}', 400, "top_k", id="top_k-bool"),
     pytest.param("POST", "/ask", b'{"question": "who?", "colour": "red"}', 400, "colour", id="unknown-field"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "explain": "yes"}', 400, "explain:", id="explain-string"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "explain": 1}', 400, "explain:", id="explain-number"),
+    pytest.param("POST", "/ask", b'{"question": "who?", "explain": null}', 400, "explain:", id="explain-null"),
     pytest.param("POST", "/ask", b"not json", 400, "JSON", id="not-json"),
     pytest.param("POST", "/ask", b"", 400, "empty", id="empty-body"),
     pytest.param("POST", "/ask", b'["who?"]', 400, "object", id="json-array"),

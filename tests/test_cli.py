@@ -78,7 +78,7 @@ def test_ask_json_is_the_http_shape(seed_settings: Settings, seed_flags: list[st
     assert out.endswith("}\n") and out.startswith("{\n  ")
     msgspec.json.decode(out, type=AskResponse)
     body = json.loads(out)
-    assert set(body) == set(AskResponse.__struct_fields__)
+    assert set(body) == set(AskResponse.__struct_fields__) - {"explain"}
     assert {"question", "answerable", "answer", "passages", "timings_ms"} <= set(body)
     assert body["question"] == QUESTION
     assert body["answerable"] is True
@@ -90,6 +90,36 @@ def test_ask_json_is_the_http_shape(seed_settings: Settings, seed_flags: list[st
     for citation in body["citations"]:
         assert seed_text(seed_settings, citation["doc_id"])[citation["start"]:citation["end"]] == citation["quote"]
         assert f"[{citation['n']}]" in body["answer"]
+
+
+def test_ask_json_explain_has_scores(seed_settings: Settings, seed_index: Index, seed_flags: list[str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", QUESTION, "--json", "--explain", "--top-k", "3", *seed_flags]) == 0
+    out = capsys.readouterr().out
+    msgspec.json.decode(out, type=AskResponse)
+    body = json.loads(out)
+    assert set(body) == set(AskResponse.__struct_fields__)
+    assert body["explain"]["fusion"] == seed_settings.fusion
+    assert body["explain"]["index_generation"] == seed_index.manifest.generation
+    assert len(body["passages"]) == 3
+    for passage in body["passages"]:
+        assert set(passage["scores"]) == {"dense", "keyword", "fused", "rerank"}
+        assert isinstance(passage["scores"]["dense"], float)
+        assert passage["scores"]["fused"] == passage["score"] and passage["scores"]["rerank"] is None
+    fused = [p["scores"]["fused"] for p in body["passages"]]
+    assert fused == sorted(fused, reverse=True)
+
+
+def test_ask_explain_prints_scores_under_the_answer(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.ask_main([QUESTION, "--explain", "--top-k", "3", *seed_flags]) == 0
+    out = capsys.readouterr().out
+    head, _, scores = out.partition("\nScores (fusion ")
+    assert "Citations:" in head and scores
+    rows = [line for line in scores.splitlines() if line.startswith("[")]
+    assert len(rows) == 3
+    for rank, row in enumerate(rows, 1):
+        pattern = rf"^\[{rank}\] \S+ chars \d+-\d+: fused [\d.]+  dense -?[\d.]+  keyword [\d.]+  rerank -$"
+        assert re.match(pattern, row), row
 
 
 @pytest.mark.parametrize("args", [[], ["-"]], ids=["no-argument", "dash"])
@@ -234,7 +264,8 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--help"]) == 0
     assert "index" in capsys.readouterr().out
     assert cli.ask_main(["--help"]) == 0
-    assert "--json" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert "--json" in help_text and "--explain" in help_text
 
 
 def test_console_script_fails_cleanly(tmp_path: Path) -> None:

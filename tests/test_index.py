@@ -284,10 +284,16 @@ def test_embed_input() -> None:
     assert embed_input("Title", "text", False) == "text"
 
 
-def test_embed_title_off_encodes_passage_text_only(settings: Settings, fake_encoder: Encoder) -> None:
+def test_embed_title_off_puts_the_title_on_each_document_s_first_passage_only(
+    settings: Settings, fake_encoder: Encoder
+) -> None:
     plain = settings.replace(embed_title=False)
     index = build(plain, fake_encoder)
-    np.testing.assert_allclose(index.dense.reconstruct(0), fake_encoder.encode([index.passages[0].text])[0], atol=1e-6)
+    for row, passage in enumerate(index.passages):
+        first = row == 0 or index.passages[row - 1].doc_id != passage.doc_id
+        text = embed_input(index.title(passage.doc_id), passage.text, first)
+        np.testing.assert_allclose(index.dense.reconstruct(row), fake_encoder.encode([text])[0], atol=1e-6)
+    assert len({p.doc_id for p in index.passages}) < len(index.passages)  # some documents have several passages
 
 
 def test_corpus_without_article_text_is_a_corpus_error(tmp_path: Path, fake_encoder: Encoder) -> None:
