@@ -120,9 +120,14 @@ def _qa_parser() -> argparse.ArgumentParser:
 
     _ask_arguments(sub.add_parser("ask", help="answer a question", description="Answer a question, with citations."))
 
-    p = sub.add_parser("eval", help="score retrieval and abstention on a question set",
-                       description="Score retrieval and abstention on a JSON Lines question set.")
-    p.add_argument("questions", type=Path, metavar="QA.jsonl", help="question set, e.g. tests/data/dev_qa.jsonl")
+    p = sub.add_parser("eval", help="score retrieval on a question set or a BEIR benchmark",
+                       description="Score retrieval and abstention on a JSON Lines question set, or retrieval on a "
+                       "BEIR folder (indexed in memory with the same pipeline).")
+    p.add_argument("questions", type=Path, metavar="QA.jsonl", nargs="?",
+                   help="question set, e.g. tests/data/dev_qa.jsonl")
+    p.add_argument("--beir", type=Path, metavar="DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--split", default="train", help="qrels split with --beir (default train)")
+    p.add_argument("--run-out", type=Path, metavar="FILE", help="with --beir: write a TREC run file")
     p.add_argument("--top-k", type=int, default=10, metavar="N", help="passages retrieved per question (default 10)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--verbose", "-v", action="store_true", help="list the questions missed at rank 1")
@@ -248,7 +253,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Run a question set through the engine and print hit rates, MRR and abstention figures."""
     from qa.evaluation import evaluate, load_questions
 
-    path: Path = args.questions
+    if args.beir is not None:
+        return _eval_beir(args)
+    path: Path | None = args.questions
+    if path is None:
+        raise UserError("give a question file (qa eval QA.jsonl) or a BEIR folder (qa eval --beir DIR)")
     if not path.is_file():
         raise UserError(f"question file {path} does not exist (or is not a file)")
     questions = load_questions(path)
@@ -265,6 +274,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {miss}")
     elif report.misses:
         print(f"\n{len(report.misses)} questions missed at rank 1; --verbose lists them")
+    return 0
+
+
+def _eval_beir(args: argparse.Namespace) -> int:
+    """Index a BEIR corpus in memory, run the split's queries and print nDCG@10, recall and MRR."""
+    from qa.benchmark import run_beir
+
+    settings = _settings(args)
+    _progress(f"loading model {settings.model}")
+    result = run_beir(args.beir, args.split, settings, _load_model(settings), progress=_progress, run_out=args.run_out)
+    if args.json:
+        _json({"metrics": result.metrics, "documents": result.documents, "passages": result.passages,
+               "seconds": result.seconds})
+        return 0
+    for name, value in result.metrics.items():
+        print(f"{name:<24}{value}")
+    print(f"{'documents / passages':<24}{result.documents} / {result.passages}")
+    print(f"{'seconds':<24}index {result.seconds['index']}, search {result.seconds['search']}")
     return 0
 
 

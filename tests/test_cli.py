@@ -199,6 +199,28 @@ def test_eval_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "nope.jsonl" in error_line(capsys.readouterr().err)
 
 
+def test_eval_beir_prints_metrics_and_writes_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {"a": ("Otters", "Otters returned to the harbour."), "b": ("Herons", "Grey herons nest in tall trees.")}
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, (t, x) in docs.items())
+    )
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "where do herons nest"}) + "\n")
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq\tb\t1\n")
+    run = tmp_path / "run.trec"
+    assert cli.main(["eval", "--beir", str(folder), "--run-out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ndcg@10\s+1\.0$", out, re.MULTILINE), out
+    assert re.search(r"^recall@100\s+1\.0$", out, re.MULTILINE)
+    assert run.read_text().splitlines()[0].split()[:4] == ["q", "Q0", "b", "1"]
+
+
+def test_eval_needs_a_file_or_a_beir_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["eval"]) == 1
+    assert "--beir" in error_line(capsys.readouterr().err)
+
+
 def test_index_builds_a_tiny_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
