@@ -30,6 +30,8 @@ class Settings:
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     fusion: str = "convex"
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
     rrf_k: int = 60
     candidates: int = 100
     abstain_threshold: float = 0.26
@@ -63,6 +65,10 @@ class Settings:
             _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
         if not 0.0 <= self.abstain_threshold <= 1.0:
             _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
+        if not (0 < self.bm25_k1 <= 10):
+            _bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
+        if not (0 <= self.bm25_b <= 1):
+            _bad("bm25_b", self.bm25_b, "must be within 0..1")
         if self.fusion not in FUSIONS:
             _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
         if not 0 < self.port < 65536:

@@ -24,7 +24,7 @@ from qa.records import Document, Passage
 from qa.sentence_table import SentenceTable
 from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PROGRESS_BLOCK = 1024
 GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", TMP_PREFIX)
@@ -45,6 +45,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     chunk_tokens: int
     chunk_overlap: int
     embed_title: bool
+    bm25_k1: float
+    bm25_b: float
     corpus_dir: str
     corpus_sha256: str
     documents: int
@@ -125,7 +127,7 @@ def build_from_documents(
     dense = faiss.IndexFlatIP(encoder.dimension)
     if len(vectors):
         dense.add(vectors)
-    keyword = KeywordIndex.build(inputs)
+    keyword = KeywordIndex.build(inputs, k1=settings.bm25_k1, b=settings.bm25_b)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         generation=_generation(),
@@ -137,6 +139,8 @@ def build_from_documents(
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title,
+        bm25_k1=settings.bm25_k1,
+        bm25_b=settings.bm25_b,
         corpus_dir="",
         corpus_sha256="",
         documents=len(docs),
@@ -262,6 +266,8 @@ def mismatches(
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "embed_title": settings.embed_title,
+        "bm25_k1": settings.bm25_k1,
+        "bm25_b": settings.bm25_b,
     }
     for key, value in wanted.items():
         if getattr(manifest, key) != value:

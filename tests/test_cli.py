@@ -276,7 +276,7 @@ def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert "from-flag" in error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["ask", "--top-k", "many", "q"], ["eval"]])
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["ask", "--top-k", "many", "q"]])
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 2
     assert "usage:" in capsys.readouterr().err
