@@ -8,8 +8,8 @@ from pathlib import Path
 
 from qa import beir
 from qa.config import Settings
-from qa.embedding import Encoder
-from qa.index import Index, Progress, build_from_documents, embed_all
+from qa.embedding import Encoder, embed_all
+from qa.index import Index, Progress, build_from_documents
 from qa.metrics import Run, evaluate_run, fold_to_documents, write_trec_run
 from qa.search import search
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +18,7 @@ from qa.errors import ConfigError
 Vectors = npt.NDArray[np.float32]
 BUNDLED_NAMES = frozenset({DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL})
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+PROGRESS_BLOCK = 1024
 
 
 class Encoder(Protocol):
@@ -105,3 +108,17 @@ class SentenceEncoder:
     def fits(self, text: str) -> bool:
         """True when the model reads the whole text without truncating it."""
         return self.count_tokens(text) <= self.max_tokens
+
+
+def embed_all(encoder: Encoder, texts: list[str], batch_size: int, what: str, say: Callable[[str], None]) -> Vectors:
+    """Embed in blocks, reporting progress on long runs."""
+    if len(texts) <= PROGRESS_BLOCK:
+        return encoder.encode(texts, batch_size=batch_size)
+    blocks = []
+    started = time.perf_counter()
+    for first in range(0, len(texts), PROGRESS_BLOCK):
+        blocks.append(encoder.encode(texts[first : first + PROGRESS_BLOCK], batch_size=batch_size))
+        done = min(first + PROGRESS_BLOCK, len(texts))
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        say(f"embedded {done}/{len(texts)} {what} ({rate:.0f}/s)")
+    return np.vstack(blocks)

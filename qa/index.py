@@ -17,7 +17,7 @@ import numpy as np
 from qa.chunking import Chunker, token_counter
 from qa.config import Settings
 from qa.corpus import corpus_hash, load_corpus
-from qa.embedding import Encoder, Vectors
+from qa.embedding import Encoder, Vectors, embed_all
 from qa.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.keyword import KeywordIndex
 from qa.records import Document, Passage
@@ -26,7 +26,6 @@ from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-PROGRESS_BLOCK = 1024
 GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", TMP_PREFIX)
 REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"
 Progress = Callable[[str], None]
@@ -154,20 +153,6 @@ def build_from_documents(
     else:
         sentences = SentenceTable([], np.zeros((0, encoder.dimension), dtype=np.float32))
     return Index(manifest, by_id, passages, dense, keyword, sentences)
-
-
-def embed_all(encoder: Encoder, texts: list[str], batch_size: int, what: str, say: Progress) -> Vectors:
-    """Embed in blocks, reporting progress on long runs."""
-    if len(texts) <= PROGRESS_BLOCK:
-        return encoder.encode(texts, batch_size=batch_size)
-    blocks = []
-    started = time.perf_counter()
-    for first in range(0, len(texts), PROGRESS_BLOCK):
-        blocks.append(encoder.encode(texts[first : first + PROGRESS_BLOCK], batch_size=batch_size))
-        done = min(first + PROGRESS_BLOCK, len(texts))
-        rate = done / max(time.perf_counter() - started, 1e-9)
-        say(f"embedded {done}/{len(texts)} {what} ({rate:.0f}/s)")
-    return np.vstack(blocks)
 
 
 def _generation() -> str:
