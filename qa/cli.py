@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from qa.config import Settings
-from qa.display import format_answer, format_report, format_scores
+from qa.display import format_answer, format_benchmark, format_report, format_scores
 from qa.embedding import SentenceEncoder
 from qa.errors import IndexMissing, InvalidInput, QAError
 from qa.schema import ask_response, explain_info
@@ -288,10 +288,7 @@ def _eval_beir(args: argparse.Namespace) -> int:
         _json({"metrics": result.metrics, "documents": result.documents, "passages": result.passages,
                "seconds": result.seconds})
         return 0
-    for name, value in result.metrics.items():
-        print(f"{name:<24}{value}")
-    print(f"{'documents / passages':<24}{result.documents} / {result.passages}")
-    print(f"{'seconds':<24}index {result.seconds['index']}, search {result.seconds['search']}")
+    print(format_benchmark(result))
     return 0
 
 

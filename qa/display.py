@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qa.evaluation import Report
 from qa.records import Answer
 from qa.schema import Explain
+
+if TYPE_CHECKING:
+    from qa.benchmark import BeirResult
 
 QUOTE_CHARS = 300
 
@@ -64,5 +69,15 @@ def format_report(report: Report) -> str:
         ("abstention accuracy", f"{report.abstention_accuracy:.3f}  (n={report.unanswerable} unanswerable)"),
         ("answerable abstained", f"{report.answerable_abstained} of {report.answerable}"),
         ("answer holds gold", f"{report.answer_match:.3f}  (extractive answer contains a gold short answer)"),
+    ]
+    return "\n".join(f"{name:<24}{value}" for name, value in rows)
+
+
+def format_benchmark(result: BeirResult) -> str:
+    """BEIR metrics, corpus size and timings as an aligned two-column table."""
+    rows = [(name, str(value)) for name, value in result.metrics.items()]
+    rows += [
+        ("documents / passages", f"{result.documents} / {result.passages}"),
+        ("seconds", f"index {result.seconds['index']}, search {result.seconds['search']}"),
     ]
     return "\n".join(f"{name:<24}{value}" for name, value in rows)
