@@ -22,7 +22,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 import qa
 from qa import index as index_files
 from qa.config import Settings
-from qa.embedding import Encoder, SentenceEncoder
+from qa.embedding import Encoder, open_encoder
 from qa.engine import Engine
 from qa.errors import InvalidInput, NotReady, QAError
 from qa.index import Index
@@ -138,7 +138,7 @@ def load_engine(state: State, index: Index | None, model: Encoder | None) -> Non
     """Load the model and index (in a background thread), leaving the engine or the error on the app state."""
     settings: Settings = state.settings
     try:
-        encoder = model or SentenceEncoder(settings.model)
+        encoder = model or open_encoder(settings)
         state.engine = Engine(settings, encoder, index or index_files.load(settings.index_dir, settings, encoder))
         log.info("ready: %d passages from %s", len(state.engine.index.passages), settings.index_dir)
     except QAError as exc:

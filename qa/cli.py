@@ -16,7 +16,7 @@ import msgspec
 
 from qa.config import Settings
 from qa.display import format_answer, format_benchmark, format_report, format_scores
-from qa.embedding import SentenceEncoder
+from qa.embedding import Encoder, open_encoder
 from qa.errors import IndexMissing, InvalidInput, QAError
 from qa.schema import ask_response, explain_info
 
@@ -154,13 +154,13 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     return Settings.from_env(os.environ, corpus_dir=args.corpus, index_dir=args.index, model=args.model, **extra)
 
 
-def _load_model(settings: Settings) -> SentenceEncoder:
+def _load_model(settings: Settings) -> Encoder:
     """The embedding model, loaded without progress bars."""
     with contextlib.suppress(ImportError):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    return SentenceEncoder(settings.model)
+    return open_encoder(settings)
 
 
 def _progress(message: str) -> None:

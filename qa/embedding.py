@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from qa.config import DEFAULT_MODEL
+from qa.config import DEFAULT_MODEL, Settings
 from qa.errors import ConfigError
 
 Vectors = npt.NDArray[np.float32]
@@ -108,6 +108,15 @@ class SentenceEncoder:
     def fits(self, text: str) -> bool:
         """True when the model reads the whole text without truncating it."""
         return self.count_tokens(text) <= self.max_tokens
+
+
+def open_encoder(settings: Settings) -> Encoder:
+    """The embedding model the settings name, on the backend they name (torch, or ONNX Runtime int8)."""
+    if settings.embed_backend == "onnx":
+        from qa.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(settings.model, settings.onnx_cache_dir)
+    return SentenceEncoder(settings.model)
 
 
 def embed_all(encoder: Encoder, texts: list[str], batch_size: int, what: str, say: Callable[[str], None]) -> Vectors:

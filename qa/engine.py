@@ -7,7 +7,7 @@ from typing import Any
 
 from qa import answer
 from qa.config import Settings
-from qa.embedding import Encoder, SentenceEncoder
+from qa.embedding import Encoder, open_encoder
 from qa.errors import InvalidInput, NotFound
 from qa.index import Index, load, read_manifest
 from qa.records import Answer, Document
@@ -28,7 +28,7 @@ class Engine:
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
         """Load the model (unless given) and the index named by the settings."""
         read_manifest(settings.index_dir)
-        encoder = encoder or SentenceEncoder(settings.model)
+        encoder = encoder or open_encoder(settings)
         return cls(settings, encoder, load(settings.index_dir, settings, encoder))
 
     def ask(self, question: Any, top_k: Any = None) -> Answer:

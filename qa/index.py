@@ -260,14 +260,22 @@ def mismatches(
     if encoder is not None:
         if manifest.model_sha256 != encoder.fingerprint:
             out.append(
-                f"built with model {manifest.model!r} (sha256 {manifest.model_sha256[:12]}…), "
-                f"running {encoder.name!r} (sha256 {encoder.fingerprint[:12]}…)"
+                f"built with model {manifest.model!r} ({_short(manifest.model_sha256)}), "
+                f"running {encoder.name!r} ({_short(encoder.fingerprint)})"
             )
         elif manifest.dimension != encoder.dimension:
             out.append(f"dimension {manifest.dimension} in the index, {encoder.dimension} from the model")
     if check_corpus and settings.corpus_dir.is_dir() and manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
         out.append(f"the corpus in {settings.corpus_dir} changed since the index was built")
     return out
+
+
+def _short(fingerprint: str) -> str:
+    """A model fingerprint for messages: the hash's head plus any backend suffix (``abc123…:onnx-int8``)."""
+    digest, _, backend = fingerprint.partition(":")
+    if digest == "name":  # a model known only by name: no hash to shorten
+        return fingerprint
+    return f"sha256 {digest[:12]}…" + (f", {backend} backend" if backend else ", torch backend")
 
 
 def dense_vectors(index: Index, rows: list[int]) -> Vectors:

@@ -139,6 +139,16 @@ def test_load_refuses_another_model(settings: Settings, fake_encoder: Encoder, o
     assert "fake-bow" in str(info.value)
 
 
+def test_same_weights_on_another_backend_is_named(settings: Settings, fake_encoder: Encoder) -> None:
+    digest = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    torch_like, onnx_like = type(fake_encoder)(), type(fake_encoder)()
+    torch_like.fingerprint, onnx_like.fingerprint = digest, f"{digest}:onnx-int8"
+    build(settings, torch_like)
+    with pytest.raises(IndexMismatch) as info:
+        load(settings.index_dir, settings, onnx_like)
+    assert "torch backend" in str(info.value) and "onnx-int8 backend" in str(info.value)
+
+
 def test_load_refuses_other_chunk_settings(settings: Settings, fake_encoder: Encoder) -> None:
     build(settings, fake_encoder)
     with pytest.raises(IndexMismatch, match="qa index") as info:

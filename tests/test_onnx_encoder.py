@@ -1,0 +1,132 @@
+"""The optional ONNX int8 backend: agrees with the torch model, caches its export, gives batch-independent vectors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import DEFAULT_MODEL, Settings
+from qa.embedding import SentenceEncoder, open_encoder
+from qa.errors import ConfigError
+from qa.onnx_encoder import FP32_FILE, INT8_FILE, META_FILE, OnnxEncoder
+
+TEXTS = [
+    "hello world",
+    "What did the minister say about the budget deficit?",
+    "The quick brown fox jumps over the lazy dog.",
+    "",
+    "   ",
+    "Café, naïve, résumé — “typeset” quotes and dashes.",
+    "東京は日本の首都です。",
+    "Ωμέγα and α-synuclein aggregates in Parkinson's disease.",
+    "0-dimensional biomaterials lack inductive properties.",
+    "1 in 5 million in UK have abnormal PrP positivity.",
+    "https://example.com/path?query=1&x=y#frag",
+    "def f(x):\n    return x ** 2  # code, not prose",
+    "UPPER CASE HEADLINE: MARKETS FALL AS RATES RISE",
+    "a " * 400,
+    " ".join(f"word{i}" for i in range(300)),
+    "The committee, which met on Tuesday, voted 7-2 to approve the plan, citing cost savings of $4.2bn.",
+    "Opinion: cities should build more housing near transit, not less.",
+    "Mitochondrial dysfunction is associated with insulin resistance in skeletal muscle. " * 6,
+    "?",
+    "Émile Zola's J'accuse…! was published in L'Aurore in 1898.",
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the int8 export of the bundled model (exported once per session)."""
+    folder = tmp_path_factory.mktemp("onnx") / "cache"
+    OnnxEncoder(DEFAULT_MODEL, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder(onnx_cache: Path) -> OnnxEncoder:
+    """The ONNX encoder over the session's cache."""
+    return OnnxEncoder(DEFAULT_MODEL, onnx_cache)
+
+
+def test_agrees_with_torch(onnx_encoder: OnnxEncoder, encoder: SentenceEncoder) -> None:
+    got = onnx_encoder.encode(TEXTS)
+    ref = encoder.encode(TEXTS)
+    assert got.shape == (len(TEXTS), 384) and got.dtype == np.float32
+    assert onnx_encoder.dimension == encoder.dimension == 384
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (got * ref).sum(axis=1)
+    assert cosines.min() >= 0.98, dict(zip(TEXTS, cosines.round(4), strict=True))
+
+
+def test_tokens_match_torch(onnx_encoder: OnnxEncoder, encoder: SentenceEncoder) -> None:
+    assert onnx_encoder.max_tokens == encoder.max_tokens == 256
+    for text in TEXTS:
+        assert onnx_encoder.count_tokens(text) == encoder.count_tokens(text)
+        assert onnx_encoder.fits(text) == encoder.fits(text)
+    assert not onnx_encoder.fits("a " * 400)
+
+
+def test_empty_input(onnx_encoder: OnnxEncoder) -> None:
+    assert onnx_encoder.encode([]).shape == (0, 384)
+
+
+def test_fingerprint_differs_from_torch(onnx_encoder: OnnxEncoder, encoder: SentenceEncoder) -> None:
+    assert onnx_encoder.fingerprint != encoder.fingerprint
+    assert onnx_encoder.fingerprint == f"{encoder.fingerprint}:onnx-int8"
+
+
+def test_same_text_same_vector_in_any_batch(onnx_encoder: OnnxEncoder) -> None:
+    # Padded int8 batches put the same abstract up to ~0.01 (1 - cosine) apart; one text a run must not drift.
+    batch = onnx_encoder.encode(TEXTS, batch_size=32)
+    reordered = onnx_encoder.encode(TEXTS[::-1], batch_size=4)[::-1]
+    for i, text in enumerate(TEXTS):
+        alone = onnx_encoder.encode([text], batch_size=1)[0]
+        assert 1.0 - float(alone @ batch[i]) < 1e-6
+        assert 1.0 - float(reordered[i] @ batch[i]) < 1e-6
+
+
+def test_cache_is_reused(onnx_cache: Path) -> None:
+    before = {name: (onnx_cache / name).stat().st_mtime_ns for name in (INT8_FILE, FP32_FILE, META_FILE)}
+    OnnxEncoder(DEFAULT_MODEL, onnx_cache)
+    assert {name: (onnx_cache / name).stat().st_mtime_ns for name in before} == before
+
+
+def test_stale_cache_is_rebuilt(onnx_cache: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(onnx_cache, cache)
+    meta = json.loads((cache / META_FILE).read_text())
+    real = meta["weights_sha256"]
+    (cache / META_FILE).write_text(json.dumps({**meta, "weights_sha256": "0" * 64}))
+    before = (cache / INT8_FILE).stat().st_mtime_ns
+    rebuilt = OnnxEncoder(DEFAULT_MODEL, cache)
+    assert (cache / INT8_FILE).stat().st_mtime_ns != before
+    assert json.loads((cache / META_FILE).read_text())["weights_sha256"] == real
+    assert rebuilt.encode(["hello world"]).shape == (1, 384)
+    assert not list(cache.glob(".tmp-*"))
+
+
+def test_refuses_models_not_mean_pooled(tmp_path: Path) -> None:
+    folder = tmp_path / "cls-model"
+    (folder / "1_Pooling").mkdir(parents=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    with pytest.raises(ConfigError, match="mean"):
+        OnnxEncoder(str(folder), tmp_path / "cache")
+
+
+def test_settings_choose_the_backend(onnx_cache: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(onnx_cache, index_dir / "onnx")
+    chosen = open_encoder(Settings(index_dir=index_dir, embed_backend="onnx"))
+    assert isinstance(chosen, OnnxEncoder) and chosen.cache_dir == index_dir / "onnx"
+    assert Settings.from_env({"QA_EMBED_BACKEND": "onnx"}).embed_backend == "onnx"
+    with pytest.raises(ConfigError, match="QA_EMBED_BACKEND"):
+        Settings(embed_backend="tensorrt")
