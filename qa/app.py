@@ -26,6 +26,7 @@ from qa.embedding import Encoder, open_encoder
 from qa.engine import Engine
 from qa.errors import InvalidInput, NotReady, QAError
 from qa.index import Index
+from qa.rerank import open_reranker
 from qa.schema import (
     AskRequest,
     AskResponse,
@@ -139,7 +140,8 @@ def load_engine(state: State, index: Index | None, model: Encoder | None) -> Non
     settings: Settings = state.settings
     try:
         encoder = model or open_encoder(settings)
-        state.engine = Engine(settings, encoder, index or index_files.load(settings.index_dir, settings, encoder))
+        loaded = index or index_files.load(settings.index_dir, settings, encoder)
+        state.engine = Engine(settings, encoder, loaded, reranker=open_reranker(settings))
         log.info("ready: %d passages from %s", len(state.engine.index.passages), settings.index_dir)
     except QAError as exc:
         log.error("cannot load the engine: %s", exc)

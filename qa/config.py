@@ -36,6 +36,8 @@ class Settings:
     bm25_b: float = 0.4
     rrf_k: int = 60
     candidates: int = 100
+    reranker: str = ""
+    rerank_depth: int = 20
     abstain_threshold: float = 0.26
     default_top_k: int = 5
     max_top_k: int = 50
@@ -53,6 +55,7 @@ class Settings:
             "batch_size",
             "rrf_k",
             "candidates",
+            "rerank_depth",
             "default_top_k",
             "max_top_k",
             "max_question_chars",

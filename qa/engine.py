@@ -7,10 +7,11 @@ from typing import Any
 
 from qa import answer
 from qa.config import Settings
-from qa.embedding import Encoder, open_encoder
+from qa.embedding import Encoder, Vectors, open_encoder
 from qa.errors import InvalidInput, NotFound
 from qa.index import Index, load, read_manifest
-from qa.records import Answer, Document
+from qa.records import Answer, Document, Hit
+from qa.rerank import Reranker, open_reranker, rerank
 from qa.search import search
 
 NO_RELEVANT_PASSAGE = "no_relevant_passage"
@@ -19,17 +20,21 @@ NO_RELEVANT_PASSAGE = "no_relevant_passage"
 class Engine:
     """Answers questions over one loaded index with one embedding model."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, index: Index) -> None:
+    def __init__(
+        self, settings: Settings, encoder: Encoder, index: Index, *, reranker: Reranker | None = None
+    ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.index = index
+        self.reranker = reranker
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
-        """Load the model (unless given) and the index named by the settings."""
+        """Load the model (unless given), the reranker if one is set, and the index named by the settings."""
         read_manifest(settings.index_dir)
         encoder = encoder or open_encoder(settings)
-        return cls(settings, encoder, load(settings.index_dir, settings, encoder))
+        index = load(settings.index_dir, settings, encoder)
+        return cls(settings, encoder, index, reranker=open_reranker(settings))
 
     def ask(self, question: Any, top_k: Any = None) -> Answer:
         """Retrieve the best passages for a question and answer it from them, or abstain."""
@@ -40,7 +45,7 @@ class Engine:
         query_vector = self.encoder.encode([question])[0]
         timings["embed"] = _ms(clock)
         clock = time.perf_counter()
-        hits = search(self.index, question, query_vector, self.settings, k)
+        hits = self.retrieve(question, query_vector, k)
         timings["search"] = _ms(clock)
         clock = time.perf_counter()
         ranked = answer.candidates(question, query_vector, hits, self.index)
@@ -66,6 +71,14 @@ class Engine:
             hits=tuple(hits),
             timings_ms=timings,
         )
+
+    def retrieve(self, question: str, query_vector: Vectors, k: int) -> list[Hit]:
+        """The top ``k`` passages: hybrid search, then the reranker over its first ``rerank_depth`` when one is set."""
+        if self.reranker is None:
+            return search(self.index, question, query_vector, self.settings, k)
+        depth = self.settings.rerank_depth
+        hits = search(self.index, question, query_vector, self.settings, max(k, depth))
+        return rerank(hits, question, self.reranker, depth)[:k]
 
     def check_question(self, question: Any) -> str:
         """The question stripped, or InvalidInput saying what is wrong with it."""

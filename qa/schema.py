@@ -40,9 +40,11 @@ class Explain(msgspec.Struct, kw_only=True):
     """The settings that produced the scores (``explain`` only).
 
     ``fusion`` ("convex" or "rrf"), ``dense_weight``, ``keyword_weight`` and ``rrf_k`` (used by "rrf" only) combine the
-    two retrievers, each of which proposes up to ``candidates`` passages; ``chunk_tokens``, ``chunk_overlap``,
-    ``embed_title`` and ``model`` are those the index was built with, and ``index_generation`` names that build;
-    ``abstain_threshold`` is the ``confidence`` below which the service abstains.
+    two retrievers, each of which proposes up to ``candidates`` passages; ``bm25_k1`` and ``bm25_b`` shape the keyword
+    scores; ``reranker`` (null when off) reorders the first ``rerank_depth`` fused passages; ``chunk_tokens``,
+    ``chunk_overlap``, ``embed_title``, ``model`` and ``embed_backend`` ("torch" or "onnx") are those the index was
+    built with, and ``index_generation`` names that build; ``abstain_threshold`` is the ``confidence`` below which the
+    service abstains.
     """
 
     fusion: str
@@ -50,10 +52,15 @@ class Explain(msgspec.Struct, kw_only=True):
     keyword_weight: float
     rrf_k: int
     candidates: int
+    bm25_k1: float
+    bm25_b: float
+    reranker: str | None
+    rerank_depth: int
     chunk_tokens: int
     chunk_overlap: int
     embed_title: bool
     model: str
+    embed_backend: str
     index_generation: str
     abstain_threshold: float
 
@@ -119,10 +126,15 @@ def explain_info(settings: Settings, manifest: Manifest) -> Explain:
         keyword_weight=settings.keyword_weight,
         rrf_k=settings.rrf_k,
         candidates=settings.candidates,
+        bm25_k1=manifest.bm25_k1,
+        bm25_b=manifest.bm25_b,
+        reranker=settings.reranker or None,
+        rerank_depth=settings.rerank_depth,
         chunk_tokens=manifest.chunk_tokens,
         chunk_overlap=manifest.chunk_overlap,
         embed_title=manifest.embed_title,
         model=manifest.model,
+        embed_backend="onnx" if manifest.model_sha256.endswith(":onnx-int8") else "torch",
         index_generation=manifest.generation,
         abstain_threshold=settings.abstain_threshold,
     )

@@ -115,10 +115,15 @@ def test_ask_explain_gives_scores_and_settings(client: TestClient[Any], seed_set
         "keyword_weight": seed_settings.keyword_weight,
         "rrf_k": seed_settings.rrf_k,
         "candidates": seed_settings.candidates,
+        "bm25_k1": seed_settings.bm25_k1,
+        "bm25_b": seed_settings.bm25_b,
+        "reranker": None,
+        "rerank_depth": seed_settings.rerank_depth,
         "chunk_tokens": seed_settings.chunk_tokens,
         "chunk_overlap": seed_settings.chunk_overlap,
         "embed_title": seed_settings.embed_title,
         "model": manifest.model,
+        "embed_backend": "torch",
         "index_generation": manifest.generation,
         "abstain_threshold": seed_settings.abstain_threshold,
     }
@@ -175,8 +180,9 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
     scores = next(v for k, v in components.items() if k.endswith("ScoresOut"))
     assert set(scores["properties"]) == {"dense", "keyword", "fused", "rerank"}
     explain = next(v for k, v in components.items() if k.endswith("Explain"))
-    assert {"fusion", "dense_weight", "keyword_weight", "rrf_k", "candidates", "chunk_tokens", "chunk_overlap",
-            "embed_title", "model", "index_generation", "abstain_threshold"} == set(explain["properties"])
+    assert {"fusion", "dense_weight", "keyword_weight", "rrf_k", "candidates", "bm25_k1", "bm25_b", "reranker",
+            "rerank_depth", "chunk_tokens", "chunk_overlap", "embed_title", "model", "embed_backend",
+            "index_generation", "abstain_threshold"} == set(explain["properties"])
 
 
 LONG = "a" * 1001  # one over the default max_question_chars
