@@ -11,6 +11,7 @@ from qa.config import Settings
 from qa.embedding import Encoder, embed_all
 from qa.index import Index, Progress, build_from_documents
 from qa.metrics import Run, evaluate_run, fold_to_documents, write_trec_run
+from qa.rerank import Reranker, rerank
 from qa.search import search
 
 RUN_DEPTH = 100
@@ -37,6 +38,7 @@ def run_beir(
     progress: Progress | None = None,
     run_out: Path | None = None,
     tag: str = "articleqa",
+    reranker: Reranker | None = None,
 ) -> BeirResult:
     """Index the corpus in memory with the production pipeline, run the split's queries and score them."""
     say = progress or (lambda _msg: None)
@@ -47,7 +49,7 @@ def run_beir(
     say(f"{len(docs)} documents, {len(queries)} {split} queries")
     index = build_from_documents(docs, settings, encoder, progress=say, with_sentences=False)
     indexed = time.perf_counter()
-    run = search_all(index, queries, settings, encoder, say)
+    run = search_all(index, queries, settings, encoder, say, reranker=reranker)
     searched = time.perf_counter()
     if run_out is not None:
         write_trec_run(run, run_out, tag)
@@ -61,8 +63,20 @@ def run_beir(
     )
 
 
-def search_all(index: Index, queries: dict[str, str], settings: Settings, encoder: Encoder, say: Progress) -> Run:
-    """The top documents of every query: chunks retrieved as in production, folded by their best fused score."""
+def search_all(
+    index: Index,
+    queries: dict[str, str],
+    settings: Settings,
+    encoder: Encoder,
+    say: Progress,
+    *,
+    reranker: Reranker | None = None,
+) -> Run:
+    """The top documents of every query: chunks retrieved as in production, folded by their best fused score.
+
+    With a reranker the first ``rerank_depth`` chunks are reordered by it, and documents fold by their best rank
+    (scored ``1 / rank``), since reranker and fused scores are not on one scale.
+    """
     depth = RUN_DEPTH * CHUNKS_PER_DOCUMENT
     deep = settings.replace(candidates=max(settings.candidates, depth))
     ids = list(queries)
@@ -70,7 +84,11 @@ def search_all(index: Index, queries: dict[str, str], settings: Settings, encode
     run: Run = {}
     for n, (qid, vector) in enumerate(zip(ids, vectors, strict=True), 1):
         hits = search(index, queries[qid], vector, deep, depth)
-        folded = fold_to_documents((h.passage.doc_id, h.scores.fused) for h in hits)
+        if reranker is None:
+            folded = fold_to_documents((h.passage.doc_id, h.scores.fused) for h in hits)
+        else:
+            hits = rerank(hits, queries[qid], reranker, settings.rerank_depth)
+            folded = fold_to_documents((h.passage.doc_id, 1.0 / h.rank) for h in hits)
         run[qid] = dict(sorted(folded.items(), key=lambda kv: -kv[1])[:RUN_DEPTH])
         if n % 200 == 0:
             say(f"searched {n}/{len(ids)} queries")

@@ -280,10 +280,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _eval_beir(args: argparse.Namespace) -> int:
     """Index a BEIR corpus in memory, run the split's queries and print nDCG@10, recall and MRR."""
     from qa.benchmark import run_beir
+    from qa.rerank import open_reranker
 
     settings = _settings(args)
     _progress(f"loading model {settings.model}")
-    result = run_beir(args.beir, args.split, settings, _load_model(settings), progress=_progress, run_out=args.run_out)
+    encoder, reranker = _load_model(settings), open_reranker(settings)
+    result = run_beir(args.beir, args.split, settings, encoder, progress=_progress, run_out=args.run_out,
+                      reranker=reranker)
     if args.json:
         _json({"metrics": result.metrics, "documents": result.documents, "passages": result.passages,
                "seconds": result.seconds})

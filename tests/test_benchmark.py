@@ -51,3 +51,24 @@ def test_run_folds_chunks_and_scores(folder: Path, fake_encoder: FakeEncoder, tm
 def test_unknown_split_names_the_ones_there(folder: Path, fake_encoder: FakeEncoder) -> None:
     with pytest.raises(Exception, match="test"):
         run_beir(folder, "dev", Settings(), fake_encoder)
+
+
+class Backwards:
+    """A reranker that prefers whatever the first stage liked least: its effect on the run is unmistakable."""
+
+    name = "backwards"
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        return [float(i) for i in range(len(texts))]
+
+
+def test_reranker_reorders_the_run(folder: Path, fake_encoder: FakeEncoder) -> None:
+    settings = Settings(chunk_tokens=64, chunk_overlap=16, rerank_depth=50)
+    plain = run_beir(folder, "test", settings, fake_encoder)
+    flipped = run_beir(folder, "test", settings, fake_encoder, reranker=Backwards())
+    for qid, docs in flipped.run.items():
+        assert set(docs) == set(plain.run[qid])
+        ranked = sorted(docs, key=lambda d: -docs[d])
+        assert ranked[0] != max(plain.run[qid], key=lambda d: plain.run[qid][d])  # the reranker's order won
+        assert all(0 < score <= 1 for score in docs.values())  # folded by 1 / best rank
+    assert flipped.metrics["mrr@10"] < 1.0
