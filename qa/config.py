@@ -23,7 +23,7 @@ class Settings:
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
-    embed_backend: str = "torch"
+    embed_backend: str = "onnx"
     encoding: str = DEFAULT_ENCODING
     chunk_tokens: int = 224
     chunk_overlap: int = 56

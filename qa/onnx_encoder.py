@@ -81,6 +81,7 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
             logging.disable(logging.NOTSET)
 
     write_atomic(out_dir / INT8_FILE, write_int8)
+    remove(out_dir / FP32_FILE)  # only quantisation reads it: 90 MB the index need not carry
     meta = {"weights_sha256": sha, "recipe": RECIPE, "fp32_matmuls": len(keep), "torch": torch.__version__}
     write_bytes_atomic(out_dir / META_FILE, json.dumps(meta, indent=2).encode())  # last: commits the cache
     return out_dir / INT8_FILE

@@ -61,7 +61,7 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Default settings over a copy of the seeds, with the index in a temporary folder."""
     root = tmp_path_factory.mktemp("seedindex")
     shutil.copytree(SEEDS, root / "seeds")
-    return Settings(corpus_dir=root / "seeds", index_dir=root / "index")
+    return Settings(corpus_dir=root / "seeds", index_dir=root / "index", embed_backend="torch")
 
 
 @pytest.fixture(scope="session")

@@ -26,10 +26,14 @@ CITATION_LINE = re.compile(r"^\[\d+\] .+ \(\S+, chars \d+-\d+\)$")
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No QA_* settings from the outer environment; variables the CLI sets are restored afterwards."""
+    """No QA_* settings from the outer environment but torch embeddings, like the shared ``seed_index``.
+
+    The default backend (ONNX int8) is exercised end to end by ``test_index_builds_a_tiny_corpus[default]``.
+    """
     for key in list(os.environ):
         if key.startswith("QA_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("QA_EMBED_BACKEND", "torch")
     for key in cli.QUIET_ENV:
         monkeypatch.setenv(key, os.environ.get(key, cli.QUIET_ENV[key]))
 
@@ -221,7 +225,12 @@ def test_eval_needs_a_file_or_a_beir_folder(capsys: pytest.CaptureFixture[str]) 
     assert "--beir" in error_line(capsys.readouterr().err)
 
 
-def test_index_builds_a_tiny_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("backend", ["default", "torch"])
+def test_index_builds_a_tiny_corpus(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if backend == "default":
+        monkeypatch.delenv("QA_EMBED_BACKEND")  # the shipped default: ONNX int8, exported beside the index
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     (corpus / "alpha.txt").write_text("Otters at the harbour\n\nThe otters returned to the harbour in spring. "
@@ -242,6 +251,9 @@ def test_index_builds_a_tiny_corpus(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     assert cli.main(["ask", "How many otters were counted?", *flags]) == 0
     assert "alpha" in capsys.readouterr().out
+    fingerprint = json.loads((index / "manifest.json").read_text())["model_sha256"]
+    assert fingerprint.endswith(":onnx-int8") == (backend == "default")
+    assert (index / "onnx" / "onnx.json").is_file() == (backend == "default")
 
 
 def test_index_of_missing_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

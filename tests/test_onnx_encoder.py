@@ -12,7 +12,7 @@ import pytest
 from qa.config import DEFAULT_MODEL, Settings
 from qa.embedding import SentenceEncoder, open_encoder
 from qa.errors import ConfigError
-from qa.onnx_encoder import FP32_FILE, INT8_FILE, META_FILE, OnnxEncoder
+from qa.onnx_encoder import INT8_FILE, META_FILE, OnnxEncoder
 
 TEXTS = [
     "hello world",
@@ -90,9 +90,10 @@ def test_same_text_same_vector_in_any_batch(onnx_encoder: OnnxEncoder) -> None:
 
 
 def test_cache_is_reused(onnx_cache: Path) -> None:
-    before = {name: (onnx_cache / name).stat().st_mtime_ns for name in (INT8_FILE, FP32_FILE, META_FILE)}
+    before = {name: (onnx_cache / name).stat().st_mtime_ns for name in (INT8_FILE, META_FILE)}
     OnnxEncoder(DEFAULT_MODEL, onnx_cache)
     assert {name: (onnx_cache / name).stat().st_mtime_ns for name in before} == before
+    assert sorted(p.name for p in onnx_cache.iterdir()) == sorted([INT8_FILE, META_FILE])  # no fp32 copy, no temp
 
 
 def test_stale_cache_is_rebuilt(onnx_cache: Path, tmp_path: Path) -> None:

@@ -8,15 +8,16 @@ from conftest import DATA
 from qa.engine import Engine
 from qa.evaluation import Report, evaluate, load_questions
 
-# Thresholds from the issue. The defaults reach hit@1 0.919, hit@5 0.973, MRR@10 0.944, 2/3 unanswerable
-# abstained, 0 answerable abstained and an answer match of 0.54 (see bench/README.md).
-MIN_HIT_AT_1 = 0.85
-MIN_HIT_AT_5 = 0.95
-MIN_MRR_AT_10 = 0.90
+# The defaults reach hit@1 0.919, hit@5 0.973, MRR@10 0.944, 3/3 multi-source covered, 2/3 unanswerable abstained,
+# 0/37 answerable abstained and an answer match of 0.54 (see bench/README.md). The gate sits about one question
+# (1/37 = 0.027) below each, so a change that loses one answer passes and one that loses two fails.
+MIN_HIT_AT_1 = 0.89
+MIN_HIT_AT_5 = 0.945
+MIN_MRR_AT_10 = 0.92
 MIN_ABSTAINED_UNANSWERABLE = 2
-MAX_ABSTAINED_ANSWERABLE = 2
+MAX_ABSTAINED_ANSWERABLE = 1
 MIN_MULTI_COVERAGE = 2 / 3
-MIN_ANSWER_MATCH = 0.45
+MIN_ANSWER_MATCH = 0.51
 
 
 @pytest.fixture(scope="module")
