@@ -46,6 +46,17 @@ class Settings:
     answer_sentences: int = 2
     host: str = "127.0.0.1"
     port: int = 8000
+    # Language models (qa/llm.py, qa/openai_model.py) and the grounded prompt (qa/prompt.py).
+    llm_model: str = "extractive"
+    llm_allowed: str = "extractive,openai"
+    llm_base_url: str = "http://127.0.0.1:8080/v1"
+    llm_name: str = ""
+    llm_api_key: str = dataclasses.field(default="", repr=False)
+    llm_timeout: float = 60.0
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.0
+    llm_max_retries: int = 2
+    context_tokens: int = 3000
 
     def __post_init__(self) -> None:
         """Check ranges and cross-field rules, naming the setting at fault."""
@@ -80,6 +91,7 @@ class Settings:
             _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
         if not 0 < self.port < 65536:
             _bad("port", self.port, "must be within 1..65535")
+        _check_llm(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -137,3 +149,26 @@ def _positive(settings: Settings, *names: str) -> None:
 def _bad(name: str, value: object, why: str) -> None:
     """Raise a ConfigError that names the setting, its environment variable and the bad value."""
     raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}) = {value!r}: {why}")
+
+
+def model_names(text: str) -> tuple[str, ...]:
+    """The names in a comma-separated list (``llm_allowed``), stripped, blanks and repeats left out."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
+def _check_llm(settings: Settings) -> None:
+    """Check the language-model settings; the API key is never echoed."""
+    allowed = model_names(settings.llm_allowed)
+    if not allowed:
+        _bad("llm_allowed", settings.llm_allowed, "must name at least one model, e.g. extractive,openai")
+    if settings.llm_model not in allowed:
+        _bad("llm_model", settings.llm_model, f"must be one of llm_allowed ({', '.join(allowed)})")
+    if not settings.llm_base_url.startswith(("http://", "https://")):
+        _bad("llm_base_url", settings.llm_base_url, "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+    if settings.llm_model == "openai" and not settings.llm_name.strip():
+        _bad("llm_name", settings.llm_name, "must name the model the server serves when llm_model is openai")
+    _positive(settings, "llm_timeout", "llm_max_tokens", "context_tokens")
+    if not 0.0 <= settings.llm_temperature <= 2.0:
+        _bad("llm_temperature", settings.llm_temperature, "must be within 0..2")
+    if settings.llm_max_retries < 0:
+        _bad("llm_max_retries", settings.llm_max_retries, "must be >= 0")

@@ -57,3 +57,10 @@ class NotReady(QAError):
 
     status = 503
     title = "Not ready"
+
+
+class ModelError(QAError):
+    """The language model server failed, could not be reached, or broke off its answer."""
+
+    status = 502
+    title = "Language model error"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openai_stub import OpenAIStub
 
 from qa.config import Settings
 from qa.embedding import SentenceEncoder, Vectors
@@ -74,3 +75,10 @@ def seed_index(seed_settings: Settings, encoder: SentenceEncoder) -> Index:
 def engine(seed_settings: Settings, encoder: SentenceEncoder, seed_index: Index) -> Iterator[Engine]:
     """An engine over the seed index with the real model."""
     yield Engine(seed_settings, encoder, seed_index)
+
+
+@pytest.fixture
+def openai_stub() -> Iterator[OpenAIStub]:
+    """A scripted OpenAI chat-completions server on 127.0.0.1 (``.script(Reply...)``, ``.requests``)."""
+    with OpenAIStub() as stub:
+        yield stub
