@@ -43,8 +43,9 @@ def main() -> None:
     encoder = SentenceEncoder(settings.model)
     index = build_from_documents([docs[d] for d in sorted(chosen)], settings, encoder)
     engine = Engine(settings, encoder, index)
-    conf_yes = [engine.ask(queries[q]).confidence for q in answerable]
-    conf_no = [engine.ask(queries[q]).confidence for q in unanswerable]
+    yes = [engine.ask(queries[q]) for q in answerable]
+    no = [engine.ask(queries[q]) for q in unanswerable]
+    conf_yes, conf_no = [a.confidence for a in yes], [a.confidence for a in no]
     print(
         f"{len(chosen)} abstracts ({len(keep)} gold of {len(answerable)} answerable claims), "
         f"{len(unanswerable)} claims whose gold abstracts were removed"
@@ -55,6 +56,20 @@ def main() -> None:
         wrong_answer = sum(c >= t for c in conf_no) / len(conf_no)
         mark = "  <- configured" if t == settings.abstain_threshold else ""
         print(f"  {t:.2f}     {wrong_abstain:.3f}                    {wrong_answer:.3f}{mark}")
+    signals = {
+        "confidence (the service's)": lambda a: a.confidence,
+        "top passage dense cosine": lambda a: a.hits[0].scores.dense or 0.0 if a.hits else 0.0,
+        "top passage BM25": lambda a: a.hits[0].scores.keyword or 0.0 if a.hits else 0.0,
+    }
+    print("how well each signal separates answerable from unanswerable claims (ROC AUC, 0.5 = chance):")
+    for name, signal in signals.items():
+        print(f"  {name:28s} {auc([signal(a) for a in yes], [signal(a) for a in no]):.3f}")
+
+
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
 
 
 if __name__ == "__main__":

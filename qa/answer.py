@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.conflicts import disagreements
 from qa.embedding import Vectors
 from qa.index import Index
 from qa.keyword import KeywordIndex, terms
@@ -83,6 +84,33 @@ def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tup
             Citation(n=sent.hit.rank, doc_id=doc.id, title=doc.title, start=sent.start, end=sent.end, quote=quote)
         )
     return " ".join(parts), tuple(citations)
+
+
+def with_disagreement(
+    text: str, citations: tuple[Citation, ...], hits: list[Hit], docs: dict[str, Document]
+) -> tuple[str, tuple[Citation, ...]]:
+    """The answer plus the sentence of another article that gives a different figure or date for what it quotes.
+
+    Only a disagreement one side of which is a quoted sentence counts, so the answer never silently picks one
+    version; when both sides are quoted already, nothing is added.
+    """
+    for pair in disagreements(hits[:CANDIDATE_PASSAGES], docs):
+        for quoted, other in ((pair.first, pair.second), (pair.second, pair.first)):
+            quotes_it = any(_overlaps(c, quoted.doc_id, quoted.start, quoted.end) for c in citations)
+            if not quotes_it or any(c.doc_id == other.doc_id and c.start == other.start for c in citations):
+                continue
+            doc = docs[other.doc_id]
+            added = Citation(
+                n=other.rank, doc_id=doc.id, title=doc.title, start=other.start, end=other.end, quote=other.quote
+            )
+            note = f"Another article gives different figures: {' '.join(other.quote.split())} [{other.rank}]"
+            return f"{text} {note}", (*citations, added)
+    return text, citations
+
+
+def _overlaps(citation: Citation, doc_id: str, start: int, end: int) -> bool:
+    """True when the citation quotes part of ``doc_id[start:end]``."""
+    return citation.doc_id == doc_id and citation.start < end and start < citation.end
 
 
 def coverage(question: str, hits: list[Hit], keyword: KeywordIndex) -> float:

@@ -6,27 +6,28 @@ import functools
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from litestar import Litestar, get, post
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.dto import MsgspecDTO
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.response import ServerSentEvent
 
 import qa
-from qa import index as index_files
-from qa.config import Settings
-from qa.embedding import Encoder, open_encoder
+from qa import chat_api
+from qa.config import Settings, model_names
+from qa.embedding import Encoder
 from qa.engine import Engine
-from qa.errors import InvalidInput, NotReady, QAError
+from qa.errors import InvalidInput, QAError
 from qa.index import Index
-from qa.rerank import open_reranker
+from qa.runtime import engine_of, start_loading
 from qa.schema import (
     AskRequest,
     AskResponse,
@@ -37,10 +38,10 @@ from qa.schema import (
     document_summary,
     explain_info,
 )
+from qa.sse import stream_response
 
 log = logging.getLogger(__name__)
 EXAMPLE = '{"question": "Who led the long march to Islamabad?", "top_k": 5}'
-LOADING = "loading the model and index; retry in a few seconds"
 ASK_DECODER = msgspec.json.Decoder(AskRequest)
 
 
@@ -82,30 +83,20 @@ def parse_ask(body: bytes) -> AskRequest:
         raise InvalidInput(f"request body is not valid JSON ({exc}); send a JSON object like {EXAMPLE}") from None
 
 
-def engine_of(state: State) -> Engine:
-    """The loaded engine, or the 503 error saying why there is none (yet)."""
-    if state.engine is not None:
-        return state.engine  # type: ignore[no-any-return]
-    error = state.error
-    if error is None:
-        raise NotReady(LOADING)
-    if isinstance(error, QAError) and error.status == HTTPStatus.SERVICE_UNAVAILABLE:
-        raise type(error)(str(error))
-    if isinstance(error, QAError):
-        raise NotReady(str(error))
-    raise NotReady("loading the model and index failed unexpectedly; see the server log, fix it and restart")
-
-
 @post("/ask", status_code=200, dto=AskBody, return_dto=None, sync_to_thread=True)
-def ask(data: AskRequest, state: State) -> AskResponse:
+def ask(data: AskRequest, state: State) -> AskResponse | ServerSentEvent:
     """Answer a question from the articles, citing the exact passages it quotes.
 
-    With ``"explain": true`` every passage also carries its dense, keyword, fused and rerank ``scores``, and the
-    response an ``explain`` block with the settings that produced them.
+    ``model`` picks a language model from the server's allow-list. With ``"explain": true`` every passage also
+    carries its dense, keyword, fused and rerank ``scores``, and the response an ``explain`` block with the
+    settings that produced them. With ``"stream": true`` the response is ``text/event-stream``: a ``passages``
+    event, ``token`` events, a ``citations`` event and ``done`` (or ``error``, with a problem body).
     """
     engine = engine_of(state)
     explain = explain_info(engine.settings, engine.index.manifest) if data.explain else None
-    return ask_response(engine.ask(data.question, data.top_k), explain=explain)
+    if data.stream:
+        return stream_response(engine.stream(data.question, data.top_k, data.model), explain)
+    return ask_response(engine.ask(data.question, data.top_k, data.model), explain=explain)
 
 
 @get("/documents", sync_to_thread=False)
@@ -133,30 +124,6 @@ def readyz(state: State) -> Readiness:
     manifest = engine.index.manifest
     return Readiness(status="ready", documents=len(engine.index.documents), passages=len(engine.index.passages),
                      model=engine.encoder.name, generation=manifest.generation)
-
-
-def load_engine(state: State, index: Index | None, model: Encoder | None) -> None:
-    """Load the model and index (in a background thread), leaving the engine or the error on the app state."""
-    settings: Settings = state.settings
-    try:
-        encoder = model or open_encoder(settings)
-        loaded = index or index_files.load(settings.index_dir, settings, encoder)
-        state.engine = Engine(settings, encoder, loaded, reranker=open_reranker(settings))
-        log.info("ready: %d passages from %s", len(state.engine.index.passages), settings.index_dir)
-    except QAError as exc:
-        log.error("cannot load the engine: %s", exc)
-        state.error = exc
-    except Exception as exc:
-        log.exception("unexpected error loading the engine")
-        state.error = exc
-
-
-def start_loading(app: Litestar, index: Index | None, model: Encoder | None) -> None:
-    """On startup, begin loading in the background once, so /healthz answers at once."""
-    if app.state.engine is None and app.state.loader is None:
-        app.state.loader = threading.Thread(target=load_engine, args=(app.state, index, model), name="qa-load",
-                                            daemon=True)
-        app.state.loader.start()
 
 
 def problem_type(error: type[QAError]) -> str:
@@ -209,14 +176,23 @@ def create_app(settings: Settings, *, index: Index | None = None, model: Encoder
         Exception: unexpected,
     }
     return Litestar(
-        route_handlers=[ask, documents, document, healthz, readyz],
+        route_handlers=[ask, documents, document, healthz, readyz, chat_api.router()],
         state=State({"settings": settings, "engine": engine, "error": None, "loader": None}),
         on_startup=[functools.partial(start_loading, index=index, model=model)],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True,
                                                            exception_to_problem_detail_map=problems))],
         openapi_config=OpenAPIConfig(title="articleqa", version=qa.__version__),
         request_max_body_size=settings.max_body_bytes,
+        cors_config=cors(settings),
     )
+
+
+def cors(settings: Settings) -> CORSConfig | None:
+    """CORS for browser frontends on the origins in ``cors_origins`` (comma-separated; ``*`` for any), else off."""
+    origins = model_names(settings.cors_origins)
+    if not origins:
+        return None
+    return CORSConfig(allow_origins=list(origins), allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
 
 
 def app_from_env() -> Litestar:

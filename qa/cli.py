@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from qa.config import Settings
-from qa.display import format_answer, format_benchmark, format_report, format_scores
+from qa.display import format_benchmark, format_report, format_scores, print_stream
 from qa.embedding import Encoder, open_encoder
 from qa.errors import IndexMissing, InvalidInput, QAError
 from qa.schema import ask_response, explain_info
@@ -86,13 +86,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     """Flags that override the QA_* environment settings."""
     parser.add_argument("--corpus", type=Path, metavar="DIR", help="folder of articles (env QA_CORPUS_DIR)")
     parser.add_argument("--index", type=Path, metavar="DIR", help="index folder (env QA_INDEX_DIR)")
-    parser.add_argument("--model", metavar="NAME", help="embedding model name or folder (env QA_MODEL)")
+    parser.add_argument("--embedding-model", metavar="NAME", help="embedding model name or folder (env QA_MODEL)")
 
 
 def _ask_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `ask` and `qa ask`."""
     parser.add_argument("question", nargs="*", help="the question (words are joined); omit or '-' to read stdin")
     parser.add_argument("--top-k", type=int, metavar="N", help="passages to retrieve (env QA_DEFAULT_TOP_K)")
+    parser.add_argument("--model", metavar="NAME", help="language model that writes the answer, from the allow-list "
+                        "(env QA_LLM_MODEL; default extractive: quotes, no model)")
     parser.add_argument("--json", action="store_true", help="print the POST /ask response JSON")
     parser.add_argument("--explain", action="store_true", help="also show each passage's dense, keyword and fused "
                         "scores and the settings behind them")
@@ -151,7 +153,8 @@ def _version() -> str:
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     """Settings from the environment, overridden by the flags that were given."""
-    return Settings.from_env(os.environ, corpus_dir=args.corpus, index_dir=args.index, model=args.model, **extra)
+    return Settings.from_env(os.environ, corpus_dir=args.corpus, index_dir=args.index, model=args.embedding_model,
+                             **extra)
 
 
 def _load_model(settings: Settings) -> Encoder:
@@ -201,12 +204,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not question:
         raise InvalidInput("the question is empty; pass it as an argument (ask \"Who ...?\") or on stdin")
     engine = _open_engine(_settings(args))
-    result = engine.ask(question, top_k=args.top_k)
     explain = explain_info(engine.settings, engine.index.manifest) if args.explain else None
     if args.json:
-        _json(ask_response(result, explain=explain))
+        _json(ask_response(engine.ask(question, args.top_k, args.model), explain=explain))
         return 0
-    print(format_answer(result))
+    result = print_stream(engine.stream(question, args.top_k, args.model))
     if explain is not None:
         print("\n" + format_scores(result, explain))
     return 0

@@ -46,6 +46,7 @@ class Settings:
     answer_sentences: int = 2
     host: str = "127.0.0.1"
     port: int = 8000
+    cors_origins: str = ""
     # Language models (qa/llm.py, qa/openai_model.py) and the grounded prompt (qa/prompt.py).
     llm_model: str = "extractive"
     llm_allowed: str = "extractive,openai"

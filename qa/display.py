@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
 
 from qa.evaluation import Report
+from qa.generation import Event, FinalEvent, TokenEvent
 from qa.records import Answer
 from qa.schema import Explain
 
@@ -24,19 +27,37 @@ def quote(text: str, limit: int | None = None) -> str:
 
 def format_answer(result: Answer) -> str:
     """The human-readable form of an answer: text, then numbered citations or the closest passages."""
+    head = result.answer if result.answerable else _no_answer(result)
+    return head + "\n" + format_sources(result)
+
+
+def _no_answer(result: Answer) -> str:
+    """The abstention line: the reply, why, and how sure."""
+    reason = (result.reason or "unknown").replace("_", " ")
+    return f"No answer. {result.answer} (reason: {reason}; confidence {result.confidence:.2f})"
+
+
+def format_sources(result: Answer) -> str:
+    """What follows the answer text: its citations (checked) and notes, or the closest passages on abstention."""
     lines: list[str] = []
     if result.answerable:
-        lines += [result.answer, "", "Citations:"]
+        lines += ["", "Citations:"]
         for c in result.citations:
-            lines += [f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})", quote(c.quote)]
-    else:
-        reason = (result.reason or "unknown").replace("_", " ")
-        lines += [f"No answer. {result.answer} (reason: {reason}; confidence {result.confidence:.2f})"]
-        if result.hits:
-            lines += ["", "Closest passages:"]
-            for h in result.hits:
-                p = h.passage
-                lines += [f"[{h.rank}] {h.title} ({p.doc_id}, chars {p.start}-{p.end})", quote(p.text, QUOTE_CHARS)]
+            verdict = "" if c.supported else "  (NOT supported by this passage)"
+            lines += [f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}){verdict}", quote(c.quote)]
+        if result.invalid_citations:
+            removed = ", ".join(f"[{n}]" for n in result.invalid_citations)
+            lines += [f"Removed citations to passages that do not exist: {removed}"]
+        if result.model != "extractive" and not result.grounded:
+            lines += [f"Warning: the {result.model} answer is not grounded: some claims lack a supporting citation."]
+    elif result.hits:
+        lines += ["", "Closest passages:"]
+        for h in result.hits:
+            p = h.passage
+            lines += [f"[{h.rank}] {h.title} ({p.doc_id}, chars {p.start}-{p.end})", quote(p.text, QUOTE_CHARS)]
+    if result.flagged_passages:
+        flagged = ", ".join(f"[{n}]" for n in result.flagged_passages)
+        lines += [f"Passages fenced as possible instructions to a model: {flagged}"]
     return "\n".join(lines)
 
 
@@ -82,3 +103,27 @@ def format_benchmark(result: BeirResult) -> str:
         ("seconds", f"index {result.seconds['index']}, search {result.seconds['search']}"),
     ]
     return "\n".join(f"{name:<24}{value}" for name, value in rows)
+
+
+def print_stream(events: Iterator[Event], out: TextIO | None = None) -> Answer:
+    """Print an answer as it arrives, then its citations (or the closest passages); return the final answer."""
+    out = out or sys.stdout
+    result: Answer | None = None
+    printed = False
+    try:
+        for event in events:
+            if isinstance(event, TokenEvent) and event.text:
+                print(event.text, end="", flush=True, file=out)
+                printed = True
+            elif isinstance(event, FinalEvent):
+                result = event.answer
+    finally:
+        if printed:
+            print(flush=True, file=out)
+    if result is None:
+        raise RuntimeError("the answer stream ended without its final event")
+    if not result.answerable:
+        reason = (result.reason or "unknown").replace("_", " ")
+        print(f"(reason: {reason}; confidence {result.confidence:.2f})", file=out)
+    print(format_sources(result), file=out)
+    return result

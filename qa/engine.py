@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from qa import answer
 from qa.config import Settings
 from qa.embedding import Encoder, Vectors, open_encoder
 from qa.errors import InvalidInput, NotFound
+from qa.generation import Event, final_answer, generate
 from qa.index import Index, load, read_manifest
+from qa.llm import LanguageModel, choose_model
+from qa.prompt import NO_ANSWER
 from qa.records import Answer, Document, Hit
 from qa.rerank import Reranker, open_reranker, rerank
 from qa.search import search
@@ -27,6 +31,7 @@ class Engine:
         self.encoder = encoder
         self.index = index
         self.reranker = reranker
+        self._models: dict[str, LanguageModel] = {}
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
@@ -36,8 +41,27 @@ class Engine:
         index = load(settings.index_dir, settings, encoder)
         return cls(settings, encoder, index, reranker=open_reranker(settings))
 
-    def ask(self, question: Any, top_k: Any = None) -> Answer:
-        """Retrieve the best passages for a question and answer it from them, or abstain."""
+    def ask(self, question: Any, top_k: Any = None, model: Any = None) -> Answer:
+        """Retrieve the best passages for a question and answer it from them with a model, or abstain."""
+        return final_answer(self.stream(question, top_k, model))
+
+    def stream(self, question: Any, top_k: Any = None, model: Any = None) -> Iterator[Event]:
+        """Check the request and retrieve at once (errors raise here), then stream the answer's events."""
+        chosen = self.language_model(model)
+        draft = self.draft(question, top_k)
+        return generate(draft, chosen, self.index.documents, self.settings, self.encoder)
+
+    def language_model(self, name: Any = None) -> LanguageModel:
+        """A model by name (None: the deployment's), if the allow-list permits it; built once per name."""
+        if name is not None and not isinstance(name, str):
+            raise InvalidInput(f'model must be a string naming a model, e.g. "extractive", got {name!r}')
+        key = self.settings.llm_model if name is None else name
+        if key not in self._models:
+            self._models[key] = choose_model(key, self.settings)
+        return self._models[key]
+
+    def draft(self, question: Any, top_k: Any = None) -> Answer:
+        """Retrieve the best passages and the extractive answer over them (with any disagreement shown), or abstain."""
         question = self.check_question(question)
         k = self.check_top_k(top_k)
         timings: dict[str, float] = {}
@@ -55,9 +79,10 @@ class Engine:
             text, citations = answer.compose(
                 answer.choose(ranked, self.settings.answer_sentences), self.index.documents
             )
+            text, citations = answer.with_disagreement(text, citations, hits, self.index.documents)
             reason = None
         else:
-            text, citations = "The articles do not appear to answer this question.", ()
+            text, citations = NO_ANSWER, ()
             reason = NO_RELEVANT_PASSAGE
         timings["answer"] = _ms(clock)
         timings["total"] = round(sum(timings.values()), 3)
@@ -70,6 +95,7 @@ class Engine:
             citations=citations,
             hits=tuple(hits),
             timings_ms=timings,
+            grounded=answerable and bool(citations),
         )
 
     def retrieve(self, question: str, query_vector: Vectors, k: int) -> list[Hit]:

@@ -53,7 +53,11 @@ class Hit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Citation(msgspec.Struct, frozen=True, kw_only=True):
-    """A marker ``[n]`` in an answer and the exact slice of a document it points to."""
+    """A marker ``[n]`` in an answer (passage n) and the exact slice of a document it points to.
+
+    ``supported`` says whether that slice was found to state the claim the marker follows; extractive answers
+    quote the slice itself, so theirs always are.
+    """
 
     n: int
     doc_id: str
@@ -61,10 +65,17 @@ class Citation(msgspec.Struct, frozen=True, kw_only=True):
     start: int
     end: int
     quote: str
+    supported: bool = True
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
-    """The result of asking a question: answer text, citations and the retrieved passages."""
+    """The result of asking a question: answer text, citations and the retrieved passages.
+
+    ``model`` wrote the answer; ``grounded`` is true only when it has a citation and every cited claim is
+    supported. ``invalid_citations`` lists markers that pointed at no passage (removed from the text),
+    ``flagged_passages`` the passages fenced because they read like instructions to a model, and
+    ``dropped_passages`` the ranks left out of the model's context for lack of room.
+    """
 
     question: str
     answerable: bool
@@ -74,3 +85,8 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     citations: tuple[Citation, ...]
     hits: tuple[Hit, ...]
     timings_ms: dict[str, float]
+    model: str = "extractive"
+    grounded: bool = False
+    invalid_citations: tuple[int, ...] = ()
+    flagged_passages: tuple[int, ...] = ()
+    dropped_passages: tuple[int, ...] = ()

@@ -16,11 +16,15 @@ SCORE_DIGITS = 6
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Body of ``POST /ask``."""
+    """Body of ``POST /ask``: ``model`` picks a language model from the server's allow-list (default: the
+    deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body.
+    """
 
     question: str
     top_k: int | None = None
     explain: bool = False
+    model: str | None = None
+    stream: bool = False
 
 
 class ScoresOut(msgspec.Struct, kw_only=True):
@@ -87,8 +91,15 @@ class AskResponse(msgspec.Struct, kw_only=True):
     ``confidence`` is in [0, 1]: how sure the best sentence answers the question (its similarity to the question,
     the question's terms found in the passages, and whether it holds the expected kind of answer); below the
     ``abstain_threshold`` setting the service abstains, so ``answerable`` is false and ``reason`` says why
-    ("no_relevant_passage"); ``reason`` is null when ``answerable`` is true. ``explain`` is absent (never null)
+    ("no_relevant_passage", or "model_declined" when the language model said the passages do not answer it);
+    ``reason`` is null when ``answerable`` is true. ``explain`` is absent (never null)
     unless the request asked for it.
+
+    ``model`` wrote ``answer``, whose ``[n]`` markers cite ``passages`` by rank; each of ``citations`` gives the
+    exact slice of the article (``text[start:end] == quote``) and whether it ``supported`` the claim. ``grounded``
+    is true only when there is a citation and every cited claim is supported. ``invalid_citations`` are markers
+    the model wrote that pointed at no passage (removed from ``answer``); ``flagged_passages`` were fenced as
+    possible instructions to a model; ``dropped_passages`` did not fit the model's context budget.
     """
 
     question: str
@@ -96,7 +107,12 @@ class AskResponse(msgspec.Struct, kw_only=True):
     answer: str
     confidence: float
     reason: str | None
+    model: str
+    grounded: bool
     citations: list[Citation]
+    invalid_citations: list[int]
+    flagged_passages: list[int]
+    dropped_passages: list[int]
     passages: list[PassageOut]
     timings_ms: dict[str, float]
     explain: Explain | msgspec.UnsetType = msgspec.UNSET
@@ -155,6 +171,23 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, SCORE_DIGITS)
 
 
+def passages_out(answer: Answer, explain: Explain | None = None) -> list[PassageOut]:
+    """The wire shape of an answer's passages; with ``explain`` each carries its scores."""
+    return [
+        PassageOut(
+            rank=h.rank,
+            doc_id=h.passage.doc_id,
+            title=h.title,
+            text=h.passage.text,
+            start=h.passage.start,
+            end=h.passage.end,
+            score=round(h.scores.fused, SCORE_DIGITS),
+            scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
+        )
+        for h in answer.hits
+    ]
+
+
 def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskResponse:
     """The wire shape of an Answer; with ``explain`` (see ``explain_info``) it also carries every score."""
     return AskResponse(
@@ -163,20 +196,13 @@ def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskRespon
         answer=answer.answer,
         confidence=answer.confidence,
         reason=answer.reason,
+        model=answer.model,
+        grounded=answer.grounded,
         citations=list(answer.citations),
-        passages=[
-            PassageOut(
-                rank=h.rank,
-                doc_id=h.passage.doc_id,
-                title=h.title,
-                text=h.passage.text,
-                start=h.passage.start,
-                end=h.passage.end,
-                score=round(h.scores.fused, SCORE_DIGITS),
-                scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
-            )
-            for h in answer.hits
-        ],
+        invalid_citations=list(answer.invalid_citations),
+        flagged_passages=list(answer.flagged_passages),
+        dropped_passages=list(answer.dropped_passages),
+        passages=passages_out(answer, explain),
         timings_ms=answer.timings_ms,
         explain=explain if explain is not None else msgspec.UNSET,
     )

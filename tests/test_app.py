@@ -59,8 +59,9 @@ def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"question", "answerable", "answer", "confidence", "reason", "citations", "passages",
-                         "timings_ms"}
+    assert set(body) == {"question", "answerable", "answer", "confidence", "reason", "model", "grounded", "citations",
+                         "invalid_citations", "flagged_passages", "dropped_passages", "passages", "timings_ms"}
+    assert body["model"] == "extractive" and body["grounded"] is True and body["invalid_citations"] == []
     assert body["question"] == QUESTION
     assert body["answerable"] is True and body["reason"] is None and body["answer"]
     assert 0.0 <= body["confidence"] <= 1.0

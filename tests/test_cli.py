@@ -12,9 +12,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from openai_stub import OpenAIStub, Reply
 
 from qa import cli
 from qa.config import Settings
+from qa.display import format_answer
 from qa.index import Index
 from qa.records import Answer, Hit, Passage, Scores
 from qa.schema import AskResponse
@@ -172,7 +174,7 @@ def test_unanswerable_lists_closest_passages() -> None:
               title="A title", scores=Scores(dense=0.1, keyword=0.0, fused=0.01))
     answer = Answer(question="q?", answerable=False, answer="The articles do not appear to answer this question.",
                     confidence=0.12, reason="no_relevant_passage", citations=(), hits=(hit,), timings_ms={})
-    lines = cli.format_answer(answer).splitlines()
+    lines = format_answer(answer).splitlines()
     assert lines[0].startswith("No answer.") and "no relevant passage" in lines[0]
     assert "Closest passages:" in lines
     assert "[1] A title (d1, chars 10-30)" in lines
@@ -310,3 +312,33 @@ def test_console_script_fails_cleanly(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stdout == ""
     assert "qa index" in error_line(run.stderr)
+
+
+def test_ask_model_streams_and_checks_citations(
+    seed_flags: list[str], openai_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QA_LLM_BASE_URL", openai_stub.base_url)
+    monkeypatch.setenv("QA_LLM_NAME", "stub-model")
+    openai_stub.script(Reply.text("The march ", "was led by women [1].", " See also [9]."))
+    assert cli.ask_main([QUESTION, "--model", "openai", "--top-k", "3", *seed_flags]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The march was led by women [1]. See also [9].\n")  # streamed as written
+    assert "Citations:\n[1] " in out and "Removed citations to passages that do not exist: [9]" in out
+    assert openai_stub.requests[-1].body["stream"] is True
+
+
+def test_ask_model_failure_is_one_error_line(
+    seed_flags: list[str], openai_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QA_LLM_BASE_URL", openai_stub.base_url)
+    monkeypatch.setenv("QA_LLM_NAME", "stub-model")
+    openai_stub.script(Reply.broken("The march "))
+    assert cli.ask_main([QUESTION, "--model", "openai", *seed_flags]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "The march \n"
+    assert "broke off" in error_line(captured.err)
+
+
+def test_ask_unknown_model_lists_the_allowed(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.ask_main([QUESTION, "--model", "gpt-9", *seed_flags]) == 1
+    assert "extractive, openai" in error_line(capsys.readouterr().err)

@@ -1,0 +1,148 @@
+"""/v1/chat/completions and /v1/models driven by the official openai client over real loopback HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from qa.app import create_app
+from qa.chat_api import ChatMessage, question_of
+from qa.config import Settings
+from qa.embedding import SentenceEncoder
+from qa.errors import InvalidInput
+from qa.index import Index
+
+QUESTION = "Who led the long march to Islamabad?"
+
+
+@pytest.fixture(scope="module")
+def base_url(seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder) -> Iterator[str]:
+    """Our app served by uvicorn on an ephemeral 127.0.0.1 port, for the length of the module."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(seed_settings.replace(max_body_bytes=4096), index=seed_index, model=encoder)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start within 30 s"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def client(base_url: str) -> openai.OpenAI:
+    """The official client pointed at our service."""
+    return openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60)
+
+
+def test_models_lists_the_allow_list(client: openai.OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == ["extractive", "openai"]
+
+
+def test_completion_carries_markers_sources_and_citations(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
+    content = completion.choices[0].message.content or ""
+    assert completion.choices[0].finish_reason == "stop"
+    assert "[1]" in content and "\n\nSources:\n[1] " in content
+    ext: dict[str, Any] = (completion.model_extra or {})["articleqa"]
+    assert ext["grounded"] is True and ext["answerable"] is True
+    assert ext["citations"] and all(c["supported"] for c in ext["citations"])
+    assert {c["n"] for c in ext["citations"]} <= {p["n"] for p in ext["passages"]}
+    for c in ext["citations"]:
+        assert f"[{c['n']}]" in content and c["quote"]
+
+
+def test_streaming_has_citations_once_in_the_last_chunk(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    with_ext = [c for c in chunks if (c.model_extra or {}).get("articleqa")]
+    assert len(with_ext) == 1 and with_ext[0] is chunks[-1]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    plain = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
+    assert text == plain.choices[0].message.content
+    streamed, whole = (chunks[-1].model_extra or {})["articleqa"], (plain.model_extra or {})["articleqa"]
+    assert streamed["citations"] == whole["citations"]
+
+
+def test_follow_up_uses_the_previous_question() -> None:
+    asked = question_of(
+        [
+            ChatMessage(role="system", content="Be brief."),
+            ChatMessage(role="user", content="Who led the long march to Islamabad?"),
+            ChatMessage(role="assistant", content="Mahrang Baloch [1]."),
+            ChatMessage(role="user", content=[{"type": "text", "text": "And when?"}]),
+        ]
+    )
+    assert asked == "Who led the long march to Islamabad? And when?"
+    standalone = "What did the government say about the missing persons commission?"
+    assert question_of([ChatMessage(role="user", content=QUESTION), ChatMessage(role="user", content=standalone)]) == (
+        standalone
+    )
+
+
+@pytest.mark.parametrize(
+    ("messages", "mentions"),
+    [
+        ([], "messages is empty"),
+        ([{"role": "wizard", "content": "hi"}], "role"),
+        ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], "last message"),
+        ([{"role": "user", "content": "   "}], "empty"),
+    ],
+    ids=["empty", "bad-role", "ends-with-assistant", "blank-question"],
+)
+def test_bad_conversations_are_openai_errors(client: openai.OpenAI, messages: list[Any], mentions: str) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="extractive", messages=messages)
+    assert info.value.status_code == 400 and mentions in info.value.message
+
+
+def test_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": QUESTION}])
+    assert info.value.code == "model_not_found" and "extractive" in info.value.message
+
+
+def test_raw_bad_bodies_get_the_openai_error_shape(base_url: str) -> None:
+    cases = [
+        (b"", 400),
+        (b"{not json", 400),
+        (b'{"model": "extractive"}', 400),
+        (b'{"model": "extractive", "messages": "hi"}', 400),
+        (b'{"model": "extractive", "messages": [{"role": "user", "content": "' + b"x" * 5000 + b'"}]}', 413),
+    ]
+    with httpx.Client(timeout=30) as http:
+        for body, status in cases:
+            response = http.post(f"{base_url}/chat/completions", content=body,
+                                 headers={"content-type": "application/json"})  # fmt: skip
+            assert response.status_code == status, (body[:40], response.text)
+            error = response.json()["error"]
+            assert error["type"] == "invalid_request_error" and error["message"].strip()
+
+
+def test_question_of_needs_a_user_message() -> None:
+    with pytest.raises(InvalidInput, match="user"):
+        question_of([ChatMessage(role="system", content="You are helpful.")])
+
+
+def test_stream_is_an_event_stream_ending_in_done(base_url: str) -> None:
+    body = {"model": "extractive", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    with httpx.Client(timeout=30) as http, http.stream("POST", f"{base_url}/chat/completions", json=body) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]" and len(lines) >= 4
