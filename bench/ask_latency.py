@@ -16,7 +16,7 @@ import uvicorn
 
 from qa.app import create_app
 from qa.config import Settings
-from qa.embedding import SentenceEncoder
+from qa.embedding import open_encoder
 from qa.index import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,18 +33,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3, help="times each dev question is asked (bounded)")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="embedding backend (default onnx)")
     args = ap.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     questions = [json.loads(line)["question"] for line in (ROOT / "tests/data/dev_qa.jsonl").read_text().splitlines()]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(corpus_dir=ROOT / "seeds", index_dir=Path(tmp) / "index", port=args.port)
+        settings = Settings(
+            corpus_dir=ROOT / "seeds", index_dir=Path(tmp) / "index", port=args.port, embed_backend=args.backend
+        )
         started = time.perf_counter()
-        encoder = SentenceEncoder(settings.model)
+        encoder = open_encoder(settings)
         loaded = time.perf_counter()
         index = build(settings, encoder)
         built = time.perf_counter()
         print(
-            f"model load {loaded - started:.2f}s; index build {built - loaded:.2f}s "
+            f"{args.backend}: model load {loaded - started:.2f}s (ONNX: export included); "
+            f"index build {built - loaded:.2f}s "
             f"({index.manifest.documents} documents, {index.manifest.passages} passages)"
         )
         server = uvicorn.Server(
