@@ -9,7 +9,7 @@ from typing import Any
 from qa import answer
 from qa.config import Settings
 from qa.embedding import Encoder, Vectors, open_encoder
-from qa.errors import InvalidInput, NotFound
+from qa.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
 from qa.generation import Event, final_answer, generate
 from qa.index import Index, load, read_manifest
 from qa.llm import LanguageModel, choose_model
@@ -57,7 +57,10 @@ class Engine:
             raise InvalidInput(f'model must be a string naming a model, e.g. "extractive", got {name!r}')
         key = self.settings.llm_model if name is None else name
         if key not in self._models:
-            self._models[key] = choose_model(key, self.settings)
+            try:
+                self._models[key] = choose_model(key, self.settings)
+            except ConfigError as exc:
+                raise ModelUnavailable(f"language model {key!r} is not usable on this server: {exc}") from exc
         return self._models[key]
 
     def draft(self, question: Any, top_k: Any = None) -> Answer:

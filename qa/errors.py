@@ -64,3 +64,10 @@ class ModelError(QAError):
 
     status = 502
     title = "Language model error"
+
+
+class ModelUnavailable(QAError):
+    """A language model the allow-list names cannot be used on this server as configured."""
+
+    status = 503
+    title = "Language model unavailable"

@@ -166,3 +166,12 @@ def test_cors_is_off_by_default_and_configurable(
         assert preflight.headers["access-control-allow-origin"] == "https://chat.example"
         other = test_client.options("/ask", headers={**origin, "Origin": "https://evil.example"})
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_unconfigured_model_is_a_503_naming_the_setting(
+    seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder
+) -> None:
+    with TestClient(create_app(seed_settings, index=seed_index, model=encoder)) as test_client:
+        response = test_client.post("/ask", json={"question": QUESTION, "model": "openai"})
+    assert response.status_code == 503 and response.headers["content-type"].startswith("application/problem+json")
+    assert "QA_LLM_NAME" in response.json()["detail"]
