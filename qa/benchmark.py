@@ -47,7 +47,8 @@ def run_beir(
     qrels = beir.load_qrels(folder, split)
     queries = beir.queries_for_split(beir.load_queries(folder), qrels)
     say(f"{len(docs)} documents, {len(queries)} {split} queries")
-    index = build_from_documents(docs, settings, encoder, progress=say, with_sentences=False)
+    sentences = settings.fusion == "convex" and settings.sentence_weight > 0  # the best-sentence signal needs them
+    index = build_from_documents(docs, settings, encoder, progress=say, with_sentences=sentences)
     indexed = time.perf_counter()
     run = search_all(index, queries, settings, encoder, say, reranker=reranker)
     searched = time.perf_counter()

@@ -31,6 +31,7 @@ class Settings:
     batch_size: int = 32
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    sentence_weight: float = 0.15
     fusion: str = "convex"
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
@@ -76,6 +77,8 @@ class Settings:
         )
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
+        if self.sentence_weight < 0:
+            _bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
         if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
             _bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
         if not 1 <= self.default_top_k <= self.max_top_k:

@@ -65,13 +65,15 @@ def format_scores(result: Answer, info: Explain) -> str:
     """The settings behind the scores, then one line of scores per retrieved passage (``-``: not scored)."""
     lines = [
         f"Scores (fusion {info.fusion}, dense_weight {info.dense_weight:g}, keyword_weight {info.keyword_weight:g}, "
+        f"sentence_weight {info.sentence_weight:g}, "
         f"rrf_k {info.rrf_k}, candidates {info.candidates}, bm25 k1 {info.bm25_k1:g} b {info.bm25_b:g}, reranker "
         f"{info.reranker or 'off'}; model {info.model} ({info.embed_backend}), index {info.index_generation}):"
     ]
     for h in result.hits:
         s = h.scores
         lines.append(f"[{h.rank}] {h.passage.doc_id} chars {h.passage.start}-{h.passage.end}: fused {s.fused:.4f}  "
-                     f"dense {_score(s.dense)}  keyword {_score(s.keyword)}  rerank {_score(s.rerank)}")
+                     f"dense {_score(s.dense)}  keyword {_score(s.keyword)}  sentence {_score(s.sentence)}  "
+                     f"rerank {_score(s.rerank)}")
     return "\n".join(lines)
 
 

@@ -148,8 +148,8 @@ def build_from_documents(
         build_seconds=round(time.perf_counter() - started, 3),
     )
     if with_sentences:
-        say(f"embedding the sentences of {len(passages)} passages for answer extraction")
-        sentences = SentenceTable.build(passages, by_id, encoder, settings.batch_size)
+        say(f"embedding the sentences of {len(passages)} passages (answers and the best-sentence signal)")
+        sentences = SentenceTable.build(passages, by_id, encoder, settings.batch_size, say)
     else:
         sentences = SentenceTable([], np.zeros((0, encoder.dimension), dtype=np.float32))
     return Index(manifest, by_id, passages, dense, keyword, sentences)

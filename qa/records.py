@@ -41,6 +41,7 @@ class Scores(msgspec.Struct, frozen=True, kw_only=True):
     keyword: float | None
     fused: float
     rerank: float | None = None
+    sentence: float | None = None
 
 
 class Hit(msgspec.Struct, frozen=True, kw_only=True):

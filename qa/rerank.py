@@ -69,5 +69,5 @@ def _with(hit: Hit, rank: int, score: float | None) -> Hit:
         rank=rank,
         passage=hit.passage,
         title=hit.title,
-        scores=Scores(dense=s.dense, keyword=s.keyword, fused=s.fused, rerank=score),
+        scores=Scores(dense=s.dense, keyword=s.keyword, sentence=s.sentence, fused=s.fused, rerank=score),
     )

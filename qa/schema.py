@@ -28,14 +28,16 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ScoresOut(msgspec.Struct, kw_only=True):
-    """How a passage was scored (``explain`` only): ``dense`` cosine similarity, ``keyword`` BM25, the ``fused``
+    """How a passage was scored (``explain`` only): ``dense`` cosine similarity, ``keyword`` BM25, ``sentence``
+    its best sentence's cosine scaled to 0..1 (added to convex fusion with ``sentence_weight``), the ``fused``
     score that ranks the passages (equal to ``score``), and ``rerank``, the reranker's score (null: no reranker).
 
-    ``dense`` or ``keyword`` is null when that retriever did not score the passage.
+    ``dense``, ``keyword`` or ``sentence`` is null when that signal did not score the passage.
     """
 
     dense: float | None
     keyword: float | None
+    sentence: float | None
     fused: float
     rerank: float | None
 
@@ -43,9 +45,10 @@ class ScoresOut(msgspec.Struct, kw_only=True):
 class Explain(msgspec.Struct, kw_only=True):
     """The settings that produced the scores (``explain`` only).
 
-    ``fusion`` ("convex" or "rrf"), ``dense_weight``, ``keyword_weight`` and ``rrf_k`` (used by "rrf" only) combine the
-    two retrievers, each of which proposes up to ``candidates`` passages; ``bm25_k1`` and ``bm25_b`` shape the keyword
-    scores; ``reranker`` (null when off) reorders the first ``rerank_depth`` fused passages; ``chunk_tokens``,
+    ``fusion`` ("convex" or "rrf"), ``dense_weight``, ``keyword_weight``, ``sentence_weight`` (convex only) and
+    ``rrf_k`` (rrf only) combine the two retrievers, each proposing up to ``candidates`` passages, and the
+    best-sentence signal; ``bm25_k1`` and ``bm25_b`` shape the keyword scores; ``reranker`` (null when off)
+    reorders the first ``rerank_depth`` fused passages; ``chunk_tokens``,
     ``chunk_overlap``, ``embed_title``, ``model`` and ``embed_backend`` ("torch" or "onnx") are those the index was
     built with, and ``index_generation`` names that build; ``abstain_threshold`` is the ``confidence`` below which the
     service abstains.
@@ -54,6 +57,7 @@ class Explain(msgspec.Struct, kw_only=True):
     fusion: str
     dense_weight: float
     keyword_weight: float
+    sentence_weight: float
     rrf_k: int
     candidates: int
     bm25_k1: float
@@ -140,6 +144,7 @@ def explain_info(settings: Settings, manifest: Manifest) -> Explain:
         fusion=settings.fusion,
         dense_weight=settings.dense_weight,
         keyword_weight=settings.keyword_weight,
+        sentence_weight=settings.sentence_weight,
         rrf_k=settings.rrf_k,
         candidates=settings.candidates,
         bm25_k1=manifest.bm25_k1,
@@ -161,6 +166,7 @@ def scores_out(scores: Scores) -> ScoresOut:
     return ScoresOut(
         dense=_round(scores.dense),
         keyword=_round(scores.keyword),
+        sentence=_round(scores.sentence),
         fused=round(scores.fused, SCORE_DIGITS),
         rerank=_round(scores.rerank),
     )

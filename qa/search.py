@@ -9,6 +9,8 @@ from qa.embedding import Vectors
 from qa.index import Index, dense_vectors
 from qa.records import Hit, Scores
 
+SENTENCE_DEPTH = 300
+
 
 def search(index: Index, query: str, query_vector: Vectors, settings: Settings, top_k: int) -> list[Hit]:
     """The ``top_k`` passages for a query, best first, with dense, keyword and fused scores."""
@@ -27,18 +29,48 @@ def search(index: Index, query: str, query_vector: Vectors, settings: Settings, 
         dense[row] = float(vector @ query_vector)
     if settings.fusion == "convex":
         fused = _convex(dense, {r: float(all_keyword[r]) for r in keyword_rows}, settings)
+        sentence = _best_sentences(index, query_vector, fused, settings)
+        for row, value in sentence.items():
+            fused[row] += settings.sentence_weight * value
     else:
         fused = _rrf([dense_ranked, keyword_rows], [settings.dense_weight, settings.keyword_weight], settings.rrf_k)
+        sentence = {}
     order = sorted(fused, key=lambda r: (-fused[r], -dense[r], r))[:top_k]
     return [
         Hit(
             rank=rank,
             passage=index.passages[row],
             title=index.title(index.passages[row].doc_id),
-            scores=Scores(dense=dense[row], keyword=float(all_keyword[row]), fused=fused[row]),
+            scores=Scores(
+                dense=dense[row], keyword=float(all_keyword[row]), sentence=sentence.get(row), fused=fused[row]
+            ),
         )
         for rank, row in enumerate(order, 1)
     ]
+
+
+def _best_sentences(
+    index: Index, query_vector: Vectors, rows: dict[int, float], settings: Settings
+) -> dict[int, float]:
+    """Each candidate passage's best sentence cosine, scaled so the corpus's ``SENTENCE_DEPTH``-th best is 0, top 1.
+
+    A claim or question is often answered by one sentence; a passage holding that sentence gains even when the
+    rest of it is about something else. Empty when ``sentence_weight`` is 0 or the index has no sentence vectors.
+    """
+    table = index.sentences
+    if settings.sentence_weight == 0 or not table.spans:
+        return {}
+    sims = table.vectors @ query_vector
+    depth = min(SENTENCE_DEPTH, len(sims))
+    lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
+    if hi <= lo:
+        return {}
+    out = {}
+    for row in rows:
+        inside = table.rows_in(index.passages[row])
+        if inside:
+            out[row] = max(0.0, (float(sims[inside].max()) - lo) / (hi - lo))
+    return out
 
 
 def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:

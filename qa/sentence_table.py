@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 import numpy as np
 
-from qa.embedding import Encoder, Vectors
+from qa.embedding import Encoder, Vectors, embed_all
 from qa.records import Document, Passage
 from qa.sentences import split_sentences
 
@@ -34,9 +35,14 @@ class SentenceTable:
 
     @classmethod
     def build(
-        cls, passages: list[Passage], docs: dict[str, Document], encoder: Encoder, batch_size: int
+        cls,
+        passages: list[Passage],
+        docs: dict[str, Document],
+        encoder: Encoder,
+        batch_size: int,
+        say: Callable[[str], None] | None = None,
     ) -> SentenceTable:
-        """Split every passage into sentences (each kept once) and embed them."""
+        """Split every passage into sentences (each kept once) and embed them, reporting progress on long runs."""
         seen: set[tuple[str, int, int]] = set()
         spans: list[Passage] = []
         for p in passages:
@@ -46,7 +52,8 @@ class SentenceTable:
                 if key not in seen and len(text[start:end].split()) >= MIN_WORDS:
                     seen.add(key)
                     spans.append(Passage(doc_id=p.doc_id, start=start, end=end, text=text[start:end]))
-        return cls(spans, encoder.encode([s.text for s in spans], batch_size=batch_size))
+        texts = [s.text for s in spans]
+        return cls(spans, embed_all(encoder, texts, batch_size, "sentences", say or (lambda _msg: None)))
 
     def rows_in(self, passage: Passage) -> list[int]:
         """Rows of the sentences lying inside a passage, in text order."""

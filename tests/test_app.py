@@ -101,7 +101,8 @@ def test_ask_explain_gives_scores_and_settings(client: TestClient[Any], seed_set
     assert len(passages) == 6
     for passage in passages:
         scores = passage["scores"]
-        assert set(scores) == {"dense", "keyword", "fused", "rerank"}
+        assert set(scores) == {"dense", "keyword", "sentence", "fused", "rerank"}
+        assert scores["sentence"] is None or 0.0 <= scores["sentence"] <= 1.0
         assert isinstance(scores["dense"], float) and -1.0 <= scores["dense"] <= 1.0
         assert isinstance(scores["keyword"], (int, float)) and scores["keyword"] >= 0
         assert isinstance(scores["fused"], float) and scores["fused"] == passage["score"]
@@ -114,6 +115,7 @@ def test_ask_explain_gives_scores_and_settings(client: TestClient[Any], seed_set
         "fusion": seed_settings.fusion,
         "dense_weight": seed_settings.dense_weight,
         "keyword_weight": seed_settings.keyword_weight,
+        "sentence_weight": seed_settings.sentence_weight,
         "rrf_k": seed_settings.rrf_k,
         "candidates": seed_settings.candidates,
         "bm25_k1": seed_settings.bm25_k1,
@@ -136,7 +138,7 @@ def test_ask_explain_on_an_unanswerable_question(client: TestClient[Any]) -> Non
     assert body["answerable"] is False and body["reason"] == "no_relevant_passage"
     assert 0.0 <= body["confidence"] <= 1.0
     assert body["explain"]["abstain_threshold"] > body["confidence"]
-    assert all(set(p["scores"]) == {"dense", "keyword", "fused", "rerank"} for p in body["passages"])
+    assert all(set(p["scores"]) == {"dense", "keyword", "sentence", "fused", "rerank"} for p in body["passages"])
 
 
 @pytest.mark.parametrize("extra", [{}, {"explain": False}], ids=["omitted", "false"])
@@ -179,10 +181,10 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
     assert "scores" not in passage.get("required", [])
     assert passage["properties"]["scores"]["oneOf"] == [{"$ref": "#/components/schemas/ScoresOut"}]
     scores = next(v for k, v in components.items() if k.endswith("ScoresOut"))
-    assert set(scores["properties"]) == {"dense", "keyword", "fused", "rerank"}
+    assert set(scores["properties"]) == {"dense", "keyword", "sentence", "fused", "rerank"}
     explain = next(v for k, v in components.items() if k.endswith("Explain"))
-    assert {"fusion", "dense_weight", "keyword_weight", "rrf_k", "candidates", "bm25_k1", "bm25_b", "reranker",
-            "rerank_depth", "chunk_tokens", "chunk_overlap", "embed_title", "model", "embed_backend",
+    assert {"fusion", "dense_weight", "keyword_weight", "sentence_weight", "rrf_k", "candidates", "bm25_k1", "bm25_b",
+            "reranker", "rerank_depth", "chunk_tokens", "chunk_overlap", "embed_title", "model", "embed_backend",
             "index_generation", "abstain_threshold"} == set(explain["properties"])
 
 

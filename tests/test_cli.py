@@ -109,7 +109,7 @@ def test_ask_json_explain_has_scores(seed_settings: Settings, seed_index: Index,
     assert body["explain"]["index_generation"] == seed_index.manifest.generation
     assert len(body["passages"]) == 3
     for passage in body["passages"]:
-        assert set(passage["scores"]) == {"dense", "keyword", "fused", "rerank"}
+        assert set(passage["scores"]) == {"dense", "keyword", "sentence", "fused", "rerank"}
         assert isinstance(passage["scores"]["dense"], float)
         assert passage["scores"]["fused"] == passage["score"] and passage["scores"]["rerank"] is None
     fused = [p["scores"]["fused"] for p in body["passages"]]
@@ -124,7 +124,8 @@ def test_ask_explain_prints_scores_under_the_answer(seed_flags: list[str], capsy
     rows = [line for line in scores.splitlines() if line.startswith("[")]
     assert len(rows) == 3
     for rank, row in enumerate(rows, 1):
-        pattern = rf"^\[{rank}\] \S+ chars \d+-\d+: fused [\d.]+  dense -?[\d.]+  keyword [\d.]+  rerank -$"
+        scores = r"fused [\d.]+  dense -?[\d.]+  keyword [\d.]+  sentence ([\d.]+|-)  rerank -"
+        pattern = rf"^\[{rank}\] \S+ chars \d+-\d+: {scores}$"
         assert re.match(pattern, row), row
 
 

@@ -8,16 +8,16 @@ from conftest import DATA
 from qa.engine import Engine
 from qa.evaluation import Report, evaluate, load_questions
 
-# The defaults reach hit@1 0.919, hit@5 0.973, MRR@10 0.944, 3/3 multi-source covered, 2/3 unanswerable abstained,
-# 0/37 answerable abstained and an answer match of 0.54 (see bench/README.md). The gate sits about one question
+# The defaults reach hit@1 0.919, hit@5 1.000, MRR@10 0.947, 3/3 multi-source covered, 2/3 unanswerable abstained,
+# 0/37 answerable abstained and an answer match of 0.568 (see bench/README.md). The gate sits about one question
 # (1/37 = 0.027) below each, so a change that loses one answer passes and one that loses two fails.
 MIN_HIT_AT_1 = 0.89
-MIN_HIT_AT_5 = 0.945
+MIN_HIT_AT_5 = 0.97
 MIN_MRR_AT_10 = 0.92
 MIN_ABSTAINED_UNANSWERABLE = 2
 MAX_ABSTAINED_ANSWERABLE = 1
 MIN_MULTI_COVERAGE = 2 / 3
-MIN_ANSWER_MATCH = 0.51
+MIN_ANSWER_MATCH = 0.54
 
 
 @pytest.fixture(scope="module")

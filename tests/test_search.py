@@ -44,7 +44,7 @@ DOCS = [
         "children bought ice cream, families watched fireworks over the water, and the festival lasted the weekend.",
     ),
 ]
-SETTINGS = Settings(chunk_tokens=32, chunk_overlap=8)
+SETTINGS = Settings(chunk_tokens=32, chunk_overlap=8, sentence_weight=0.0)  # fusion alone; the sentence signal below
 QUERIES = ["otters in the harbour", "stone bridge repairs", "march to Quetta", "zeppelin festival", "crabs"]
 
 
@@ -207,3 +207,25 @@ def test_empty_index_returns_nothing(index: Index, fake_encoder: FakeEncoder) ->
     empty = dataclasses.replace(index, documents={}, passages=[], dense=faiss.IndexFlatIP(fake_encoder.dimension))
     for fusion in ("rrf", "convex"):
         assert run(empty, fake_encoder, "otters", fusion=fusion) == []
+
+
+def test_sentence_signal_adds_the_best_sentence(index: Index, fake_encoder: FakeEncoder) -> None:
+    query = "otters in the harbour"
+    plain = {row_of(index, h): h for h in run(index, fake_encoder, query, top_k=50)}
+    boosted = run(index, fake_encoder, query, top_k=50, sentence_weight=0.5)
+    assert all(h.scores.sentence is None for h in plain.values())
+    vector = fake_encoder.encode([query])[0]
+    sims = index.sentences.vectors @ vector
+    assert max(h.scores.sentence or 0.0 for h in boosted) == pytest.approx(1.0)  # the passage with the best sentence
+    for hit in boosted:
+        row = row_of(index, hit)
+        inside = index.sentences.rows_in(hit.passage)
+        assert (hit.scores.sentence is None) == (not inside)
+        if inside:
+            assert hit.scores.sentence is not None and 0.0 <= hit.scores.sentence <= 1.0
+            assert hit.scores.sentence > 0 or sims[inside].max() <= sorted(sims)[-min(300, len(sims))]
+        extra = 0.5 * (hit.scores.sentence or 0.0)
+        assert hit.scores.fused == pytest.approx(plain[row].scores.fused + extra)
+    fused = [h.scores.fused for h in boosted]
+    assert fused == sorted(fused, reverse=True)
+    assert run(index, fake_encoder, query, top_k=50, fusion="rrf", sentence_weight=0.5)[0].scores.sentence is None
