@@ -124,8 +124,8 @@ def test_ask_explain_prints_scores_under_the_answer(seed_flags: list[str], capsy
     rows = [line for line in scores.splitlines() if line.startswith("[")]
     assert len(rows) == 3
     for rank, row in enumerate(rows, 1):
-        scores = r"fused [\d.]+  dense -?[\d.]+  keyword [\d.]+  sentence ([\d.]+|-)  rerank -"
-        pattern = rf"^\[{rank}\] \S+ chars \d+-\d+: {scores}$"
+        fields = r"fused [\d.]+  dense -?[\d.]+  keyword [\d.]+  sentence ([\d.]+|-)  rerank -"
+        pattern = rf"^\[{rank}\] \S+ chars \d+-\d+: {fields}$"
         assert re.match(pattern, row), row
 
 
