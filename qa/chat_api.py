@@ -156,6 +156,10 @@ def chunks(events: Iterator[Event], model: str) -> Iterator[ServerSentEventMessa
     except QAError as exc:
         log.warning("chat stream failed: %s", exc)
         yield ServerSentEventMessage(data=msgspec.json.encode(_error_body(exc.status, str(exc))).decode())
+    except Exception:
+        log.exception("chat stream failed unexpectedly")
+        detail = "the server hit an unexpected error; it has been logged, retry or report it"
+        yield ServerSentEventMessage(data=msgspec.json.encode(_error_body(500, detail)).decode())
     yield ServerSentEventMessage(data="[DONE]")
 
 

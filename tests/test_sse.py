@@ -175,3 +175,15 @@ def test_unconfigured_model_is_a_503_naming_the_setting(
         response = test_client.post("/ask", json={"question": QUESTION, "model": "openai"})
     assert response.status_code == 503 and response.headers["content-type"].startswith("application/problem+json")
     assert "QA_LLM_NAME" in response.json()["detail"]
+
+
+def test_chat_stream_failure_is_an_error_chunk(client: TestClient[Any], openai_stub_module: OpenAIStub) -> None:
+    openai_stub_module.script(Reply.broken("The march "))
+    body = {"model": "openai", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    data = [line[6:] for line in response.text.replace("\r\n", "\n").splitlines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if "choices" in c) == "The march "
+    assert "broke off" in chunks[-1]["error"]["message"] and chunks[-1]["error"]["type"] == "api_error"
