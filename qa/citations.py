@@ -12,7 +12,7 @@ import numpy as np
 from qa.embedding import Encoder
 from qa.keyword import terms
 from qa.llm import Prompt
-from qa.records import Hit
+from qa.records import Citation, Hit
 from qa.sentences import split_sentences
 
 # Support thresholds, measured with bench/citation_support.py (243 claim/passage pairs from the dev questions over
@@ -49,16 +49,10 @@ _NAME = re.compile(r"(?<![.!?:;\"“(\[]\s)(?<![.!?:;\"“(\[])(?<=\s)[A-Z][\w'�
 _LOWER_WORD = re.compile(r"[^\W_]+")
 
 
-class CheckedCitation(msgspec.Struct, frozen=True, kw_only=True):
-    """One ``[n]`` after a claim: the passage's best supporting sentence (``doc.text[start:end] == quote``)."""
+class CheckedCitation(Citation, frozen=True, kw_only=True):
+    """One ``[n]`` after a claim: the passage's best supporting sentence (``doc.text[start:end] == quote``), the
+    support ``score`` behind ``supported``, and the ``claim`` it was judged for."""
 
-    n: int
-    doc_id: str
-    title: str
-    start: int
-    end: int
-    quote: str
-    supported: bool
     score: float
     claim: str
 

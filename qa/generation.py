@@ -76,11 +76,8 @@ def generate(
         )
     else:
         checked = check(text, prompt, encoder)
-        citations = tuple(
-            Citation(n=c.n, doc_id=c.doc_id, title=c.title, start=c.start, end=c.end, quote=c.quote,
-                     supported=c.supported)
-            for c in checked.citations
-        )  # fmt: skip
+        # The wire shape: a CheckedCitation's Citation fields, without its score and claim.
+        citations = tuple(Citation(**{f: getattr(c, f) for f in Citation.__struct_fields__}) for c in checked.citations)
         final = msgspec.structs.replace(
             head,
             answer=checked.text.strip() or NO_ANSWER,
