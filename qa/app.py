@@ -22,7 +22,7 @@ from litestar.response import ServerSentEvent
 
 import qa
 from qa import chat_api
-from qa.config import Settings, model_names
+from qa.config import Settings, comma_list
 from qa.embedding import Encoder
 from qa.engine import Engine
 from qa.errors import InvalidInput, QAError
@@ -189,7 +189,7 @@ def create_app(settings: Settings, *, index: Index | None = None, model: Encoder
 
 def cors(settings: Settings) -> CORSConfig | None:
     """CORS for browser frontends on the origins in ``cors_origins`` (comma-separated; ``*`` for any), else off."""
-    origins = model_names(settings.cors_origins)
+    origins = comma_list(settings.cors_origins)
     if not origins:
         return None
     return CORSConfig(allow_origins=list(origins), allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])

@@ -21,7 +21,7 @@ from litestar.dto import MsgspecDTO
 from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from qa.config import model_names
+from qa.config import comma_list
 from qa.errors import InvalidInput, NotFound, QAError
 from qa.generation import Event, FinalEvent, TokenEvent
 from qa.question import content_terms
@@ -167,7 +167,7 @@ def chunks(events: Iterator[Event], model: str) -> Iterator[ServerSentEventMessa
 def chat_completions(data: ChatRequest, state: State) -> dict[str, Any] | ServerSentEvent:
     """Answer the conversation's last question, OpenAI-style; see the module docstring for the extension field."""
     engine = engine_of(state)
-    allowed = model_names(engine.settings.llm_allowed)
+    allowed = comma_list(engine.settings.llm_allowed)
     if data.model not in allowed:
         raise NotFound(f"model {data.model!r} is not served here; use one of {', '.join(allowed)} (GET /v1/models)")
     events = engine.stream(question_of(data.messages), None, data.model)
@@ -194,7 +194,7 @@ def chat_completions(data: ChatRequest, state: State) -> dict[str, Any] | Server
 @get("/models", sync_to_thread=False)
 def models(state: State) -> dict[str, Any]:
     """The models this server answers with (its allow-list), OpenAI-style."""
-    names = model_names(state.settings.llm_allowed)
+    names = comma_list(state.settings.llm_allowed)
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "articleqa"} for n in names]
     return {"object": "list", "data": data}
 

@@ -155,14 +155,14 @@ def _bad(name: str, value: object, why: str) -> None:
     raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}) = {value!r}: {why}")
 
 
-def model_names(text: str) -> tuple[str, ...]:
-    """The names in a comma-separated list (``llm_allowed``), stripped, blanks and repeats left out."""
+def comma_list(text: str) -> tuple[str, ...]:
+    """Items of a comma-separated setting (``llm_allowed``, ``cors_origins``), stripped, no blanks or repeats."""
     return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
 
 
 def _check_llm(settings: Settings) -> None:
     """Check the language-model settings; the API key is never echoed."""
-    allowed = model_names(settings.llm_allowed)
+    allowed = comma_list(settings.llm_allowed)
     if not allowed:
         _bad("llm_allowed", settings.llm_allowed, "must name at least one model, e.g. extractive,openai")
     if settings.llm_model not in allowed:

@@ -33,8 +33,12 @@ def format_answer(result: Answer) -> str:
 
 def _no_answer(result: Answer) -> str:
     """The abstention line: the reply, why, and how sure."""
-    reason = (result.reason or "unknown").replace("_", " ")
-    return f"No answer. {result.answer} (reason: {reason}; confidence {result.confidence:.2f})"
+    return f"No answer. {result.answer} ({_why(result)})"
+
+
+def _why(result: Answer) -> str:
+    """Why an answer was withheld and how sure the service was: ``reason: no relevant passage; confidence 0.12``."""
+    return f"reason: {(result.reason or 'unknown').replace('_', ' ')}; confidence {result.confidence:.2f}"
 
 
 def format_sources(result: Answer) -> str:
@@ -125,7 +129,6 @@ def print_stream(events: Iterator[Event], out: TextIO | None = None) -> Answer:
     if result is None:
         raise RuntimeError("the answer stream ended without its final event")
     if not result.answerable:
-        reason = (result.reason or "unknown").replace("_", " ")
-        print(f"(reason: {reason}; confidence {result.confidence:.2f})", file=out)
+        print(f"({_why(result)})", file=out)
     print(format_sources(result), file=out)
     return result

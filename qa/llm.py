@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from qa.config import Settings, model_names
+from qa.config import Settings, comma_list
 from qa.errors import ConfigError, InvalidInput, NotFound
 from qa.records import Hit
 
@@ -189,7 +189,7 @@ def get_model(name: str, settings: Settings) -> LanguageModel:
 def choose_model(requested: str | None, settings: Settings, registry: Registry = REGISTRY) -> LanguageModel:
     """The model a request asks for (``None``: the deployment's ``llm_model``), if ``llm_allowed`` permits it."""
     name = settings.llm_model if requested is None else requested
-    allowed = model_names(settings.llm_allowed)
+    allowed = comma_list(settings.llm_allowed)
     if name not in allowed:
         raise InvalidInput(f"model must be one of {', '.join(allowed)} on this server, got {name!r}")
     return registry.get(name, settings)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+import msgspec
+
 from qa.config import Settings
 from qa.embedding import resolve_model
 from qa.errors import ConfigError
-from qa.records import Hit, Scores
+from qa.records import Hit
 
 
 class Reranker(Protocol):
@@ -63,11 +65,5 @@ def rerank(hits: list[Hit], query: str, reranker: Reranker, depth: int) -> list[
 
 
 def _with(hit: Hit, rank: int, score: float | None) -> Hit:
-    """A copy of the hit at a new rank, carrying its reranker score."""
-    s = hit.scores
-    return Hit(
-        rank=rank,
-        passage=hit.passage,
-        title=hit.title,
-        scores=Scores(dense=s.dense, keyword=s.keyword, sentence=s.sentence, fused=s.fused, rerank=score),
-    )
+    """A copy of the hit at a new rank, carrying its reranker score (every other score unchanged)."""
+    return msgspec.structs.replace(hit, rank=rank, scores=msgspec.structs.replace(hit.scores, rerank=score))

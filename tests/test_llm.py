@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from qa import llm
-from qa.config import Settings, model_names
+from qa.config import Settings, comma_list
 from qa.errors import ConfigError, InvalidInput, NotFound
 from qa.llm import ENTRY_POINT_GROUP, ExtractiveModel, Message, Prompt, Registry, choose_model, get_model, known_models
 
@@ -183,7 +183,7 @@ def test_builtins_are_declared_as_entry_points() -> None:
 
 def test_model_settings_are_checked() -> None:
     settings = Settings.from_env({"QA_LLM_ALLOWED": " extractive , openai,,openai ", "QA_LLM_TEMPERATURE": "0.7"})
-    assert model_names(settings.llm_allowed) == ("extractive", "openai")
+    assert comma_list(settings.llm_allowed) == ("extractive", "openai")
     assert settings.llm_temperature == 0.7
     with pytest.raises(ConfigError, match=r"llm_model \(env QA_LLM_MODEL\) = 'openai': must be one of llm_allowed"):
         Settings(llm_model="openai", llm_allowed="extractive")
