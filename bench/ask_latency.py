@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from qa.app import create_app
-from qa.config import Settings
-from qa.embedding import open_encoder
-from qa.index import build
+from qa.base.settings import Settings
+from qa.store.embedding import open_encoder
+from qa.store.index import build
+from qa.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,11 +11,11 @@ import argparse
 import random
 from pathlib import Path
 
-from qa import beir
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.engine import Engine
-from qa.index import build_from_documents
+from qa.base.settings import Settings
+from qa.evaluation import beir
+from qa.service.engine import Engine
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import build_from_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"

@@ -21,14 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.citations import Support, support
-from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embedding import SentenceEncoder
-from qa.evaluation import Question, contains_evidence, load_questions
-from qa.index import build_from_documents
-from qa.keyword import terms
-from qa.records import Hit, Scores
+from qa.answers.citations import Support, support
+from qa.base.records import Hit, Scores
+from qa.base.settings import Settings
+from qa.base.terms import terms
+from qa.evaluation.questions import Question, contains_evidence, load_questions
+from qa.store.corpus import load_corpus
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import build_from_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "eval" / "dev_qa.jsonl"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import DEFAULT_MODEL
-from qa.embedding import SentenceEncoder, Vectors
-from qa.onnx_encoder import OnnxEncoder
+from qa.base.settings import DEFAULT_MODEL
+from qa.store.embedding import SentenceEncoder, Vectors
+from qa.store.onnx_encoder import OnnxEncoder
 
 SCIFACT = Path("/work/shared/bench/scifact")
 

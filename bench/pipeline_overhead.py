@@ -15,11 +15,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from qa import beir
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.index import build_from_documents, embed_input
-from qa.search import search
+from qa.base.settings import Settings
+from qa.evaluation import beir
+from qa.retrieval.search import search
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import build_from_documents, embed_input
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"

@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embedding import SentenceEncoder
-from qa.engine import Engine
-from qa.evaluation import evaluate, load_questions
-from qa.index import build_from_documents
+from qa.base.settings import Settings
+from qa.evaluation.questions import evaluate, load_questions
+from qa.service.engine import Engine
+from qa.store.corpus import load_corpus
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import build_from_documents
 
 
 def main() -> None:

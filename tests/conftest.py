@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from openai_stub import OpenAIStub
 
-from qa.config import Settings
-from qa.embedding import SentenceEncoder, Vectors
-from qa.engine import Engine
-from qa.index import Index, build
+from qa.base.settings import Settings
+from qa.service.engine import Engine
+from qa.store.embedding import SentenceEncoder, Vectors
+from qa.store.index import Index, build
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import DATA
 
-from qa import answer
-from qa.answer import SECOND_MARGIN, TYPE_MISS_FACTOR, Sentence, choose, compose, confidence, coverage
-from qa.corpus import make_document
-from qa.engine import Engine
-from qa.evaluation import load_questions
-from qa.keyword import KeywordIndex
-from qa.records import Document, Hit, Passage, Scores
-from qa.search import search
+from qa.answers import extractive as answer
+from qa.answers.extractive import SECOND_MARGIN, TYPE_MISS_FACTOR, Sentence, choose, compose, confidence, coverage
+from qa.base.records import Document, Hit, Passage, Scores
+from qa.evaluation.questions import load_questions
+from qa.retrieval.search import search
+from qa.service.engine import Engine
+from qa.store.corpus import make_document
+from qa.store.keyword import KeywordIndex
 
 DEV_QUESTIONS = [q.question for q in load_questions(DATA / "dev_qa.jsonl")]
 RALLY = "Where did the BYC stage its big rally in early 2025?"

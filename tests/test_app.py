@@ -13,11 +13,12 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-import qa.index
-from qa.app import create_app
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.index import Index
+import qa.store.index
+from qa.base.settings import Settings
+from qa.service.engine import Engine
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import Index
+from qa.web.app import create_app
 
 PROBLEM = "application/problem+json"
 QUESTION = "Who led the long march to Islamabad?"
@@ -26,7 +27,7 @@ QUESTION = "Who led the long march to Islamabad?"
 @pytest.fixture(scope="module")
 def client(seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder) -> Iterator[TestClient[Any]]:
     """A client of an app that is ready at once (index and model given)."""
-    with TestClient(create_app(seed_settings, index=seed_index, model=encoder)) as test_client:
+    with TestClient(create_app(seed_settings, engine=Engine(seed_settings, encoder, seed_index))) as test_client:
         yield test_client
 
 
@@ -59,8 +60,21 @@ def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"question", "answerable", "answer", "confidence", "reason", "model", "grounded", "citations",
-                         "invalid_citations", "flagged_passages", "dropped_passages", "passages", "timings_ms"}
+    assert set(body) == {
+        "question",
+        "answerable",
+        "answer",
+        "confidence",
+        "reason",
+        "model",
+        "grounded",
+        "citations",
+        "invalid_citations",
+        "flagged_passages",
+        "dropped_passages",
+        "passages",
+        "timings_ms",
+    }
     assert body["model"] == "extractive" and body["grounded"] is True and body["invalid_citations"] == []
     assert body["question"] == QUESTION
     assert body["answerable"] is True and body["reason"] is None and body["answer"]
@@ -74,7 +88,7 @@ def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) 
     for passage in passages:
         doc = client.get(f"/documents/{passage['doc_id']}").json()
         texts[doc["id"]] = doc["text"]
-        assert doc["text"][passage["start"]:passage["end"]] == passage["text"]
+        assert doc["text"][passage["start"] : passage["end"]] == passage["text"]
         assert passage["title"] == doc["title"]
     assert body["citations"]
     ranks = {p["rank"]: p for p in passages}
@@ -82,7 +96,7 @@ def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) 
         assert f"[{citation['n']}]" in body["answer"]
         assert ranks[citation["n"]]["doc_id"] == citation["doc_id"]
         text = texts.get(citation["doc_id"]) or client.get(f"/documents/{citation['doc_id']}").json()["text"]
-        assert text[citation["start"]:citation["end"]] == citation["quote"]
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
 
 
 def test_ask_defaults_top_k(client: TestClient[Any], seed_settings: Settings) -> None:
@@ -91,8 +105,9 @@ def test_ask_defaults_top_k(client: TestClient[Any], seed_settings: Settings) ->
     assert len(response.json()["passages"]) == seed_settings.default_top_k
 
 
-def test_ask_explain_gives_scores_and_settings(client: TestClient[Any], seed_settings: Settings,
-                                               seed_index: Index) -> None:
+def test_ask_explain_gives_scores_and_settings(
+    client: TestClient[Any], seed_settings: Settings, seed_index: Index
+) -> None:
     response = client.post("/ask", json={"question": QUESTION, "top_k": 6, "explain": True})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -163,8 +178,13 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "documents": 5, "passages": len(seed_index.passages),
-                            "model": seed_index.manifest.model, "generation": seed_index.manifest.generation}
+    assert ready.json() == {
+        "status": "ready",
+        "documents": 5,
+        "passages": len(seed_index.passages),
+        "model": seed_index.manifest.model,
+        "generation": seed_index.manifest.generation,
+    }
     schema = client.get("/schema/openapi.json")
     assert schema.status_code == 200
     assert schema.json()["info"]["title"] == "articleqa"
@@ -183,9 +203,25 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
     scores = next(v for k, v in components.items() if k.endswith("ScoresOut"))
     assert set(scores["properties"]) == {"dense", "keyword", "sentence", "fused", "rerank"}
     explain = next(v for k, v in components.items() if k.endswith("Explain"))
-    assert {"fusion", "dense_weight", "keyword_weight", "sentence_weight", "rrf_k", "candidates", "bm25_k1", "bm25_b",
-            "reranker", "rerank_depth", "chunk_tokens", "chunk_overlap", "embed_title", "model", "embed_backend",
-            "index_generation", "abstain_threshold"} == set(explain["properties"])
+    assert {
+        "fusion",
+        "dense_weight",
+        "keyword_weight",
+        "sentence_weight",
+        "rrf_k",
+        "candidates",
+        "bm25_k1",
+        "bm25_b",
+        "reranker",
+        "rerank_depth",
+        "chunk_tokens",
+        "chunk_overlap",
+        "embed_title",
+        "model",
+        "embed_backend",
+        "index_generation",
+        "abstain_threshold",
+    } == set(explain["properties"])
 
 
 LONG = "a" * 1001  # one over the default max_question_chars
@@ -220,8 +256,9 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("method", "path", "content", "status", "mentions"), BAD_REQUESTS)
-def test_bad_requests_are_problems(client: TestClient[Any], method: str, path: str, content: bytes | None,
-                                   status: int, mentions: str) -> None:
+def test_bad_requests_are_problems(
+    client: TestClient[Any], method: str, path: str, content: bytes | None, status: int, mentions: str
+) -> None:
     headers = {"content-type": "application/json"} if content is not None else {}
     assert_problem(client.request(method, path, content=content, headers=headers), status, mentions)
 
@@ -237,28 +274,29 @@ class Records(logging.Handler):
         self.records.append(record)
 
 
-def test_unexpected_error_is_a_generic_500(seed_settings: Settings, seed_index: Index,
-                                           encoder: SentenceEncoder) -> None:
-    app = create_app(seed_settings, index=seed_index, model=encoder)
+def test_unexpected_error_is_a_generic_500(
+    seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder
+) -> None:
+    app = create_app(seed_settings, engine=Engine(seed_settings, encoder, seed_index))
 
     def broken(*_args: Any) -> None:
         raise RuntimeError("secret internals")
 
-    app.state.engine.ask = broken
+    app.state.slot.engine.ask = broken
     handler = Records()
-    logging.getLogger("qa.app").addHandler(handler)
+    logging.getLogger("qa.web").addHandler(handler)
     try:
         with TestClient(app) as test_client:
             body = assert_problem(test_client.post("/ask", json={"question": QUESTION}), 500)
     finally:
-        logging.getLogger("qa.app").removeHandler(handler)
+        logging.getLogger("qa.web").removeHandler(handler)
     assert "secret" not in body["detail"]
     assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in handler.records)
 
 
 def test_not_ready_when_the_index_is_missing(seed_settings: Settings, fake_encoder: Any, tmp_path: Path) -> None:
     settings = seed_settings.replace(index_dir=tmp_path / "empty")
-    with TestClient(create_app(settings, model=fake_encoder)) as test_client:
+    with TestClient(create_app(settings, encoder=fake_encoder)) as test_client:
         assert test_client.get("/healthz").json() == {"status": "ok"}
         response = wait_for(test_client, "/readyz", lambda r: "qa index" in r.text)
         assert_problem(response, 503, "qa index")
@@ -266,8 +304,9 @@ def test_not_ready_when_the_index_is_missing(seed_settings: Settings, fake_encod
         assert_problem(test_client.get("/documents"), 503, "qa index")
 
 
-def test_loading_then_ready(seed_settings: Settings, seed_index: Index, fake_encoder: Any,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loading_then_ready(
+    seed_settings: Settings, seed_index: Index, fake_encoder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     release, calls = threading.Event(), []
 
     def slow_load(*args: Any, **kwargs: Any) -> Index:
@@ -275,8 +314,8 @@ def test_loading_then_ready(seed_settings: Settings, seed_index: Index, fake_enc
         release.wait(5)
         return seed_index
 
-    monkeypatch.setattr(qa.index, "load", slow_load)
-    app = create_app(seed_settings, model=fake_encoder)
+    monkeypatch.setattr(qa.store.index, "load", slow_load)
+    app = create_app(seed_settings, encoder=fake_encoder)
     with TestClient(app) as test_client:
         assert test_client.get("/healthz").status_code == 200
         assert_problem(test_client.get("/readyz"), 503, "loading")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.beir import load_corpus, load_qrels, load_queries, queries_for_split, splits
-from qa.errors import InvalidInput
+from qa.base.errors import InvalidInput
+from qa.evaluation.beir import load_corpus, load_qrels, load_queries, queries_for_split, splits
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared/bench/scifact"
 

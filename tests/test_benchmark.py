@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import FakeEncoder
 
-from qa.benchmark import run_beir
-from qa.config import Settings
-from qa.metrics import read_trec_run
+from qa.base.settings import Settings
+from qa.evaluation.benchmark import run_beir
+from qa.evaluation.metrics import read_trec_run
 
 DOCS = {
     "d1": ("Otters", " ".join(f"Otters returned to the harbour in spring for the {i}th time." for i in range(40))),

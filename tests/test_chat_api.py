@@ -13,12 +13,14 @@ import openai
 import pytest
 import uvicorn
 
-from qa.app import create_app
-from qa.chat_api import ChatMessage, question_of
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.errors import InvalidInput
-from qa.index import Index
+from qa.answers.question import standalone
+from qa.base.errors import InvalidInput
+from qa.base.settings import Settings
+from qa.service.engine import Engine
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import Index
+from qa.web.app import create_app
+from qa.web.chat import ChatMessage, question_of
 
 QUESTION = "Who led the long march to Islamabad?"
 
@@ -28,7 +30,8 @@ def base_url(seed_settings: Settings, seed_index: Index, encoder: SentenceEncode
     """Our app served by uvicorn on an ephemeral 127.0.0.1 port, for the length of the module."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    app = create_app(seed_settings.replace(max_body_bytes=4096), index=seed_index, model=encoder)
+    settings = seed_settings.replace(max_body_bytes=4096)
+    app = create_app(settings, engine=Engine(settings, encoder, seed_index))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -81,7 +84,7 @@ def test_streaming_has_citations_once_in_the_last_chunk(client: openai.OpenAI) -
 
 
 def test_follow_up_uses_the_previous_question() -> None:
-    asked = question_of(
+    question, earlier = question_of(
         [
             ChatMessage(role="system", content="Be brief."),
             ChatMessage(role="user", content="Who led the long march to Islamabad?"),
@@ -89,11 +92,10 @@ def test_follow_up_uses_the_previous_question() -> None:
             ChatMessage(role="user", content=[{"type": "text", "text": "And when?"}]),
         ]
     )
-    assert asked == "Who led the long march to Islamabad? And when?"
-    standalone = "What did the government say about the missing persons commission?"
-    assert question_of([ChatMessage(role="user", content=QUESTION), ChatMessage(role="user", content=standalone)]) == (
-        standalone
-    )
+    assert (question, earlier) == ("And when?", ["Who led the long march to Islamabad?"])
+    assert standalone(question, earlier) == "Who led the long march to Islamabad? And when?"
+    other = "What did the government say about the missing persons commission?"
+    assert standalone(other, [QUESTION]) == other
 
 
 @pytest.mark.parametrize(

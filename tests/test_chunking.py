@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import Chunker, token_counter
-from qa.cleaning import BODY, clean
-from qa.config import Settings
-from qa.corpus import load_corpus, make_document
-from qa.embedding import SentenceEncoder
-from qa.errors import ConfigError
-from qa.index import Index, embed_input
-from qa.records import Document, Passage
-from qa.sentences import Span
+from qa.base.errors import ConfigError
+from qa.base.records import Document, Passage
+from qa.base.sentences import Span
+from qa.base.settings import Settings
+from qa.store.chunking import Chunker, token_counter
+from qa.store.cleaning import BODY, clean
+from qa.store.corpus import load_corpus, make_document
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import Index, embed_input
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 COUNT = token_counter(Settings().encoding)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from qa.citations import COMBINED_THRESHOLD, LEXICAL_THRESHOLD, check, figures, markers, names
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.engine import Engine
-from qa.llm import Prompt
-from qa.prompt import NO_ANSWER, build_prompt
-from qa.records import Document, Hit, Passage, Scores
+from qa.answers.citations import COMBINED_THRESHOLD, LEXICAL_THRESHOLD, check, figures, markers, names
+from qa.answers.prompt import NO_ANSWER, build_prompt
+from qa.base.records import Document, Hit, Passage, Scores
+from qa.base.settings import Settings
+from qa.models.interface import Prompt
+from qa.service.engine import Engine
+from qa.store.embedding import SentenceEncoder
 
 TEXTS = [
     "In early 2025, the BYC held a massive protest rally in Dalbandin. Thousands of people attended the rally.",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cleaning import BODY, BOILERPLATE, BYLINE, DATELINE, TITLE, Cleaned, clean, parse_date
+from qa.store.cleaning import BODY, BOILERPLATE, BYLINE, DATELINE, TITLE, Cleaned, clean, parse_date
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -14,12 +14,12 @@ import msgspec
 import pytest
 from openai_stub import OpenAIStub, Reply
 
-from qa import cli
-from qa.config import Settings
-from qa.display import format_answer
-from qa.index import Index
-from qa.records import Answer, Hit, Passage, Scores
-from qa.schema import AskResponse
+from qa.base.records import Answer, Hit, Passage, Scores
+from qa.base.settings import Settings
+from qa.service.wire import AskResponse
+from qa.store.index import Index
+from qa.terminal import cli
+from qa.terminal.render import format_answer
 
 DATA = Path(__file__).resolve().parent / "data"
 QUESTION = "Who led the long march to Islamabad?"
@@ -77,8 +77,9 @@ def test_ask_words_are_joined(seed_flags: list[str], capsys: pytest.CaptureFixtu
     assert json.loads(capsys.readouterr().out)["question"] == QUESTION
 
 
-def test_ask_json_is_the_http_shape(seed_settings: Settings, seed_flags: list[str],
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_json_is_the_http_shape(
+    seed_settings: Settings, seed_flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["ask", QUESTION, "--json", "--top-k", "3", *seed_flags]) == 0
     out = capsys.readouterr().out
     assert out.endswith("}\n") and out.startswith("{\n  ")
@@ -92,14 +93,15 @@ def test_ask_json_is_the_http_shape(seed_settings: Settings, seed_flags: list[st
     for rank, passage in enumerate(body["passages"], 1):
         assert set(passage) == {"rank", "doc_id", "title", "text", "start", "end", "score"}
         assert passage["rank"] == rank
-        assert seed_text(seed_settings, passage["doc_id"])[passage["start"]:passage["end"]] == passage["text"]
+        assert seed_text(seed_settings, passage["doc_id"])[passage["start"] : passage["end"]] == passage["text"]
     for citation in body["citations"]:
-        assert seed_text(seed_settings, citation["doc_id"])[citation["start"]:citation["end"]] == citation["quote"]
+        assert seed_text(seed_settings, citation["doc_id"])[citation["start"] : citation["end"]] == citation["quote"]
         assert f"[{citation['n']}]" in body["answer"]
 
 
-def test_ask_json_explain_has_scores(seed_settings: Settings, seed_index: Index, seed_flags: list[str],
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_json_explain_has_scores(
+    seed_settings: Settings, seed_index: Index, seed_flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["ask", QUESTION, "--json", "--explain", "--top-k", "3", *seed_flags]) == 0
     out = capsys.readouterr().out
     msgspec.json.decode(out, type=AskResponse)
@@ -130,8 +132,9 @@ def test_ask_explain_prints_scores_under_the_answer(seed_flags: list[str], capsy
 
 
 @pytest.mark.parametrize("args", [[], ["-"]], ids=["no-argument", "dash"])
-def test_question_from_stdin(args: list[str], seed_flags: list[str], monkeypatch: pytest.MonkeyPatch,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_question_from_stdin(
+    args: list[str], seed_flags: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"  {QUESTION}\n"))
     assert cli.ask_main([*args, "--json", *seed_flags]) == 0
     assert json.loads(capsys.readouterr().out)["question"] == QUESTION
@@ -146,8 +149,9 @@ def test_ask_without_index_says_to_run_qa_index(tmp_path: Path, capsys: pytest.C
     assert not missing.exists()
 
 
-def test_ask_with_stale_index_says_to_rebuild(seed_index: Index, seed_settings: Settings, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_with_stale_index_says_to_rebuild(
+    seed_index: Index, seed_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corpus = tmp_path / "other"
     corpus.mkdir()
     (corpus / "a.txt").write_text("A different corpus.\n\nIt has one short article.\n", encoding="utf-8")
@@ -156,10 +160,14 @@ def test_ask_with_stale_index_says_to_rebuild(seed_index: Index, seed_settings: 
     assert "changed" in line and "qa index" in line
 
 
-@pytest.mark.parametrize(("args", "stdin"), [(["   "], ""), ([], ""), (["-"], " \n\t\n")],
-                         ids=["blank-argument", "empty-stdin", "blank-stdin"])
-def test_empty_question_is_one_error_line(args: list[str], stdin: str, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [(["   "], ""), ([], ""), (["-"], " \n\t\n")],
+    ids=["blank-argument", "empty-stdin", "blank-stdin"],
+)
+def test_empty_question_is_one_error_line(
+    args: list[str], stdin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     assert cli.ask_main([*args, "--index", str(tmp_path)]) == 1
     assert "empty" in error_line(capsys.readouterr().err)
@@ -171,10 +179,22 @@ def test_bad_top_k_is_one_error_line(seed_flags: list[str], capsys: pytest.Captu
 
 
 def test_unanswerable_lists_closest_passages() -> None:
-    hit = Hit(rank=1, passage=Passage(doc_id="d1", start=10, end=30, text="Some  passage\ntext here."),
-              title="A title", scores=Scores(dense=0.1, keyword=0.0, fused=0.01))
-    answer = Answer(question="q?", answerable=False, answer="The articles do not appear to answer this question.",
-                    confidence=0.12, reason="no_relevant_passage", citations=(), hits=(hit,), timings_ms={})
+    hit = Hit(
+        rank=1,
+        passage=Passage(doc_id="d1", start=10, end=30, text="Some  passage\ntext here."),
+        title="A title",
+        scores=Scores(dense=0.1, keyword=0.0, fused=0.01),
+    )
+    answer = Answer(
+        question="q?",
+        answerable=False,
+        answer="The articles do not appear to answer this question.",
+        confidence=0.12,
+        reason="no_relevant_passage",
+        citations=(),
+        hits=(hit,),
+        timings_ms={},
+    )
     lines = format_answer(answer).splitlines()
     assert lines[0].startswith("No answer.") and "no relevant passage" in lines[0]
     assert "Closest passages:" in lines
@@ -236,10 +256,15 @@ def test_index_builds_a_tiny_corpus(
         monkeypatch.delenv("QA_EMBED_BACKEND")  # the shipped default: ONNX int8, exported beside the index
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
-    (corpus / "alpha.txt").write_text("Otters at the harbour\n\nThe otters returned to the harbour in spring. "
-                                      "Fishermen counted twelve of them near the pier.\n", encoding="utf-8")
-    (corpus / "beta.txt").write_text("Bridge reopens\n\nThe old stone bridge reopened on Monday after two years "
-                                     "of repairs, the mayor said.\n", encoding="utf-8")
+    (corpus / "alpha.txt").write_text(
+        "Otters at the harbour\n\nThe otters returned to the harbour in spring. "
+        "Fishermen counted twelve of them near the pier.\n",
+        encoding="utf-8",
+    )
+    (corpus / "beta.txt").write_text(
+        "Bridge reopens\n\nThe old stone bridge reopened on Monday after two years of repairs, the mayor said.\n",
+        encoding="utf-8",
+    )
     flags = ["--corpus", str(corpus), "--index", str(index)]
     assert cli.main(["index", *flags]) == 0
     captured = capsys.readouterr()
@@ -275,15 +300,17 @@ def test_serve_no_build_without_index(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "qa index" in error_line(capsys.readouterr().err)
 
 
-def test_bad_setting_in_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_setting_in_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("QA_PORT", "eighty")
     assert cli.main(["documents", "--index", str(tmp_path)]) == 1
     assert "QA_PORT" in error_line(capsys.readouterr().err)
 
 
-def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_flags_override_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "from-env"))
     assert cli.main(["documents"]) == 1
     assert "from-env" in error_line(capsys.readouterr().err)
@@ -308,8 +335,15 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_console_script_fails_cleanly(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "ask"
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    run = subprocess.run([str(script), "--index", str(tmp_path / "missing"), "Who led the march?"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False)
+    run = subprocess.run(
+        [str(script), "--index", str(tmp_path / "missing"), "Who led the march?"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 1
     assert run.stdout == ""
     assert "qa index" in error_line(run.stderr)

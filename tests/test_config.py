@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import DEFAULT_ENCODING, DEFAULT_MODEL, Settings
-from qa.errors import ConfigError
+from qa.base.errors import ConfigError
+from qa.base.settings import DEFAULT_ENCODING, DEFAULT_MODEL, Settings
 
 
 def test_defaults_are_valid() -> None:
@@ -130,7 +130,10 @@ def test_nothing_is_read_at_import_time() -> None:
         "QA_INDEX_DIR": "",
         "QA_ENCODING": "nonsense",
     }
-    code = "import qa.config, qa.chunking, qa.corpus, qa.index; print(qa.config.Settings().chunk_tokens)"
+    code = (
+        "import qa.base.settings, qa.store.chunking, qa.store.corpus, qa.store.index; "
+        "print(qa.base.settings.Settings().chunk_tokens)"
+    )
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(Settings().chunk_tokens)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa.conflicts import disagreements
-from qa.records import Document, Hit, Passage, Scores
+from qa.answers.conflicts import disagreements
+from qa.base.records import Document, Hit, Passage, Scores
 
 
 def corpus(*texts: tuple[str, str]) -> tuple[list[Hit], dict[str, Document]]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import corpus_files, corpus_hash, fallback_title, load_corpus, load_file
-from qa.errors import CorpusError, QAError
+from qa.base.errors import CorpusError, QAError
+from qa.store.corpus import corpus_files, corpus_hash, fallback_title, load_corpus, load_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -6,19 +6,31 @@ from pathlib import Path
 
 import pytest
 
-from qa.errors import InvalidInput
-from qa.evaluation import Question, contains_evidence, evaluate, load_questions
-from qa.records import Answer, Hit, Passage, Scores
+from qa.base.errors import InvalidInput
+from qa.base.records import Answer, Hit, Passage, Scores
+from qa.evaluation.questions import Question, contains_evidence, evaluate, load_questions
 
 
 def _hit(rank: int, doc: str, text: str) -> Hit:
-    return Hit(rank=rank, passage=Passage(doc_id=doc, start=0, end=len(text), text=text), title=doc,
-               scores=Scores(dense=0.0, keyword=0.0, fused=0.0))
+    return Hit(
+        rank=rank,
+        passage=Passage(doc_id=doc, start=0, end=len(text), text=text),
+        title=doc,
+        scores=Scores(dense=0.0, keyword=0.0, fused=0.0),
+    )
 
 
 def _answer(question: str, hits: list[Hit], answerable: bool = True) -> Answer:
-    return Answer(question=question, answerable=answerable, answer="", confidence=0.5, reason=None, citations=(),
-                  hits=tuple(hits), timings_ms={})
+    return Answer(
+        question=question,
+        answerable=answerable,
+        answer="",
+        confidence=0.5,
+        reason=None,
+        citations=(),
+        hits=tuple(hits),
+        timings_ms={},
+    )
 
 
 def test_evidence_match_allows_a_cut_but_not_a_stray_word() -> None:

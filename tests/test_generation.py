@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 from conftest import FakeEncoder
 
-from qa.config import Settings
-from qa.corpus import make_document
-from qa.engine import Engine
-from qa.errors import ModelError
-from qa.generation import FinalEvent, PassagesEvent, TokenEvent, final_answer, generate
-from qa.index import build_from_documents
-from qa.llm import ExtractiveModel, Prompt
+from qa.answers.generation import final_answer, generate
+from qa.base.errors import ModelError
+from qa.base.records import FinalEvent, PassagesEvent, TokenEvent
+from qa.base.settings import Settings
+from qa.models.extractive import ExtractiveModel
+from qa.models.interface import Prompt
+from qa.service.engine import Engine
+from qa.store.corpus import make_document
+from qa.store.index import build_from_documents
 
 TEXTS = {
     "otters": "Otters return to the harbour\n\nFishermen in the harbour counted twelve otters on the rocks by the old "

@@ -11,13 +11,15 @@ import msgspec
 import numpy as np
 import pytest
 
-import qa.index
-from qa.config import Settings
-from qa.embedding import Encoder
-from qa.errors import CorpusError, IndexMismatch, IndexMissing
-from qa.index import FORMAT_VERSION, MANIFEST, Index, build, dense_vectors, embed_input, ensure, load
-from qa.records import Passage
-from qa.storage import TMP_PREFIX
+import qa.store.index
+from qa.base.errors import CorpusError, IndexMismatch, IndexMissing
+from qa.base.files import TMP_PREFIX
+from qa.base.records import Passage
+from qa.base.settings import Settings
+from qa.service.lifecycle import ensure
+from qa.store.embedding import Encoder
+from qa.store.index import Index, build, dense_vectors, embed_input, load
+from qa.store.manifest import FORMAT_VERSION, MANIFEST
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-")
@@ -223,7 +225,7 @@ def test_failed_build_leaves_previous_index_loadable(
     folder = settings.index_dir
     old = build(settings, fake_encoder)
     add_article(settings)
-    real_write = qa.index.write_bytes_atomic
+    real_write = qa.store.index.write_bytes_atomic
     calls: list[Path] = []
 
     def crash_on_documents(target: Path, data: bytes) -> None:
@@ -233,7 +235,7 @@ def test_failed_build_leaves_previous_index_loadable(
             raise OSError("disk full")
         real_write(target, data)
 
-    monkeypatch.setattr(qa.index, "write_bytes_atomic", crash_on_documents)
+    monkeypatch.setattr(qa.store.index, "write_bytes_atomic", crash_on_documents)
     with pytest.raises(OSError, match="disk full"):
         build(settings, fake_encoder)
     assert any(p.name.startswith("passages-") for p in calls), "the crash happened midway through the build"
@@ -245,7 +247,7 @@ def test_failed_build_leaves_previous_index_loadable(
     with pytest.raises(IndexMismatch, match="changed"):
         load(folder, settings, fake_encoder)
 
-    monkeypatch.setattr(qa.index, "write_bytes_atomic", real_write)
+    monkeypatch.setattr(qa.store.index, "write_bytes_atomic", real_write)
     new = build(settings, fake_encoder)
     loaded = load(folder, settings, fake_encoder)
     assert loaded.manifest.generation == new.manifest.generation

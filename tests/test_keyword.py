@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.keyword import KeywordIndex, terms
+from qa.base.terms import terms
+from qa.store.keyword import KeywordIndex
 
 TEXTS = [
     "The otters returned to the harbour in spring after twenty years away.",

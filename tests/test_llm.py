@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from qa import llm
-from qa.config import Settings, comma_list
-from qa.errors import ConfigError, InvalidInput, NotFound
-from qa.llm import ENTRY_POINT_GROUP, ExtractiveModel, Message, Prompt, Registry, choose_model, get_model, known_models
+from qa.base.errors import ConfigError, InvalidInput, NotFound
+from qa.base.settings import Settings, comma_list
+from qa.models import registry as llm
+from qa.models.extractive import ExtractiveModel
+from qa.models.interface import Message, Prompt
+from qa.models.registry import ENTRY_POINT_GROUP, Registry, choose_model, get_model, known_models
 
 EXTRACT = "In early 2025, the BYC held a massive protest rally in Dalbandin. [1] It drew thousands. [3]"
 
@@ -174,8 +176,8 @@ def test_builtins_are_declared_as_entry_points() -> None:
         pytest.skip("articleqa is not installed")
     if "extractive" not in declared:
         pytest.skip("installed metadata predates the entry points; reinstall with pip install -e .")
-    assert declared["extractive"] == "qa.llm:extractive_factory"
-    assert declared["openai"] == "qa.openai_model:factory"
+    assert declared["extractive"] == "qa.models.extractive:extractive_factory"
+    assert declared["openai"] == "qa.models.openai_chat:factory"
     registry = Registry()  # nothing registered in code: the entry points alone
     assert registry.get("extractive", Settings()).name == "extractive"
     assert registry.get("openai", Settings(llm_name="m")).name == "openai"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.errors import InvalidInput
-from qa.metrics import (
+from qa.base.errors import InvalidInput
+from qa.evaluation.metrics import (
     evaluate_run,
     fold_to_documents,
     mrr_at,

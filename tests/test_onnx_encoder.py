@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.config import DEFAULT_MODEL, Settings
-from qa.embedding import SentenceEncoder, open_encoder
-from qa.errors import ConfigError
-from qa.onnx_encoder import INT8_FILE, META_FILE, OnnxEncoder
+from qa.base.errors import ConfigError
+from qa.base.settings import DEFAULT_MODEL, Settings
+from qa.store.embedding import SentenceEncoder
+from qa.store.encoders import open_encoder
+from qa.store.onnx_encoder import INT8_FILE, META_FILE, OnnxEncoder
 
 TEXTS = [
     "hello world",

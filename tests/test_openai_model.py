@@ -8,13 +8,14 @@ import time
 import pytest
 from openai_stub import OpenAIStub, Reply
 
-from qa.citations import check
-from qa.config import Settings
-from qa.errors import ConfigError, ModelError
-from qa.llm import Prompt, get_model
-from qa.openai_model import OpenAIModel
-from qa.prompt import build_prompt
-from qa.records import Document, Hit, Passage, Scores
+from qa.answers.citations import check
+from qa.answers.prompt import build_prompt
+from qa.base.errors import ConfigError, ModelError
+from qa.base.records import Document, Hit, Passage, Scores
+from qa.base.settings import Settings
+from qa.models.interface import Prompt
+from qa.models.openai_chat import OpenAIModel
+from qa.models.registry import get_model
 
 SECRET = "sk-test-do-not-leak-42"
 TEXTS = [
@@ -115,7 +116,7 @@ def test_stream_that_breaks_off_raises_model_error(openai_stub: OpenAIStub) -> N
             received.append(piece)
     assert received == ["The BYC rally ", "was held in"]
     assert openai_stub.base_url in str(err.value)
-    assert err.value.status == 502 and err.value.title == "Language model error"
+    assert err.value.kind == "model-error"
     assert len(openai_stub.requests) == 1  # a stream that started is never replayed
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import SEEDS
 
-from qa.chunking import token_counter
-from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.prompt import INJECTION_PATTERNS, NO_ANSWER, SYSTEM, build_prompt, instruction_like, render_passage
-from qa.records import Document, Hit, Passage, Scores
+from qa.answers.prompt import INJECTION_PATTERNS, NO_ANSWER, SYSTEM, build_prompt, instruction_like, render_passage
+from qa.base.records import Document, Hit, Passage, Scores
+from qa.base.settings import Settings
+from qa.store.chunking import token_counter
+from qa.store.corpus import load_corpus
 
 RALLY = "In early 2025, the BYC held a massive protest rally in Dalbandin. Thousands attended."
 TOLL = "Officials said 12 people were killed in the attack on the convoy."

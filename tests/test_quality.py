@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import DATA
 
-from qa.engine import Engine
-from qa.evaluation import Report, evaluate, load_questions
+from qa.evaluation.questions import Report, evaluate, load_questions
+from qa.service.engine import Engine
 
 # The defaults reach hit@1 0.919, hit@5 1.000, MRR@10 0.947, 3/3 multi-source covered, 2/3 unanswerable abstained,
 # 0/37 answerable abstained and an answer match of 0.568 (see bench/README.md). The gate sits about one question

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.keyword import terms
-from qa.question import DATE, NUMBER, PERSON, answer_type, content_terms, has_type
+from qa.answers.question import DATE, NUMBER, PERSON, answer_type, content_terms, has_type
+from qa.base.terms import terms
 
 
 @pytest.mark.parametrize(

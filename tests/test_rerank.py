@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.engine import Engine
-from qa.errors import ConfigError
-from qa.index import Index
-from qa.records import Hit, Passage, Scores
-from qa.rerank import CrossEncoderReranker, open_reranker, rerank
-from qa.schema import ask_response, explain_info
+from qa.base.errors import ConfigError
+from qa.base.records import Hit, Passage, Scores
+from qa.base.settings import Settings
+from qa.retrieval.rerank import CrossEncoderReranker, open_reranker, rerank
+from qa.service.engine import Engine
+from qa.service.wire import ask_response, explain_info
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import Index
 
 WORDS = "the a march protest islamabad women rights budget minister court ruled long led who what".split()
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import FakeEncoder
 
-from qa.config import Settings
-from qa.corpus import make_document
-from qa.index import Index, build_from_documents, dense_vectors
-from qa.records import Hit
-from qa.search import search
+from qa.base.records import Hit
+from qa.base.settings import Settings
+from qa.retrieval.search import search
+from qa.store.corpus import make_document
+from qa.store.index import Index, build_from_documents, dense_vectors
 
 DOCS = [
     make_document(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from conftest import FakeEncoder
 
-from qa.corpus import make_document
-from qa.records import Passage
-from qa.sentence_table import SentenceTable
+from qa.base.records import Passage
+from qa.store.corpus import make_document
+from qa.store.sentence_table import SentenceTable
 
 
 def test_rows_are_aligned_unique_and_found_by_passage(fake_encoder: FakeEncoder) -> None:

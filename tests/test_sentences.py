@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.sentences import Span, split_sentences
+from qa.base.sentences import Span, split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED_FILES = sorted(SEEDS.iterdir())

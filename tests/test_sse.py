@@ -10,12 +10,12 @@ import pytest
 from litestar.testing import TestClient
 from openai_stub import OpenAIStub, Reply
 
-from qa.app import create_app
-from qa.config import Settings
-from qa.embedding import SentenceEncoder
-from qa.engine import Engine
-from qa.index import Index
-from qa.sentences import split_sentences
+from qa.base.sentences import split_sentences
+from qa.base.settings import Settings
+from qa.service.engine import Engine
+from qa.store.embedding import SentenceEncoder
+from qa.store.index import Index
+from qa.web.app import create_app
 
 QUESTION = "Who led the long march to Islamabad?"
 
@@ -48,7 +48,7 @@ def openai_stub_module() -> Iterator[OpenAIStub]:
 @pytest.fixture(scope="module")
 def client(llm_settings: Settings, seed_index: Index, encoder: SentenceEncoder) -> Iterator[TestClient[Any]]:
     """A ready app whose allow-list includes the stub-backed openai model."""
-    with TestClient(create_app(llm_settings, index=seed_index, model=encoder)) as test_client:
+    with TestClient(create_app(llm_settings, engine=Engine(llm_settings, encoder, seed_index))) as test_client:
         yield test_client
 
 
@@ -132,7 +132,7 @@ def test_unreachable_model_is_a_502_problem(
     settings = seed_settings.replace(
         llm_allowed="openai", llm_model="openai", llm_base_url="http://127.0.0.1:9/v1", llm_name="m", llm_max_retries=0
     )
-    with TestClient(create_app(settings, index=seed_index, model=encoder)) as test_client:
+    with TestClient(create_app(settings, engine=Engine(settings, encoder, seed_index))) as test_client:
         response = test_client.post("/ask", json={"question": QUESTION})
     assert response.status_code == 502 and response.headers["content-type"].startswith("application/problem+json")
     assert "127.0.0.1:9" in response.json()["detail"] and "QA_LLM_BASE_URL" in response.json()["detail"]
@@ -161,7 +161,7 @@ def test_cors_is_off_by_default_and_configurable(
     origin = {"Origin": "https://chat.example", "Access-Control-Request-Method": "POST"}
     assert "access-control-allow-origin" not in client.options("/ask", headers=origin).headers
     settings = llm_settings.replace(cors_origins="https://chat.example")
-    with TestClient(create_app(settings, index=seed_index, model=encoder)) as test_client:
+    with TestClient(create_app(settings, engine=Engine(settings, encoder, seed_index))) as test_client:
         preflight = test_client.options("/v1/chat/completions", headers=origin)
         assert preflight.headers["access-control-allow-origin"] == "https://chat.example"
         other = test_client.options("/ask", headers={**origin, "Origin": "https://evil.example"})
@@ -171,7 +171,7 @@ def test_cors_is_off_by_default_and_configurable(
 def test_unconfigured_model_is_a_503_naming_the_setting(
     seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder
 ) -> None:
-    with TestClient(create_app(seed_settings, index=seed_index, model=encoder)) as test_client:
+    with TestClient(create_app(seed_settings, engine=Engine(seed_settings, encoder, seed_index))) as test_client:
         response = test_client.post("/ask", json={"question": QUESTION, "model": "openai"})
     assert response.status_code == 503 and response.headers["content-type"].startswith("application/problem+json")
     assert "QA_LLM_NAME" in response.json()["detail"]

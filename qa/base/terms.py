@@ -1,0 +1,33 @@
+"""Terms of a text: lowercased, stopword-free, Snowball-stemmed words, the one tokenizer of keyword search."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+
+_TERM = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# The Snowball English stopword list (question words included), so "how", "why", "were" never drive a match.
+STOPWORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers herself
+    it its itself they them their theirs themselves what which who whom whose this that these those am is are was were
+    be been being have has had having do does did doing would should could ought a an the and but if or because as
+    until while of at by for with about against between into through during before after above below to from up down
+    in out on off over under again further then once here there when where why how all any both each few more most
+    other some such no nor not only own same so than too very can will just s t d ll m re ve""".split()
+)
+_STOP = STOPWORDS
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    """The English Snowball stemmer, built once."""
+    return Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lowercased, stemmed terms of ``text`` without stopwords (``Pakistan's`` -> ``pakistan``)."""
+    words = [w.split("'")[0].split("’")[0] for w in _TERM.findall(text.lower())]
+    stemmed: list[str] = _stemmer().stemWords([w for w in words if w and w not in _STOP])
+    return stemmed

@@ -1,0 +1,98 @@
+"""Hybrid retrieval: FAISS dense search and BM25 keyword search, fused by weighted RRF or a convex sum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.base.records import Hit, Scores
+from qa.base.settings import Settings
+from qa.store.embedding import Vectors
+from qa.store.index import Index, dense_vectors
+
+SENTENCE_DEPTH = 300
+
+
+def search(index: Index, query: str, query_vector: Vectors, settings: Settings, top_k: int) -> list[Hit]:
+    """The ``top_k`` passages for a query, best first, with dense, keyword and fused scores."""
+    total = index.dense.ntotal
+    if total == 0:
+        return []
+    depth = min(settings.candidates, total)
+    dense_scores, dense_rows = index.dense.search(query_vector.reshape(1, -1), depth)
+    dense = {int(r): float(s) for r, s in zip(dense_rows[0], dense_scores[0], strict=True) if r >= 0}
+    dense_ranked = list(dense)
+    all_keyword = index.keyword.scores(query)
+    keyword_rows = [int(r) for r in np.argsort(-all_keyword, kind="stable")[:depth] if all_keyword[r] > 0]
+
+    missing = [r for r in keyword_rows if r not in dense]
+    for row, vector in zip(missing, dense_vectors(index, missing), strict=True):
+        dense[row] = float(vector @ query_vector)
+    if settings.fusion == "convex":
+        fused = _convex(dense, {r: float(all_keyword[r]) for r in keyword_rows}, settings)
+        sentence = _best_sentences(index, query_vector, fused, settings)
+        for row, value in sentence.items():
+            fused[row] += settings.sentence_weight * value
+    else:
+        fused = _rrf([dense_ranked, keyword_rows], [settings.dense_weight, settings.keyword_weight], settings.rrf_k)
+        sentence = {}
+    order = sorted(fused, key=lambda r: (-fused[r], -dense[r], r))[:top_k]
+    return [
+        Hit(
+            rank=rank,
+            passage=index.passages[row],
+            title=index.title(index.passages[row].doc_id),
+            scores=Scores(
+                dense=dense[row], keyword=float(all_keyword[row]), sentence=sentence.get(row), fused=fused[row]
+            ),
+        )
+        for rank, row in enumerate(order, 1)
+    ]
+
+
+def _best_sentences(
+    index: Index, query_vector: Vectors, rows: dict[int, float], settings: Settings
+) -> dict[int, float]:
+    """Each candidate passage's best sentence cosine, scaled so the corpus's ``SENTENCE_DEPTH``-th best is 0, top 1.
+
+    A claim or question is often answered by one sentence; a passage holding that sentence gains even when the
+    rest of it is about something else. Empty when ``sentence_weight`` is 0 or the index has no sentence vectors.
+    """
+    table = index.sentences
+    if settings.sentence_weight == 0 or not table.spans:
+        return {}
+    sims = table.vectors @ query_vector
+    depth = min(SENTENCE_DEPTH, len(sims))
+    lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
+    if hi <= lo:
+        return {}
+    out = {}
+    for row in rows:
+        inside = table.rows_in(index.passages[row])
+        if inside:
+            out[row] = max(0.0, (float(sims[inside].max()) - lo) / (hi - lo))
+    return out
+
+
+def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion: sum of weight / (k + rank) over the rankings a row appears in."""
+    fused: dict[int, float] = {}
+    for weight, ranked in zip(weights, rankings, strict=True):
+        for rank, row in enumerate(ranked, 1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+def _convex(dense: dict[int, float], keyword: dict[int, float], settings: Settings) -> dict[int, float]:
+    """Weighted sum of min-max normalised dense and keyword scores over the candidates."""
+    rows = set(dense) | set(keyword)
+    d_lo, d_hi = min(dense.values()), max(dense.values())
+    k_hi = max(keyword.values(), default=0.0)
+    total = settings.dense_weight + settings.keyword_weight
+    return {
+        r: (
+            settings.dense_weight * ((dense[r] - d_lo) / (d_hi - d_lo) if d_hi > d_lo else 1.0)
+            + settings.keyword_weight * (keyword.get(r, 0.0) / k_hi if k_hi > 0 else 0.0)
+        )
+        / total
+        for r in rows
+    }

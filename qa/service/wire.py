@@ -1,0 +1,240 @@
+"""The JSON shapes of the service: requests, answers, documents; one conversion each, shared by HTTP and the CLI."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from qa.base.records import Answer, Citation, Document, Scores
+
+if TYPE_CHECKING:
+    from qa.base.settings import Settings
+    from qa.store.manifest import Manifest
+
+SCORE_DIGITS = 6
+
+
+class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Body of ``POST /ask``: ``model`` picks a language model from the server's allow-list (default: the
+    deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body.
+    """
+
+    question: str
+    top_k: int | None = None
+    explain: bool = False
+    model: str | None = None
+    stream: bool = False
+
+
+class Health(msgspec.Struct):
+    """Body of ``GET /healthz``."""
+
+    status: str
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    """Body of ``GET /readyz`` once the engine is loaded."""
+
+    status: str
+    documents: int
+    passages: int
+    model: str
+    generation: str
+
+
+class ScoresOut(msgspec.Struct, kw_only=True):
+    """How a passage was scored (``explain`` only): ``dense`` cosine similarity, ``keyword`` BM25, ``sentence``
+    its best sentence's cosine scaled to 0..1 (added to convex fusion with ``sentence_weight``), the ``fused``
+    score that ranks the passages (equal to ``score``), and ``rerank``, the reranker's score (null: no reranker).
+
+    ``dense``, ``keyword`` or ``sentence`` is null when that signal did not score the passage.
+    """
+
+    dense: float | None
+    keyword: float | None
+    sentence: float | None
+    fused: float
+    rerank: float | None
+
+
+class Explain(msgspec.Struct, kw_only=True):
+    """The settings that produced the scores (``explain`` only).
+
+    ``fusion`` ("convex" or "rrf"), ``dense_weight``, ``keyword_weight``, ``sentence_weight`` (convex only) and
+    ``rrf_k`` (rrf only) combine the two retrievers, each proposing up to ``candidates`` passages, and the
+    best-sentence signal; ``bm25_k1`` and ``bm25_b`` shape the keyword scores; ``reranker`` (null when off)
+    reorders the first ``rerank_depth`` fused passages; ``chunk_tokens``,
+    ``chunk_overlap``, ``embed_title``, ``model`` and ``embed_backend`` ("torch" or "onnx") are those the index was
+    built with, and ``index_generation`` names that build; ``abstain_threshold`` is the ``confidence`` below which the
+    service abstains.
+    """
+
+    fusion: str
+    dense_weight: float
+    keyword_weight: float
+    sentence_weight: float
+    rrf_k: int
+    candidates: int
+    bm25_k1: float
+    bm25_b: float
+    reranker: str | None
+    rerank_depth: int
+    chunk_tokens: int
+    chunk_overlap: int
+    embed_title: bool
+    model: str
+    embed_backend: str
+    index_generation: str
+    abstain_threshold: float
+
+
+class PassageOut(msgspec.Struct, kw_only=True):
+    """A retrieved passage: ``document.text[start:end] == text`` exactly; ``score`` is its fused score.
+
+    ``scores`` is absent (never null) unless the request asked to ``explain``.
+    """
+
+    rank: int
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    scores: ScoresOut | msgspec.UnsetType = msgspec.UNSET
+
+
+class AskResponse(msgspec.Struct, kw_only=True):
+    """Answer to a question, with its citations and the passages it was drawn from.
+
+    ``confidence`` is in [0, 1]: how sure the best sentence answers the question (its similarity to the question,
+    the question's terms found in the passages, and whether it holds the expected kind of answer); below the
+    ``abstain_threshold`` setting the service abstains, so ``answerable`` is false and ``reason`` says why
+    ("no_relevant_passage", or "model_declined" when the language model said the passages do not answer it);
+    ``reason`` is null when ``answerable`` is true. ``explain`` is absent (never null)
+    unless the request asked for it.
+
+    ``model`` wrote ``answer``, whose ``[n]`` markers cite ``passages`` by rank; each of ``citations`` gives the
+    exact slice of the article (``text[start:end] == quote``) and whether it ``supported`` the claim. ``grounded``
+    is true only when there is a citation and every cited claim is supported. ``invalid_citations`` are markers
+    the model wrote that pointed at no passage (removed from ``answer``); ``flagged_passages`` were fenced as
+    possible instructions to a model; ``dropped_passages`` did not fit the model's context budget.
+    """
+
+    question: str
+    answerable: bool
+    answer: str
+    confidence: float
+    reason: str | None
+    model: str
+    grounded: bool
+    citations: list[Citation]
+    invalid_citations: list[int]
+    flagged_passages: list[int]
+    dropped_passages: list[int]
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+    explain: Explain | msgspec.UnsetType = msgspec.UNSET
+
+
+class DocumentSummary(msgspec.Struct, kw_only=True):
+    """One article in the listing."""
+
+    id: str
+    title: str
+    author: str | None
+    date: str | None
+    length: int
+
+
+class DocumentOut(DocumentSummary, kw_only=True):
+    """One article with its full text; passage and citation offsets index into ``text``."""
+
+    text: str
+
+
+def explain_info(settings: Settings, manifest: Manifest) -> Explain:
+    """The search settings and the index build behind an engine's scores."""
+    return Explain(
+        fusion=settings.fusion,
+        dense_weight=settings.dense_weight,
+        keyword_weight=settings.keyword_weight,
+        sentence_weight=settings.sentence_weight,
+        rrf_k=settings.rrf_k,
+        candidates=settings.candidates,
+        bm25_k1=manifest.bm25_k1,
+        bm25_b=manifest.bm25_b,
+        reranker=settings.reranker or None,
+        rerank_depth=settings.rerank_depth,
+        chunk_tokens=manifest.chunk_tokens,
+        chunk_overlap=manifest.chunk_overlap,
+        embed_title=manifest.embed_title,
+        model=manifest.model,
+        embed_backend="onnx" if manifest.model_sha256.endswith(":onnx-int8") else "torch",
+        index_generation=manifest.generation,
+        abstain_threshold=settings.abstain_threshold,
+    )
+
+
+def scores_out(scores: Scores) -> ScoresOut:
+    """The wire shape of a hit's scores, rounded as ``score`` is."""
+    return ScoresOut(
+        dense=_round(scores.dense),
+        keyword=_round(scores.keyword),
+        sentence=_round(scores.sentence),
+        fused=round(scores.fused, SCORE_DIGITS),
+        rerank=_round(scores.rerank),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    """A score rounded to SCORE_DIGITS places; None stays None."""
+    return None if value is None else round(value, SCORE_DIGITS)
+
+
+def passages_out(answer: Answer, explain: Explain | None = None) -> list[PassageOut]:
+    """The wire shape of an answer's passages; with ``explain`` each carries its scores."""
+    return [
+        PassageOut(
+            rank=h.rank,
+            doc_id=h.passage.doc_id,
+            title=h.title,
+            text=h.passage.text,
+            start=h.passage.start,
+            end=h.passage.end,
+            score=round(h.scores.fused, SCORE_DIGITS),
+            scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
+        )
+        for h in answer.hits
+    ]
+
+
+def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskResponse:
+    """The wire shape of an Answer; with ``explain`` (see ``explain_info``) it also carries every score."""
+    return AskResponse(
+        question=answer.question,
+        answerable=answer.answerable,
+        answer=answer.answer,
+        confidence=answer.confidence,
+        reason=answer.reason,
+        model=answer.model,
+        grounded=answer.grounded,
+        citations=list(answer.citations),
+        invalid_citations=list(answer.invalid_citations),
+        flagged_passages=list(answer.flagged_passages),
+        dropped_passages=list(answer.dropped_passages),
+        passages=passages_out(answer, explain),
+        timings_ms=answer.timings_ms,
+        explain=explain if explain is not None else msgspec.UNSET,
+    )
+
+
+def document_summary(doc: Document) -> DocumentSummary:
+    """The listing entry of a document."""
+    return DocumentSummary(id=doc.id, title=doc.title, author=doc.author, date=doc.date, length=doc.length)
+
+
+def document_out(doc: Document) -> DocumentOut:
+    """A document with its full text."""
+    return DocumentOut(id=doc.id, title=doc.title, author=doc.author, date=doc.date, length=doc.length, text=doc.text)

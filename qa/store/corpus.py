@@ -1,0 +1,193 @@
+"""Read a folder of articles (.txt, .md, .html, .jsonl) into Documents; a file's stem is its id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from html.parser import HTMLParser
+from pathlib import Path
+
+from qa.base.errors import CorpusError
+from qa.base.records import Document
+from qa.store.cleaning import clean, parse_date
+
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm")
+JSONL_SUFFIXES = (".jsonl",)
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES
+FALLBACK_TITLE_CHARS = 80
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """The supported files directly in ``folder``, sorted by name."""
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder {folder} does not exist; create it or set QA_CORPUS_DIR / --corpus")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files:
+        raise CorpusError(f"corpus folder {folder} has no {', '.join(SUFFIXES)} files; add articles to it")
+    return files
+
+
+def corpus_hash(folder: Path) -> str:
+    """sha256 over the names and bytes of the corpus files: changes whenever the corpus does."""
+    digest = hashlib.sha256()
+    for path in corpus_files(folder):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def load_corpus(folder: Path) -> list[Document]:
+    """Every document in ``folder``; ids must be unique across files."""
+    docs: list[Document] = []
+    for path in corpus_files(folder):
+        docs.extend(load_file(path))
+    return unique(docs)
+
+
+def unique(docs: Iterable[Document]) -> list[Document]:
+    """The documents, failing on a repeated id."""
+    seen: dict[str, Document] = {}
+    for doc in docs:
+        if doc.id in seen:
+            raise CorpusError(
+                f"document id {doc.id!r} appears twice ({seen[doc.id].source} and {doc.source}); rename one"
+            )
+        seen[doc.id] = doc
+    return list(seen.values())
+
+
+def load_file(path: Path) -> list[Document]:
+    """The documents in one file (one, except for JSON Lines)."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
+    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return _from_jsonl(path, raw)
+    if suffix in HTML_SUFFIXES:
+        return [_from_html(path, raw)]
+    return [make_document(path.stem, raw, source=str(path))]
+
+
+def make_document(
+    doc_id: str,
+    text: str,
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    date: str | None = None,
+    source: str | None = None,
+) -> Document:
+    """A Document whose missing metadata is read from the text itself."""
+    found = clean(text)
+    return Document(
+        id=doc_id,
+        text=text,
+        source=source,
+        title=title or found.title or fallback_title(text, doc_id),
+        author=author or found.author,
+        date=(parse_date(date) or date) if date else found.date,
+    )
+
+
+def fallback_title(text: str, doc_id: str) -> str:
+    """The first words of the text, for articles with no headline."""
+    words = " ".join(text.split())
+    if not words:
+        return doc_id
+    if len(words) <= FALLBACK_TITLE_CHARS:
+        return words
+    return words[:FALLBACK_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def _from_jsonl(path: Path, raw: str) -> list[Document]:
+    """One document per line: ``{"id", "text", "title"?, "author"?, "date"?}``."""
+    docs = []
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
+        if not isinstance(rec, dict):
+            raise CorpusError(f"{path}:{lineno}: expected a JSON object with id and text")
+        doc_id, text = rec.get("id", rec.get("_id")), rec.get("text")
+        if not isinstance(doc_id, str | int) or not isinstance(text, str) or not str(doc_id).strip():
+            raise CorpusError(f"{path}:{lineno}: each line needs a string 'id' and a string 'text'")
+        meta = {
+            k: rec[k] if isinstance(rec.get(k), str) and rec[k].strip() else None for k in ("title", "author", "date")
+        }
+        docs.append(make_document(str(doc_id), text, source=f"{path}:{lineno}", **meta))
+    return docs
+
+
+class _HTMLText(HTMLParser):
+    """Collects visible article text and metadata, skipping scripts, navigation and footers."""
+
+    SKIP = frozenset({"script", "style", "nav", "footer", "header", "aside", "form", "noscript", "figure", "svg"})
+    BLOCK = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "section", "article", "blockquote", "tr"}
+    )
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "param", "source", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.meta: dict[str, str] = {}
+        self.title = ""
+        self.h1 = ""
+        self._skip = 0
+        self._stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "meta":
+            key = a.get("name") or a.get("property") or ""
+            if key and a.get("content"):
+                self.meta[key.lower()] = a["content"]
+            return
+        if tag == "time" and a.get("datetime"):
+            self.meta.setdefault("time", a["datetime"])
+        if tag in self.SKIP:
+            self._skip += 1
+        if tag in self.BLOCK:
+            self.parts.append("\n\n")
+        if tag not in self.VOID:
+            self._stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self._skip:
+            self._skip -= 1
+        if tag in self.BLOCK:
+            self.parts.append("\n\n")
+        if tag in self._stack:
+            while self._stack.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if "title" in self._stack:
+            self.title += data
+            return
+        if "h1" in self._stack:
+            self.h1 += data
+        self.parts.append(data)
+
+
+def _from_html(path: Path, raw: str) -> Document:
+    """A document from an HTML page: visible text, headline, author and date from meta tags."""
+    parser = _HTMLText()
+    parser.feed(raw)
+    text = "\n\n".join(" ".join(block.split()) for block in "".join(parser.parts).split("\n\n") if block.strip())
+    meta = parser.meta
+    title = " ".join((meta.get("og:title") or parser.h1 or parser.title).split()) or None
+    author = meta.get("author") or meta.get("article:author")
+    date = meta.get("article:published_time") or meta.get("date") or meta.get("time")
+    if date:
+        date = parse_date(date) or date[:10]  # "December 11, 2023" must not become "December 1"
+    return make_document(path.stem, text, title=title, author=author, date=date or None, source=str(path))

@@ -1,0 +1,172 @@
+"""Optional ONNX Runtime embedder: the bundled model exported locally, int8-quantised, cached beside the index.
+
+Each text runs alone and unpadded: dynamic int8 quantisation scales activations per call, so a text batched
+with others (or padded) would get a slightly different vector. Alone, its vector depends on the text only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.base.errors import ConfigError
+from qa.base.files import remove, write_atomic, write_bytes_atomic
+from qa.store.embedding import Vectors, resolve_model, weights_sha256
+
+FP32_FILE = "model.fp32.onnx"
+INT8_FILE = "model.int8.onnx"
+META_FILE = "onnx.json"
+# Bump when the export or quantisation recipe changes, so older caches are rebuilt.
+RECIPE = "torchscript-opset17/matmul-qint8-per-channel-reduce-range/ffn-out-fp32/v1"
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+THREADS = 2
+MEAN = "pooling_mode_mean_tokens"
+
+
+def export_onnx(model_folder: Path, out_dir: Path) -> Path:
+    """Export the model's transformer to ONNX (fp32), quantise it to int8 and return the int8 file's path."""
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    sha = weights_sha256(model_folder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove(out_dir / META_FILE)  # first: a half-rebuilt cache must never look fresh
+    model = AutoModel.from_pretrained(str(model_folder), local_files_only=True, attn_implementation="eager")
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    wrapper = LastHidden().eval()  # eval: no dropout, here and when export restores the mode
+    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 1037, 2936, 6251, 102]])
+    example = (ids, (ids > 0).long(), torch.zeros_like(ids))
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")}
+
+    def write_fp32(tmp: Path) -> None:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+            torch.onnx.export(
+                wrapper, example, str(tmp), input_names=list(INPUTS), output_names=["last_hidden_state"],
+                dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False,
+            )  # fmt: skip
+
+    write_atomic(out_dir / FP32_FILE, write_fp32)
+    # The FFN down-projections (intermediate -> hidden) see GELU outliers that int8 handles worst: keep them fp32.
+    graph = onnx.load(str(out_dir / FP32_FILE)).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    wide = (model.config.intermediate_size, model.config.hidden_size)
+    keep = [node.name for node in graph.node if node.op_type == "MatMul" and shapes.get(node.input[1]) == wide]
+
+    def write_int8(tmp: Path) -> None:
+        logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
+        try:
+            quantize_dynamic(
+                out_dir / FP32_FILE, tmp, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep,
+                per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+            )  # fmt: skip
+        finally:
+            logging.disable(logging.NOTSET)
+
+    write_atomic(out_dir / INT8_FILE, write_int8)
+    remove(out_dir / FP32_FILE)  # only quantisation reads it: 90 MB the index need not carry
+    meta = {"weights_sha256": sha, "recipe": RECIPE, "fp32_matmuls": len(keep), "torch": torch.__version__}
+    write_bytes_atomic(out_dir / META_FILE, json.dumps(meta, indent=2).encode())  # last: commits the cache
+    return out_dir / INT8_FILE
+
+
+def cache_is_fresh(model_folder: Path, out_dir: Path, sha: str | None = None) -> bool:
+    """True when ``out_dir`` holds an int8 model exported by this recipe from these exact weights."""
+    try:
+        meta = json.loads((out_dir / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    sha = sha or weights_sha256(model_folder)
+    return (
+        isinstance(meta, dict)
+        and meta.get("weights_sha256") == sha
+        and meta.get("recipe") == RECIPE
+        and (out_dir / INT8_FILE).is_file()
+    )
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of the model folder, or None when it is absent."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class OnnxEncoder:
+    """The bundled sentence-transformers model run by ONNX Runtime in int8: mean pooling, unit length."""
+
+    def __init__(self, name: str, cache_dir: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        location = resolve_model(name)
+        if not isinstance(location, Path):
+            raise ConfigError(f"model {name!r} is not a local folder; the ONNX backend exports local models only")
+        _check_pipeline(location)
+        sha = weights_sha256(location)
+        if not cache_is_fresh(location, cache_dir, sha):
+            export_onnx(location, cache_dir)
+        self.name = name
+        self.fingerprint = f"{sha}:onnx-int8"
+        self.cache_dir = cache_dir
+        st_config = _read_json(location / "sentence_bert_config.json") or {}
+        self.max_tokens = int(st_config.get("max_seq_length") or 512)
+        self.dimension = int(_read_json(location / "config.json")["hidden_size"])
+        self._counter = Tokenizer.from_file(str(location / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._tokenizer = Tokenizer.from_file(str(location / "tokenizer.json"))
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(cache_dir / INT8_FILE), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> Vectors:
+        """Unit-length float32 vectors, one row per text; each text runs alone, so ``batch_size`` is unused."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, encoding in enumerate(self._tokenizer.encode_batch(texts)):
+            ids = np.asarray([encoding.ids], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(None, feeds)[0][0]  # (tokens, dimension), no padding to mask out
+            pooled = hidden.mean(axis=0)
+            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        """Length of the text in the model's own tokens, special tokens included."""
+        return len(self._counter.encode(text).ids)
+
+    def fits(self, text: str) -> bool:
+        """True when the model reads the whole text without truncating it."""
+        return self.count_tokens(text) <= self.max_tokens
+
+
+def _check_pipeline(folder: Path) -> None:
+    """Refuse models whose sentence-transformers pipeline is not Transformer -> mean Pooling (-> Normalize)."""
+    modules = _read_json(folder / "modules.json") or []
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    pooling = _read_json(folder / modules[1]["path"] / "config.json") if kinds[1:2] == ["Pooling"] else None
+    modes = {k for k, v in (pooling or {}).items() if k.startswith("pooling_mode_") and v}
+    if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]) or modes != {MEAN}:
+        raise ConfigError(
+            f"model folder {folder} is not a mean-pooled sentence-transformers model ({kinds}, {sorted(modes)}); "
+            "the ONNX backend supports only Transformer + mean Pooling (+ Normalize): use the torch backend"
+        )

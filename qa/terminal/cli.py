@@ -1,0 +1,159 @@
+"""Command line: `ask QUESTION` and `qa index|serve|ask|eval|documents`: parse flags, run, one `error:` line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from qa.base.errors import QAError
+from qa.terminal.commands import UserError, cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_serve
+
+QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `qa`; returns the exit code."""
+    return _run(_qa_parser(), argv)
+
+
+def ask_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `ask`; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="ask", description="Answer a question from the indexed articles, with citations."
+    )
+    _ask_arguments(parser)
+    return _run(parser, argv)
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, run the chosen command, and turn expected failures into one `error:` line."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (argparse has printed them)
+        return exc.code if isinstance(exc.code, int) else 2
+    command: Command = args.command
+    try:
+        code = command(args)
+        sys.stdout.flush()
+        return code
+    except (QAError, UserError) as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:  # the reader went away (`qa documents | head -1`): stop quietly, as Unix tools do
+        _silence_stdout()
+        return 1
+    except FileNotFoundError as exc:
+        return _fail(f"{exc.filename or exc}: no such file or folder")
+    except OSError as exc:
+        return _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+def _fail(message: str) -> int:
+    """Print one `error:` line to stderr and return the failure exit code."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Flags that override the QA_* environment settings."""
+    parser.add_argument("--corpus", type=Path, metavar="DIR", help="folder of articles (env QA_CORPUS_DIR)")
+    parser.add_argument("--index", type=Path, metavar="DIR", help="index folder (env QA_INDEX_DIR)")
+    parser.add_argument("--embedding-model", metavar="NAME", help="embedding model name or folder (env QA_MODEL)")
+
+
+def _ask_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `ask` and `qa ask`."""
+    parser.add_argument("question", nargs="*", help="the question (words are joined); omit or '-' to read stdin")
+    parser.add_argument("--top-k", type=int, metavar="N", help="passages to retrieve (env QA_DEFAULT_TOP_K)")
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="language model that writes the answer, from the allow-list "
+        "(env QA_LLM_MODEL; default extractive: quotes, no model)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the POST /ask response JSON")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show each passage's dense, keyword and fused scores and the settings behind them",
+    )
+    _common(parser)
+    parser.set_defaults(command=cmd_ask)
+
+
+def _qa_parser() -> argparse.ArgumentParser:
+    """The `qa` parser with its subcommands."""
+    parser = argparse.ArgumentParser(prog="qa", description="Question answering over a folder of articles.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("index", help="build the index of the corpus", description="Build the index of the corpus.")
+    _common(p)
+    p.set_defaults(command=cmd_index)
+
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the HTTP service, building the index first when it is missing or stale.",
+    )
+    p.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (env QA_PORT, default 8000)")
+    p.add_argument("--no-build", action="store_true", help="fail instead of building a missing or stale index")
+    _common(p)
+    p.set_defaults(command=cmd_serve)
+
+    _ask_arguments(sub.add_parser("ask", help="answer a question", description="Answer a question, with citations."))
+
+    p = sub.add_parser(
+        "eval",
+        help="score retrieval on a question set or a BEIR benchmark",
+        description="Score retrieval and abstention on a JSON Lines question set, or retrieval on a "
+        "BEIR folder (indexed in memory with the same pipeline).",
+    )
+    p.add_argument(
+        "questions", type=Path, metavar="QA.jsonl", nargs="?", help="question set, e.g. tests/data/dev_qa.jsonl"
+    )
+    p.add_argument("--beir", type=Path, metavar="DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--split", default="train", help="qrels split with --beir (default train)")
+    p.add_argument("--run-out", type=Path, metavar="FILE", help="with --beir: write a TREC run file")
+    p.add_argument("--top-k", type=int, default=10, metavar="N", help="passages retrieved per question (default 10)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--verbose", "-v", action="store_true", help="list the questions missed at rank 1")
+    _common(p)
+    p.set_defaults(command=cmd_eval)
+
+    p = sub.add_parser(
+        "documents",
+        help="list the indexed articles",
+        description="List the indexed articles: id, date, author, title (tab-separated).",
+    )
+    _common(p)
+    p.set_defaults(command=cmd_documents)
+    return parser
+
+
+def _version() -> str:
+    """The installed package version."""
+    try:
+        return metadata.version("articleqa")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The commands of `qa` and `ask`: build settings from flags, call the engine, print what it returns."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from qa.base.errors import InvalidInput
+from qa.base.settings import Settings
+from qa.service import evaluation
+from qa.service.engine import Engine
+from qa.service.wire import ask_response
+from qa.terminal.render import format_benchmark, format_report, format_scores, print_stream
+
+
+class UserError(Exception):
+    """An expected failure outside the library's error tree (a missing file, an empty question)."""
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    """Settings from the environment, overridden by the flags that were given."""
+    return Settings.from_env(
+        os.environ, corpus_dir=args.corpus, index_dir=args.index, model=args.embedding_model, **extra
+    )
+
+
+def _progress(message: str) -> None:
+    """A progress line on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _open_engine(settings: Settings) -> Engine:
+    """The engine over an existing index; never builds one."""
+    return Engine.open(settings)
+
+
+def _json(value: object) -> None:
+    """Print a msgspec-encodable value as indented JSON."""
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question and print it with its citations (or as JSON)."""
+    words: list[str] = args.question
+    if not words or words == ["-"]:
+        if sys.stdin.isatty():
+            print("Type the question, then Ctrl-D:", file=sys.stderr)
+        question = sys.stdin.read().strip()
+    else:
+        question = " ".join(words).strip()
+    if not question:
+        raise InvalidInput('the question is empty; pass it as an argument (ask "Who ...?") or on stdin')
+    engine = _open_engine(_settings(args))
+    explain = engine.explain() if args.explain else None
+    if args.json:
+        _json(ask_response(engine.ask(question, args.top_k, args.model), explain=explain))
+        return 0
+    result = print_stream(engine.stream(question, args.top_k, args.model))
+    if explain is not None:
+        print("\n" + format_scores(result, explain))
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build the index of the corpus and print a summary line."""
+    settings = _settings(args)
+    started = time.perf_counter()
+    manifest = Engine.build(settings, progress=_progress)
+    print(
+        f"indexed {manifest.documents} documents into {manifest.passages} passages in "
+        f"{time.perf_counter() - started:.1f} seconds ({settings.index_dir})"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Open the engine (building the index unless --no-build), then serve HTTP with uvicorn."""
+    import uvicorn
+
+    from qa.web.app import create_app
+
+    settings = _settings(args, host=args.host, port=args.port)
+    engine = Engine.open(settings, build=not args.no_build, progress=_progress)
+    _progress(f"serving {len(engine.documents())} documents on http://{settings.host}:{settings.port}")
+    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run a question set through the engine and print hit rates, MRR and abstention figures."""
+    if args.beir is not None:
+        return _eval_beir(args)
+    path: Path | None = args.questions
+    if path is None:
+        raise UserError("give a question file (qa eval QA.jsonl) or a BEIR folder (qa eval --beir DIR)")
+    if not path.is_file():
+        raise UserError(f"question file {path} does not exist (or is not a file)")
+    questions = evaluation.load_questions(path)
+    report = evaluation.questions(_open_engine(_settings(args)), questions, args.top_k)
+    if args.json:
+        _json(report)
+        return 0
+    print(format_report(report))
+    if args.verbose:
+        print(f"\nmisses at rank 1 ({len(report.misses)}):")
+        for miss in report.misses:
+            print(f"  {miss}")
+    elif report.misses:
+        print(f"\n{len(report.misses)} questions missed at rank 1; --verbose lists them")
+    return 0
+
+
+def _eval_beir(args: argparse.Namespace) -> int:
+    """Index a BEIR corpus in memory, run the split's queries and print nDCG@10, recall and MRR."""
+    result = evaluation.beir(_settings(args), args.beir, args.split, run_out=args.run_out, progress=_progress)
+    if args.json:
+        _json(
+            {
+                "metrics": result.metrics,
+                "documents": result.documents,
+                "passages": result.passages,
+                "seconds": result.seconds,
+            }
+        )
+        return 0
+    print(format_benchmark(result))
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    """List the indexed documents: id, date, author, title (tab-separated)."""
+    for doc in Engine.catalogue(_settings(args)):
+        print(f"{doc.id}\t{doc.date or '-'}\t{doc.author or '-'}\t{doc.title}")
+    return 0

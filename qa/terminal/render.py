@@ -1,0 +1,135 @@
+"""Plain-text rendering of answers and evaluation reports for the terminal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
+
+from qa.base.records import Answer, Event, FinalEvent, TokenEvent
+from qa.service.evaluation import Report
+from qa.service.wire import Explain
+
+if TYPE_CHECKING:
+    from qa.service.evaluation import BeirResult
+
+QUOTE_CHARS = 300
+
+
+def quote(text: str, limit: int | None = None) -> str:
+    """Text on one line, shortened to ``limit`` characters, in quotes and indented."""
+    flat = " ".join(text.split())
+    if limit is not None and len(flat) > limit:
+        flat = flat[:limit].rsplit(" ", 1)[0] + " …"
+    return f'    "{flat}"'
+
+
+def format_answer(result: Answer) -> str:
+    """The human-readable form of an answer: text, then numbered citations or the closest passages."""
+    head = result.answer if result.answerable else _no_answer(result)
+    return head + "\n" + format_sources(result)
+
+
+def _no_answer(result: Answer) -> str:
+    """The abstention line: the reply, why, and how sure."""
+    return f"No answer. {result.answer} ({_why(result)})"
+
+
+def _why(result: Answer) -> str:
+    """Why an answer was withheld and how sure the service was: ``reason: no relevant passage; confidence 0.12``."""
+    return f"reason: {(result.reason or 'unknown').replace('_', ' ')}; confidence {result.confidence:.2f}"
+
+
+def format_sources(result: Answer) -> str:
+    """What follows the answer text: its citations (checked) and notes, or the closest passages on abstention."""
+    lines: list[str] = []
+    if result.answerable:
+        lines += ["", "Citations:"]
+        for c in result.citations:
+            verdict = "" if c.supported else "  (NOT supported by this passage)"
+            lines += [f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}){verdict}", quote(c.quote)]
+        if result.invalid_citations:
+            removed = ", ".join(f"[{n}]" for n in result.invalid_citations)
+            lines += [f"Removed citations to passages that do not exist: {removed}"]
+        if result.model != "extractive" and not result.grounded:
+            lines += [f"Warning: the {result.model} answer is not grounded: some claims lack a supporting citation."]
+    elif result.hits:
+        lines += ["", "Closest passages:"]
+        for h in result.hits:
+            p = h.passage
+            lines += [f"[{h.rank}] {h.title} ({p.doc_id}, chars {p.start}-{p.end})", quote(p.text, QUOTE_CHARS)]
+    if result.flagged_passages:
+        flagged = ", ".join(f"[{n}]" for n in result.flagged_passages)
+        lines += [f"Passages fenced as possible instructions to a model: {flagged}"]
+    return "\n".join(lines)
+
+
+def format_scores(result: Answer, info: Explain) -> str:
+    """The settings behind the scores, then one line of scores per retrieved passage (``-``: not scored)."""
+    lines = [
+        f"Scores (fusion {info.fusion}, dense_weight {info.dense_weight:g}, keyword_weight {info.keyword_weight:g}, "
+        f"sentence_weight {info.sentence_weight:g}, "
+        f"rrf_k {info.rrf_k}, candidates {info.candidates}, bm25 k1 {info.bm25_k1:g} b {info.bm25_b:g}, reranker "
+        f"{info.reranker or 'off'}; model {info.model} ({info.embed_backend}), index {info.index_generation}):"
+    ]
+    for h in result.hits:
+        s = h.scores
+        lines.append(
+            f"[{h.rank}] {h.passage.doc_id} chars {h.passage.start}-{h.passage.end}: fused {s.fused:.4f}  "
+            f"dense {_score(s.dense)}  keyword {_score(s.keyword)}  sentence {_score(s.sentence)}  "
+            f"rerank {_score(s.rerank)}"
+        )
+    return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    """A score with four decimals, or ``-`` when there is none."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_report(report: Report) -> str:
+    """The evaluation figures as an aligned two-column table."""
+    rows = [
+        ("questions", f"{report.questions} ({report.answerable} answerable, {report.unanswerable} unanswerable)"),
+        ("hit@1", f"{report.hit_at_1:.3f}"),
+        ("hit@5", f"{report.hit_at_5:.3f}"),
+        ("MRR@10", f"{report.mrr_at_10:.3f}"),
+        ("multi-source coverage", f"{report.multi_coverage:.3f}  (n={report.multi_questions})"),
+        ("abstention accuracy", f"{report.abstention_accuracy:.3f}  (n={report.unanswerable} unanswerable)"),
+        ("answerable abstained", f"{report.answerable_abstained} of {report.answerable}"),
+        ("answer holds gold", f"{report.answer_match:.3f}  (extractive answer contains a gold short answer)"),
+    ]
+    return "\n".join(f"{name:<24}{value}" for name, value in rows)
+
+
+def format_benchmark(result: BeirResult) -> str:
+    """BEIR metrics, corpus size and timings as an aligned two-column table."""
+    rows = [(name, str(value)) for name, value in result.metrics.items()]
+    rows += [
+        ("documents / passages", f"{result.documents} / {result.passages}"),
+        ("seconds", f"index {result.seconds['index']}, search {result.seconds['search']}"),
+    ]
+    return "\n".join(f"{name:<24}{value}" for name, value in rows)
+
+
+def print_stream(events: Iterator[Event], out: TextIO | None = None) -> Answer:
+    """Print an answer as it arrives, then its citations (or the closest passages); return the final answer."""
+    out = out or sys.stdout
+    result: Answer | None = None
+    printed = False
+    try:
+        for event in events:
+            if isinstance(event, TokenEvent) and event.text:
+                print(event.text, end="", flush=True, file=out)
+                printed = True
+            elif isinstance(event, FinalEvent):
+                result = event.answer
+    finally:
+        if printed:
+            print(flush=True, file=out)
+    if result is None:
+        raise RuntimeError("the answer stream ended without its final event")
+    if not result.answerable:
+        print(f"({_why(result)})", file=out)
+    print(format_sources(result), file=out)
+    return result

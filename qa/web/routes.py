@@ -1,0 +1,65 @@
+"""The HTTP routes of the service: ``/ask``, the documents, health and readiness; each parses, calls, formats."""
+
+from __future__ import annotations
+
+from litestar import get, head, post
+from litestar.response import ServerSentEvent
+
+from qa.service.engine import Engine
+from qa.service.wire import (
+    AskRequest,
+    AskResponse,
+    DocumentOut,
+    DocumentSummary,
+    Health,
+    Readiness,
+    ask_response,
+    document_out,
+    document_summary,
+)
+from qa.web.decoding import AskBody
+from qa.web.sse import stream_response
+
+
+@post("/ask", status_code=200, dto=AskBody, return_dto=None, sync_to_thread=True)
+def ask(data: AskRequest, engine: Engine) -> AskResponse | ServerSentEvent:
+    """Answer a question from the articles, citing the exact passages it quotes.
+
+    ``model`` picks a language model from the server's allow-list. With ``"explain": true`` every passage also
+    carries its dense, keyword, fused and rerank ``scores``, and the response an ``explain`` block with the
+    settings that produced them. With ``"stream": true`` the response is ``text/event-stream``: a ``passages``
+    event, ``token`` events, a ``citations`` event and ``done`` (or ``error``, with a problem body).
+    """
+    explain = engine.explain() if data.explain else None
+    if data.stream:
+        return stream_response(engine.stream(data.question, data.top_k, data.model), explain)
+    return ask_response(engine.ask(data.question, data.top_k, data.model), explain=explain)
+
+
+@get("/documents", sync_to_thread=False)
+def documents(engine: Engine) -> list[DocumentSummary]:
+    """List every indexed article."""
+    return [document_summary(doc) for doc in engine.documents()]
+
+
+@get("/documents/{doc_id:str}", sync_to_thread=False)
+def document(doc_id: str, engine: Engine) -> DocumentOut:
+    """One article with its full text; passage and citation offsets index into it."""
+    return document_out(engine.document(doc_id))
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> Health:
+    """Liveness: the process answers."""
+    return Health(status="ok")
+
+
+@head("/healthz", sync_to_thread=False)
+def healthz_head() -> None:
+    """Liveness for HEAD probes: 200, no body."""
+
+
+@get("/readyz", sync_to_thread=False)
+def readyz(engine: Engine) -> Readiness:
+    """Readiness: 200 once the model and index are loaded, else a 503 problem saying why not."""
+    return engine.readiness()
