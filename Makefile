@@ -52,6 +52,7 @@ eval: venv
 
 lint: venv
 	$(BIN)/ruff check qa tests bench
+	$(BIN)/ruff format --check qa tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 
 from qa.base.sentences import Span, split_sentences
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED_FILES = sorted(SEEDS.iterdir())
 
 

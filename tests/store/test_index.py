@@ -10,6 +10,7 @@ import faiss
 import msgspec
 import numpy as np
 import pytest
+from conftest import SEEDS
 
 import qa.store.index
 from qa.base.errors import CorpusError, IndexMismatch, IndexMissing
@@ -21,7 +22,6 @@ from qa.store.embedding import Encoder
 from qa.store.index import Index, build, dense_vectors, embed_input, load
 from qa.store.manifest import FORMAT_VERSION, MANIFEST
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-")
 
 

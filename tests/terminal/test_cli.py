@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from conftest import DATA
 from openai_stub import OpenAIStub, Reply
 
 from qa.base.records import Answer, Hit, Passage, Scores
@@ -21,7 +22,6 @@ from qa.store.index import Index
 from qa.terminal import cli
 from qa.terminal.render import format_answer
 
-DATA = Path(__file__).resolve().parent / "data"
 QUESTION = "Who led the long march to Islamabad?"
 CITATION_LINE = re.compile(r"^\[\d+\] .+ \(\S+, chars \d+-\d+\)$")
 

@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from qa.base.errors import InvalidInput
 from qa.evaluation.beir import load_corpus, load_qrels, load_queries, queries_for_split, splits
 
-SCIFACT = Path(__file__).resolve().parents[2] / "shared/bench/scifact"
+SCIFACT = ROOT.parent / "shared/bench/scifact"
 
 
 def _jsonl(path: Path, records: list[dict[str, object]]) -> None:

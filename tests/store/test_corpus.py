@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 
 from qa.base.errors import CorpusError, QAError
 from qa.store.corpus import corpus_files, corpus_hash, fallback_title, load_corpus, load_file
-
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 def write(folder: Path, name: str, text: str) -> Path:

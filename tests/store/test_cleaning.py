@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 
 from qa.store.cleaning import BODY, BOILERPLATE, BYLINE, DATELINE, TITLE, Cleaned, clean, parse_date
-
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 def seed(prefix: str) -> str:

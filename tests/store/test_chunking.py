@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 
 from qa.base.errors import ConfigError
 from qa.base.records import Document, Passage
@@ -18,7 +18,6 @@ from qa.store.corpus import load_corpus, make_document
 from qa.store.embedding import SentenceEncoder
 from qa.store.index import Index, embed_input
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 COUNT = token_counter(Settings().encoding)
 DOCS = load_corpus(SEEDS)
 BOILERPLATE_MARKS = ("/ Image:", "Image: Baloch", "subscribe", "Share Tweet", "Join us", "Click here", "To contact")
