@@ -15,8 +15,7 @@ import httpx
 import uvicorn
 
 from qa.base.settings import Settings
-from qa.store.embedding import open_encoder
-from qa.store.index import build
+from qa.service.engine import Engine
 from qa.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,23 +37,19 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     questions = [json.loads(line)["question"] for line in (ROOT / "tests/data/dev_qa.jsonl").read_text().splitlines()]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
+        settings = Settings.of(
             corpus_dir=ROOT / "seeds", index_dir=Path(tmp) / "index", port=args.port, embed_backend=args.backend
         )
         started = time.perf_counter()
-        encoder = open_encoder(settings)
-        loaded = time.perf_counter()
-        index = build(settings, encoder)
+        engine = Engine.open(settings, build=True)
         built = time.perf_counter()
+        ready = engine.readiness()
         print(
-            f"{args.backend}: model load {loaded - started:.2f}s (ONNX: export included); "
-            f"index build {built - loaded:.2f}s "
-            f"({index.manifest.documents} documents, {index.manifest.passages} passages)"
+            f"{args.backend}: model load and index build {built - started:.2f}s (ONNX: export included) "
+            f"({ready.documents} documents, {ready.passages} passages)"
         )
         server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, index=index, model=encoder), host="127.0.0.1", port=args.port, log_level="warning"
-            )
+            uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=args.port, log_level="warning")
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -40,8 +40,8 @@ def main() -> None:
     pool = sorted(set(docs) - keep - banned)
     chosen = keep | set(rng.sample(pool, args.distractors))
     settings = Settings()
-    encoder = SentenceEncoder(settings.model)
-    index = build_from_documents([docs[d] for d in sorted(chosen)], settings, encoder)
+    encoder = SentenceEncoder(settings.build.model)
+    index = build_from_documents([docs[d] for d in sorted(chosen)], settings.build, encoder)
     engine = Engine(settings, encoder, index)
     yes = [engine.ask(queries[q]) for q in answerable]
     no = [engine.ask(queries[q]) for q in unanswerable]
@@ -51,10 +51,10 @@ def main() -> None:
         f"{len(unanswerable)} claims whose gold abstracts were removed"
     )
     print("threshold  abstained-on-answerable  answered-unanswerable")
-    for t in sorted({0.1, 0.15, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.35, 0.4, settings.abstain_threshold}):
+    for t in sorted({0.1, 0.15, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.35, 0.4, settings.answers.abstain_threshold}):
         wrong_abstain = sum(c < t for c in conf_yes) / len(conf_yes)
         wrong_answer = sum(c >= t for c in conf_no) / len(conf_no)
-        mark = "  <- configured" if t == settings.abstain_threshold else ""
+        mark = "  <- configured" if t == settings.answers.abstain_threshold else ""
         print(f"  {t:.2f}     {wrong_abstain:.3f}                    {wrong_answer:.3f}{mark}")
     signals = {
         "confidence (the service's)": lambda a: a.confidence,

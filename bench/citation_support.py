@@ -53,10 +53,10 @@ def main() -> None:
     ap.add_argument("--questions", type=Path, default=DEV)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    settings = Settings(corpus_dir=ROOT / "seeds")
-    encoder = SentenceEncoder(settings.model)
-    docs = load_corpus(settings.corpus_dir)
-    index = build_from_documents(docs, settings, encoder, with_sentences=False)
+    settings = Settings.of(corpus_dir=ROOT / "seeds")
+    encoder = SentenceEncoder(settings.build.model)
+    docs = load_corpus(settings.build.corpus_dir)
+    index = build_from_documents(docs, settings.build, encoder, with_sentences=False)
     titles = {d.id: d.title for d in docs}
     hits = [
         Hit(rank=1, passage=p, title=titles[p.doc_id], scores=Scores(dense=None, keyword=None, fused=0.0))

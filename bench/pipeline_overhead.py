@@ -39,30 +39,32 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
     settings = Settings()
-    encoder = SentenceEncoder(settings.model)
+    encoder = SentenceEncoder(settings.build.model)
     docs = beir.load_corpus(args.beir)[: args.docs]
     queries = list(beir.load_queries(args.beir).values())[: args.queries]
     encoder.encode(["warm up"])
 
     started = time.perf_counter()
-    index = build_from_documents(docs, settings, encoder, with_sentences=False)
+    index = build_from_documents(docs, settings.build, encoder, with_sentences=False)
     ours_build = time.perf_counter() - started
     texts = [
         embed_input(
-            index.title(p.doc_id), p.text, settings.embed_title or i == 0 or index.passages[i - 1].doc_id != p.doc_id
+            index.title(p.doc_id),
+            p.text,
+            settings.build.embed_title or i == 0 or index.passages[i - 1].doc_id != p.doc_id,
         )
         for i, p in enumerate(index.passages)
     ]
 
     started = time.perf_counter()
-    vectors = encoder.model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True)
+    vectors = encoder.model.encode(texts, batch_size=settings.build.batch_size, normalize_embeddings=True)
     floor_embed = time.perf_counter() - started
     raw = faiss.IndexFlatIP(vectors.shape[1])
     raw.add(np.asarray(vectors, dtype=np.float32))
     floor_build = time.perf_counter() - started
 
     started = time.perf_counter()
-    encoder.encode(texts, batch_size=settings.batch_size)
+    encoder.encode(texts, batch_size=settings.build.batch_size)
     ours_embed = time.perf_counter() - started
 
     ours_q: list[float] = []
@@ -73,7 +75,7 @@ def main() -> None:
         raw.search(np.asarray(qv, dtype=np.float32), 10)
         floor_q.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
-        search(index, query, encoder.encode([query])[0], settings, 10)
+        search(index, query, encoder.encode([query])[0], settings.search, 10)
         ours_q.append((time.perf_counter() - t0) * 1000)
 
     n = len(texts)

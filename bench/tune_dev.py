@@ -35,7 +35,7 @@ def main() -> None:
     for chunk, overlap in itertools.product(args.chunk, args.overlap):
         if overlap >= chunk:
             continue
-        base = Settings(chunk_tokens=chunk, chunk_overlap=overlap, embed_title=args.title)
+        base = Settings.of(chunk_tokens=chunk, chunk_overlap=overlap, embed_title=args.title)
         started = time.perf_counter()
         index = build_from_documents(docs, base, encoder)
         built = time.perf_counter() - started

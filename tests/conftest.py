@@ -12,14 +12,16 @@ import numpy as np
 import pytest
 from openai_stub import OpenAIStub
 
-from qa.base.settings import Settings
+from qa.base.settings import DEFAULT_ENCODING, Settings
 from qa.service.engine import Engine
+from qa.store.chunking import token_counter
 from qa.store.embedding import SentenceEncoder, Vectors
 from qa.store.index import Index, build
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
+COUNT = token_counter(DEFAULT_ENCODING)
 
 
 class FakeEncoder:
@@ -62,13 +64,13 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Default settings over a copy of the seeds, with the index in a temporary folder."""
     root = tmp_path_factory.mktemp("seedindex")
     shutil.copytree(SEEDS, root / "seeds")
-    return Settings(corpus_dir=root / "seeds", index_dir=root / "index", embed_backend="torch")
+    return Settings.of(corpus_dir=root / "seeds", index_dir=root / "index", embed_backend="torch")
 
 
 @pytest.fixture(scope="session")
 def seed_index(seed_settings: Settings, encoder: SentenceEncoder) -> Index:
     """The seeds indexed with the real model (built and written once per session)."""
-    return build(seed_settings, encoder)
+    return build(seed_settings.build, encoder)
 
 
 @pytest.fixture(scope="session")

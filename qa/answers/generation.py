@@ -10,16 +10,22 @@ import msgspec
 from qa.answers.citations import check
 from qa.answers.prompt import NO_ANSWER, build_prompt
 from qa.base.records import Answer, Citation, Document, Event, FinalEvent, PassagesEvent, TokenEvent
-from qa.base.settings import Settings
+from qa.base.settings import AnswerSettings
 from qa.models.extractive import ExtractiveModel
 from qa.models.interface import LanguageModel
+from qa.store.chunking import TokenCounter
 from qa.store.embedding import Encoder
 
 MODEL_DECLINED = "model_declined"
 
 
 def generate(
-    draft: Answer, model: LanguageModel, documents: Mapping[str, Document], settings: Settings, encoder: Encoder
+    draft: Answer,
+    model: LanguageModel,
+    documents: Mapping[str, Document],
+    settings: AnswerSettings,
+    count: TokenCounter,
+    encoder: Encoder,
 ) -> Iterator[Event]:
     """Stream a model's answer over the draft's passages (the draft is the engine's extractive answer).
 
@@ -28,7 +34,7 @@ def generate(
     the passages (qa/citations.py). A model failure raises ModelError after the pieces already yielded.
     """
     extract = draft.answer if draft.answerable else NO_ANSWER
-    prompt = build_prompt(draft.question, draft.hits, documents, settings, extract=extract)
+    prompt = build_prompt(draft.question, draft.hits, documents, settings, count, extract=extract)
     started = time.perf_counter()
     head = msgspec.structs.replace(
         draft,

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 
 from qa.base.records import Document, Hit
-from qa.base.settings import Settings
+from qa.base.settings import AnswerSettings
 from qa.models.interface import Message, Prompt
-from qa.store.chunking import token_counter
+from qa.store.chunking import TokenCounter
 
 # The fixed reply when the passages do not hold the answer (the extractive engine abstains with the same words).
 NO_ANSWER = "The articles do not appear to answer this question."
@@ -78,7 +78,8 @@ def build_prompt(
     question: str,
     hits: Sequence[Hit],
     documents: Mapping[str, Document],
-    settings: Settings,
+    settings: AnswerSettings,
+    count: TokenCounter,
     extract: str = "",
 ) -> Prompt:
     """The grounded prompt for a question: hits in rank order while they fit ``context_tokens``, numbered [1]..[k].
@@ -87,7 +88,6 @@ def build_prompt(
     the ranks of the hits left out are in ``Prompt.dropped``. Passages that look like instructions are still
     given, fenced with a warning, and their numbers are in ``Prompt.flagged``.
     """
-    count = token_counter(settings.encoding)
     blocks: list[str] = []
     kept: list[Hit] = []
     flagged: list[int] = []

@@ -1,8 +1,13 @@
-"""Settings: one frozen object, built from defaults, an environment mapping or overrides."""
+"""Settings, grouped by concern (building, search, answers, models, HTTP): frozen, checked, built from the environment.
+
+Each part receives only its group. Environment names are ``QA_`` + a field's name in capitals, whatever its group;
+nothing is read at import.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +22,8 @@ EMBED_BACKENDS = ("torch", "onnx")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Every tunable of the service; environment names are ``QA_`` + the field name in capitals."""
+class BuildSettings:
+    """What an index is built from and with: corpus, index folder, embedding model, chunking, BM25."""
 
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
@@ -29,26 +34,78 @@ class Settings:
     chunk_overlap: int = 56
     embed_title: bool = False
     batch_size: int = 32
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+
+    def __post_init__(self) -> None:
+        """Check ranges, naming the setting at fault."""
+        _check(self)
+        _positive(self, "chunk_tokens", "batch_size")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
+        if not (0 < self.bm25_k1 <= 10):
+            _bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
+        if not (0 <= self.bm25_b <= 1):
+            _bad("bm25_b", self.bm25_b, "must be within 0..1")
+        if self.embed_backend not in EMBED_BACKENDS:
+            _bad("embed_backend", self.embed_backend, f"must be one of {', '.join(EMBED_BACKENDS)}")
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where the ONNX backend keeps its local export of the model: beside the index."""
+        return self.index_dir / "onnx"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    """How passages are retrieved: fusion of dense, keyword and best-sentence signals, and the optional reranker."""
+
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     sentence_weight: float = 0.15
     fusion: str = "convex"
-    bm25_k1: float = 0.9
-    bm25_b: float = 0.4
     rrf_k: int = 60
     candidates: int = 100
     reranker: str = ""
     rerank_depth: int = 20
+
+    def __post_init__(self) -> None:
+        """Check ranges, naming the setting at fault."""
+        _check(self)
+        _positive(self, "rrf_k", "candidates", "rerank_depth")
+        if self.sentence_weight < 0:
+            _bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
+        if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
+            _bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
+        if self.fusion not in FUSIONS:
+            _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AnswerSettings:
+    """What a question may be and how it is answered: limits, abstention, extractive length, the model's context."""
+
     abstain_threshold: float = 0.26
+    answer_sentences: int = 2
     default_top_k: int = 5
     max_top_k: int = 50
     max_question_chars: int = 1000
-    max_body_bytes: int = 65536
-    answer_sentences: int = 2
-    host: str = "127.0.0.1"
-    port: int = 8000
-    cors_origins: str = ""
-    # Language models (qa/llm.py, qa/openai_model.py) and the grounded prompt (qa/prompt.py).
+    context_tokens: int = 3000
+
+    def __post_init__(self) -> None:
+        """Check ranges, naming the setting at fault."""
+        _check(self)
+        _positive(self, "answer_sentences", "default_top_k", "max_top_k", "max_question_chars", "context_tokens")
+        if not 1 <= self.default_top_k <= self.max_top_k:
+            _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
+        if not 0.0 <= self.abstain_threshold <= 1.0:
+            _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    """Language models (qa/models): which may be used, the deployment's default, and the ``openai`` backend's server."""
+
     llm_model: str = "extractive"
     llm_allowed: str = "extractive,openai"
     llm_base_url: str = "http://127.0.0.1:8080/v1"
@@ -58,64 +115,108 @@ class Settings:
     llm_max_tokens: int = 512
     llm_temperature: float = 0.0
     llm_max_retries: int = 2
-    context_tokens: int = 3000
 
     def __post_init__(self) -> None:
-        """Check ranges and cross-field rules, naming the setting at fault."""
-        _positive(
-            self,
-            "chunk_tokens",
-            "batch_size",
-            "rrf_k",
-            "candidates",
-            "rerank_depth",
-            "default_top_k",
-            "max_top_k",
-            "max_question_chars",
-            "max_body_bytes",
-            "answer_sentences",
-        )
-        if not 0 <= self.chunk_overlap < self.chunk_tokens:
-            _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
-        if self.sentence_weight < 0:
-            _bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
-        if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
-            _bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
-        if not 1 <= self.default_top_k <= self.max_top_k:
-            _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
-        if not 0.0 <= self.abstain_threshold <= 1.0:
-            _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
-        if not (0 < self.bm25_k1 <= 10):
-            _bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
-        if not (0 <= self.bm25_b <= 1):
-            _bad("bm25_b", self.bm25_b, "must be within 0..1")
-        if self.embed_backend not in EMBED_BACKENDS:
-            _bad("embed_backend", self.embed_backend, f"must be one of {', '.join(EMBED_BACKENDS)}")
-        if self.fusion not in FUSIONS:
-            _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
+        """Check the language-model settings; the API key is never echoed."""
+        _check(self)
+        allowed = self.allowed
+        if not allowed:
+            _bad("llm_allowed", self.llm_allowed, "must name at least one model, e.g. extractive,openai")
+        if self.llm_model not in allowed:
+            _bad("llm_model", self.llm_model, f"must be one of llm_allowed ({', '.join(allowed)})")
+        if not self.llm_base_url.startswith(("http://", "https://")):
+            _bad("llm_base_url", self.llm_base_url, "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+        if self.llm_model == "openai" and not self.llm_name.strip():
+            _bad("llm_name", self.llm_name, "must name the model the server serves when llm_model is openai")
+        _positive(self, "llm_timeout", "llm_max_tokens")
+        if not 0.0 <= self.llm_temperature <= 2.0:
+            _bad("llm_temperature", self.llm_temperature, "must be within 0..2")
+        if self.llm_max_retries < 0:
+            _bad("llm_max_retries", self.llm_max_retries, "must be >= 0")
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """The model names ``llm_allowed`` lists."""
+        return comma_list(self.llm_allowed)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    """The HTTP service: where it listens, which browser origins may call it, how large a body may be."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: str = ""
+    max_body_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        """Check ranges, naming the setting at fault."""
+        _positive(self, "max_body_bytes")
         if not 0 < self.port < 65536:
             _bad("port", self.port, "must be within 1..65535")
-        _check_llm(self)
+
+
+Group = BuildSettings | SearchSettings | AnswerSettings | ModelSettings | HttpSettings
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every tunable of the service, one group per concern."""
+
+    build: BuildSettings = dataclasses.field(default_factory=BuildSettings)
+    search: SearchSettings = dataclasses.field(default_factory=SearchSettings)
+    answers: AnswerSettings = dataclasses.field(default_factory=AnswerSettings)
+    models: ModelSettings = dataclasses.field(default_factory=ModelSettings)
+    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
+
+    @classmethod
+    def of(cls, **values: Any) -> Settings:
+        """Settings from field values by name (``Settings.of(index_dir=..., port=...)``), each in its group."""
+        return cls().replace(**values)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Build settings from ``QA_*`` variables in ``environ``; ``overrides`` win over both."""
+        """Build settings from ``QA_*`` variables in ``environ``; ``overrides`` (None: not given) win over both."""
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
+        for field in cls.fields():
             raw = environ.get(ENV_PREFIX + field.name.upper())
             if raw is not None:
                 values[field.name] = _parse(field.name, field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return cls.of(**values)
 
-    @property
-    def onnx_cache_dir(self) -> Path:
-        """Where the ONNX backend keeps its local export of the model: beside the index."""
-        return self.index_dir / "onnx"
+    @staticmethod
+    def fields() -> tuple[dataclasses.Field[Any], ...]:
+        """Every setting's field, group by group (``QA_`` + its name in capitals sets it)."""
+        return tuple(field for kind in _GROUPS.values() for field in dataclasses.fields(kind))
+
+    def value(self, name: str) -> Any:
+        """A setting's value by name, whatever its group."""
+        if name not in _OWNER:
+            raise ConfigError(f"no setting named {name!r}; known: {', '.join(sorted(_OWNER))}")
+        return getattr(getattr(self, _OWNER[name]), name)
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (and checked again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed by name (and checked again); an unknown name is a ConfigError."""
+        by_group: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            group = _OWNER.get(name)
+            if group is None:
+                raise ConfigError(f"no setting named {name!r}; known: {', '.join(sorted(_OWNER))}")
+            by_group.setdefault(group, {})[name] = value
+        return dataclasses.replace(
+            self, **{g: dataclasses.replace(getattr(self, g), **fields) for g, fields in by_group.items()}
+        )
+
+
+_GROUPS: dict[str, type[Group]] = {
+    "build": BuildSettings,
+    "search": SearchSettings,
+    "answers": AnswerSettings,
+    "models": ModelSettings,
+    "http": HttpSettings,
+}
+_OWNER = {field.name: group for group, kind in _GROUPS.items() for field in dataclasses.fields(kind)}
 
 
 def _parse(name: str, kind: Any, raw: str) -> Any:
@@ -128,7 +229,10 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
         if kind in ("int", int):
             return int(text)
         if kind in ("float", float):
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise ConfigError(f"{env}={raw!r} is not a finite number; set a number such as 0.5, or unset it")
+            return value
         if kind in ("bool", bool):
             if text.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -142,10 +246,18 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
     return text
 
 
-def _positive(settings: Settings, *names: str) -> None:
+def _check(group: Group) -> None:
+    """Fail on the first number field that is not finite (nan, inf)."""
+    for field in dataclasses.fields(group):
+        value = getattr(group, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            _bad(field.name, value, "must be a finite number")
+
+
+def _positive(group: Group, *names: str) -> None:
     """Fail on the first named field that is not a positive number."""
     for name in names:
-        value = getattr(settings, name)
+        value = getattr(group, name)
         if value <= 0:
             _bad(name, value, "must be a positive number")
 
@@ -158,21 +270,3 @@ def _bad(name: str, value: object, why: str) -> None:
 def comma_list(text: str) -> tuple[str, ...]:
     """Items of a comma-separated setting (``llm_allowed``, ``cors_origins``), stripped, no blanks or repeats."""
     return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-
-
-def _check_llm(settings: Settings) -> None:
-    """Check the language-model settings; the API key is never echoed."""
-    allowed = comma_list(settings.llm_allowed)
-    if not allowed:
-        _bad("llm_allowed", settings.llm_allowed, "must name at least one model, e.g. extractive,openai")
-    if settings.llm_model not in allowed:
-        _bad("llm_model", settings.llm_model, f"must be one of llm_allowed ({', '.join(allowed)})")
-    if not settings.llm_base_url.startswith(("http://", "https://")):
-        _bad("llm_base_url", settings.llm_base_url, "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
-    if settings.llm_model == "openai" and not settings.llm_name.strip():
-        _bad("llm_name", settings.llm_name, "must name the model the server serves when llm_model is openai")
-    _positive(settings, "llm_timeout", "llm_max_tokens", "context_tokens")
-    if not 0.0 <= settings.llm_temperature <= 2.0:
-        _bad("llm_temperature", settings.llm_temperature, "must be within 0..2")
-    if settings.llm_max_retries < 0:
-        _bad("llm_max_retries", settings.llm_max_retries, "must be >= 0")

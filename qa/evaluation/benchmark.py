@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,10 @@ def run_beir(
     qrels = beir.load_qrels(folder, split)
     queries = beir.queries_for_split(beir.load_queries(folder), qrels)
     say(f"{len(docs)} documents, {len(queries)} {split} queries")
-    sentences = settings.fusion == "convex" and settings.sentence_weight > 0  # the best-sentence signal needs them
-    index = build_from_documents(docs, settings, encoder, progress=say, with_sentences=sentences)
+    sentences = (
+        settings.search.fusion == "convex" and settings.search.sentence_weight > 0
+    )  # the best-sentence signal needs them
+    index = build_from_documents(docs, settings.build, encoder, progress=say, with_sentences=sentences)
     indexed = time.perf_counter()
     run = search_all(index, queries, settings, encoder, say, reranker=reranker)
     searched = time.perf_counter()
@@ -79,16 +82,16 @@ def search_all(
     (scored ``1 / rank``), since reranker and fused scores are not on one scale.
     """
     depth = RUN_DEPTH * CHUNKS_PER_DOCUMENT
-    deep = settings.replace(candidates=max(settings.candidates, depth))
+    deep = dataclasses.replace(settings.search, candidates=max(settings.search.candidates, depth))
     ids = list(queries)
-    vectors = embed_all(encoder, [queries[q] for q in ids], settings.batch_size, "queries", say)
+    vectors = embed_all(encoder, [queries[q] for q in ids], settings.build.batch_size, "queries", say)
     run: Run = {}
     for n, (qid, vector) in enumerate(zip(ids, vectors, strict=True), 1):
         hits = search(index, queries[qid], vector, deep, depth)
         if reranker is None:
             folded = fold_to_documents((h.passage.doc_id, h.scores.fused) for h in hits)
         else:
-            hits = rerank(hits, queries[qid], reranker, settings.rerank_depth)
+            hits = rerank(hits, queries[qid], reranker, settings.search.rerank_depth)
             folded = fold_to_documents((h.passage.doc_id, 1.0 / h.rank) for h in hits)
         run[qid] = dict(sorted(folded.items(), key=lambda kv: -kv[1])[:RUN_DEPTH])
         if n % 200 == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from qa.base.settings import Settings
+from qa.base.settings import ModelSettings
 from qa.models.interface import LanguageModel, Prompt
 
 _PIECE = re.compile(r".+?(?:\]\s+|$)", re.S)
@@ -22,6 +22,6 @@ class ExtractiveModel:
             yield match.group(0)
 
 
-def extractive_factory(settings: Settings) -> LanguageModel:
+def extractive_factory(settings: ModelSettings) -> LanguageModel:
     """Build the extractive model (it needs no settings)."""
     return ExtractiveModel()

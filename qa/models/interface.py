@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import msgspec
 
 from qa.base.records import Hit
-from qa.base.settings import Settings
+from qa.base.settings import ModelSettings
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -46,4 +46,4 @@ class LanguageModel(Protocol):
         ...
 
 
-Factory = Callable[[Settings], LanguageModel]
+Factory = Callable[[ModelSettings], LanguageModel]

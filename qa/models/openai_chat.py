@@ -9,7 +9,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from qa.base.errors import ConfigError, ModelError
-from qa.base.settings import Settings
+from qa.base.settings import ModelSettings
 from qa.models.interface import LanguageModel, Prompt
 
 # The client refuses an empty key; servers without authentication ignore the header this sends.
@@ -21,7 +21,7 @@ class OpenAIModel:
 
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ModelSettings) -> None:
         if not settings.llm_name.strip():
             raise ConfigError(
                 "setting llm_name (env QA_LLM_NAME) is empty: set it to the name of the model served at "
@@ -119,6 +119,6 @@ def _message(exc: openai.OpenAIError) -> str:
     return " ".join(text.split())[:300] or type(exc).__name__
 
 
-def factory(settings: Settings) -> LanguageModel:
+def factory(settings: ModelSettings) -> LanguageModel:
     """Build the openai model from the ``llm_*`` settings (the ``articleqa.models`` entry point)."""
     return OpenAIModel(settings)

@@ -6,7 +6,7 @@ import importlib.metadata
 import threading
 
 from qa.base.errors import ConfigError, InvalidInput, NotFound
-from qa.base.settings import Settings, comma_list
+from qa.base.settings import ModelSettings
 from qa.models.extractive import extractive_factory
 from qa.models.interface import Factory, LanguageModel
 
@@ -59,7 +59,7 @@ class Registry:
             self._factories.setdefault(name, loaded)
         return self._factories[name]
 
-    def get(self, name: str, settings: Settings) -> LanguageModel:
+    def get(self, name: str, settings: ModelSettings) -> LanguageModel:
         """A new model instance by name, built from the settings."""
         model = self.factory(name)(settings)
         if not isinstance(model, LanguageModel):
@@ -98,7 +98,7 @@ def _distribution(point: importlib.metadata.EntryPoint) -> str:
         return ""
 
 
-def _openai_factory(settings: Settings) -> LanguageModel:
+def _openai_factory(settings: ModelSettings) -> LanguageModel:
     """Build the openai model, importing its client only when it is first used."""
     from qa.models.openai_chat import factory
 
@@ -122,15 +122,15 @@ def known_models() -> list[str]:
     return REGISTRY.known()
 
 
-def get_model(name: str, settings: Settings) -> LanguageModel:
+def get_model(name: str, settings: ModelSettings) -> LanguageModel:
     """A model from the default registry by name (NotFound lists the known names)."""
     return REGISTRY.get(name, settings)
 
 
-def choose_model(requested: str | None, settings: Settings, registry: Registry = REGISTRY) -> LanguageModel:
+def choose_model(requested: str | None, settings: ModelSettings, registry: Registry = REGISTRY) -> LanguageModel:
     """The model a request asks for (``None``: the deployment's ``llm_model``), if ``llm_allowed`` permits it."""
     name = settings.llm_model if requested is None else requested
-    allowed = comma_list(settings.llm_allowed)
+    allowed = settings.allowed
     if name not in allowed:
         raise InvalidInput(f"model must be one of {', '.join(allowed)} on this server, got {name!r}")
     return registry.get(name, settings)

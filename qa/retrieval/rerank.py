@@ -9,7 +9,7 @@ import msgspec
 
 from qa.base.errors import ConfigError
 from qa.base.records import Hit
-from qa.base.settings import Settings
+from qa.base.settings import SearchSettings
 from qa.store.embedding import resolve_model
 
 
@@ -50,7 +50,7 @@ class CrossEncoderReranker:
         return [float(s) for s in scores]
 
 
-def open_reranker(settings: Settings) -> Reranker | None:
+def open_reranker(settings: SearchSettings) -> Reranker | None:
     """The reranker the settings name, or None when reranking is off (the default)."""
     return CrossEncoderReranker(settings.reranker) if settings.reranker else None
 

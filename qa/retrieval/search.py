@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from qa.base.records import Hit, Scores
-from qa.base.settings import Settings
+from qa.base.settings import SearchSettings
 from qa.store.embedding import Vectors
 from qa.store.index import Index, dense_vectors
 
 SENTENCE_DEPTH = 300
 
 
-def search(index: Index, query: str, query_vector: Vectors, settings: Settings, top_k: int) -> list[Hit]:
+def search(index: Index, query: str, query_vector: Vectors, settings: SearchSettings, top_k: int) -> list[Hit]:
     """The ``top_k`` passages for a query, best first, with dense, keyword and fused scores."""
     total = index.dense.ntotal
     if total == 0:
@@ -50,7 +50,7 @@ def search(index: Index, query: str, query_vector: Vectors, settings: Settings, 
 
 
 def _best_sentences(
-    index: Index, query_vector: Vectors, rows: dict[int, float], settings: Settings
+    index: Index, query_vector: Vectors, rows: dict[int, float], settings: SearchSettings
 ) -> dict[int, float]:
     """Each candidate passage's best sentence cosine, scaled so the corpus's ``SENTENCE_DEPTH``-th best is 0, top 1.
 
@@ -82,7 +82,7 @@ def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, f
     return fused
 
 
-def _convex(dense: dict[int, float], keyword: dict[int, float], settings: Settings) -> dict[int, float]:
+def _convex(dense: dict[int, float], keyword: dict[int, float], settings: SearchSettings) -> dict[int, float]:
     """Weighted sum of min-max normalised dense and keyword scores over the candidates."""
     rows = set(dense) | set(keyword)
     d_lo, d_hi = min(dense.values()), max(dense.values())

@@ -11,13 +11,14 @@ from qa.answers.prompt import NO_ANSWER
 from qa.answers.question import standalone
 from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
 from qa.base.records import Answer, Document, Event, Hit
-from qa.base.settings import Settings, comma_list
+from qa.base.settings import Settings
 from qa.models.interface import LanguageModel
 from qa.models.registry import choose_model
 from qa.retrieval.rerank import Reranker, open_reranker, rerank
 from qa.retrieval.search import search
 from qa.service import lifecycle
 from qa.service.wire import Explain, Readiness, explain_info
+from qa.store.chunking import token_counter
 from qa.store.embedding import Encoder, Vectors
 from qa.store.index import Index
 from qa.store.manifest import Manifest
@@ -37,6 +38,7 @@ class Engine:
         self.index = index
         self.reranker = reranker
         self._models: dict[str, LanguageModel] = {}
+        self._count = token_counter(settings.build.encoding)
 
     @classmethod
     def open(
@@ -53,7 +55,7 @@ class Engine:
         """
         lifecycle.check_before_loading(settings, build=build)
         encoder = encoder or lifecycle.open_encoder(settings, progress)
-        reranker = open_reranker(settings)
+        reranker = open_reranker(settings.search)
         index = lifecycle.ensure(settings, encoder, progress) if build else lifecycle.load(settings, encoder)
         return cls(settings, encoder, index, reranker=reranker)
 
@@ -85,7 +87,7 @@ class Engine:
         chosen = self.language_model(model)
         asked = standalone(self.check_question(question), [q.strip() for q in earlier])
         draft = self.draft(asked, top_k)
-        return generate(draft, chosen, self.index.documents, self.settings, self.encoder)
+        return generate(draft, chosen, self.index.documents, self.settings.answers, self._count, self.encoder)
 
     def explain(self) -> Explain:
         """The search settings and the index build behind this engine's scores."""
@@ -93,10 +95,10 @@ class Engine:
 
     def language_model(self, name: str | None = None) -> LanguageModel:
         """A model by name (None: the deployment's), if the allow-list permits it; built once per name."""
-        key = self.settings.llm_model if name is None else name
+        key = self.settings.models.llm_model if name is None else name
         if key not in self._models:
             try:
-                self._models[key] = choose_model(key, self.settings)
+                self._models[key] = choose_model(key, self.settings.models)
             except ConfigError as exc:
                 raise ModelUnavailable(f"language model {key!r} is not usable on this server: {exc}") from exc
         return self._models[key]
@@ -114,10 +116,10 @@ class Engine:
         clock = time.perf_counter()
         ranked = answer.candidates(question, query_vector, hits, self.index)
         conf = answer.confidence(question, ranked, hits, self.index.keyword)
-        answerable = bool(hits) and conf >= self.settings.abstain_threshold
+        answerable = bool(hits) and conf >= self.settings.answers.abstain_threshold
         if answerable:
             text, citations = answer.compose(
-                answer.choose(ranked, self.settings.answer_sentences), self.index.documents
+                answer.choose(ranked, self.settings.answers.answer_sentences), self.index.documents
             )
             text, citations = answer.with_disagreement(text, citations, hits, self.index.documents)
             reason = None
@@ -141,9 +143,9 @@ class Engine:
     def retrieve(self, question: str, query_vector: Vectors, k: int) -> list[Hit]:
         """The top ``k`` passages: hybrid search, then the reranker over its first ``rerank_depth`` when one is set."""
         if self.reranker is None:
-            return search(self.index, question, query_vector, self.settings, k)
-        depth = self.settings.rerank_depth
-        hits = search(self.index, question, query_vector, self.settings, max(k, depth))
+            return search(self.index, question, query_vector, self.settings.search, k)
+        depth = self.settings.search.rerank_depth
+        hits = search(self.index, question, query_vector, self.settings.search, max(k, depth))
         return rerank(hits, question, self.reranker, depth)[:k]
 
     def check_question(self, question: str) -> str:
@@ -151,18 +153,19 @@ class Engine:
         text = question.strip()
         if not text:
             raise InvalidInput('question is empty; send the question text in the "question" field')
-        if len(text) > self.settings.max_question_chars:
-            raise InvalidInput(
-                f"question is {len(text)} characters long; the limit is {self.settings.max_question_chars}: shorten it"
-            )
+        limit = self.settings.answers.max_question_chars
+        if len(text) > limit:
+            raise InvalidInput(f"question is {len(text)} characters long; the limit is {limit}: shorten it")
         return text
 
     def check_top_k(self, top_k: int | None) -> int:
         """``top_k`` as an int within 1..max_top_k (default when None), or InvalidInput."""
         if top_k is None:
-            return self.settings.default_top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.settings.max_top_k:
-            raise InvalidInput(f"top_k must be a whole number from 1 to {self.settings.max_top_k}, got {top_k!r}")
+            return self.settings.answers.default_top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.settings.answers.max_top_k:
+            raise InvalidInput(
+                f"top_k must be a whole number from 1 to {self.settings.answers.max_top_k}, got {top_k!r}"
+            )
         return top_k
 
     def readiness(self) -> Readiness:
@@ -177,7 +180,7 @@ class Engine:
 
     def models(self) -> tuple[str, ...]:
         """The language models this deployment allows, by name."""
-        return comma_list(self.settings.llm_allowed)
+        return self.settings.models.allowed
 
     def documents(self) -> list[Document]:
         """All documents in the index, by id."""

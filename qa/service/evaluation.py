@@ -26,5 +26,5 @@ def beir(
     """Index a BEIR folder in memory with the production pipeline (and reranker, when set) and score a split."""
     encoder = lifecycle.open_encoder(settings, progress)
     return run_beir(
-        folder, split, settings, encoder, progress=progress, run_out=run_out, reranker=open_reranker(settings)
+        folder, split, settings, encoder, progress=progress, run_out=run_out, reranker=open_reranker(settings.search)
     )

@@ -23,18 +23,18 @@ def check_before_loading(settings: Settings, *, build: bool, rebuild: bool = Fal
 
     Opening needs an index, or (``build``) a corpus to build one from and an index folder that can be written.
     """
-    folder = settings.index_dir
+    folder = settings.build.index_dir
     has_index = (folder / MANIFEST).is_file()
     if not build:
         if not has_index:
             raise IndexMissing(f"no index in {folder}; build it first with `qa index`")
         return
-    if not settings.corpus_dir.is_dir():
+    if not settings.build.corpus_dir.is_dir():
         raise CorpusError(
-            f"corpus folder {settings.corpus_dir} does not exist; create it or set QA_CORPUS_DIR / --corpus"
+            f"corpus folder {settings.build.corpus_dir} does not exist; create it or set QA_CORPUS_DIR / --corpus"
         )
     if rebuild or not has_index:
-        corpus_files(settings.corpus_dir)
+        corpus_files(settings.build.corpus_dir)
     _check_writable(folder)
 
 
@@ -56,32 +56,32 @@ def _check_writable(folder: os.PathLike[str]) -> None:
 def open_encoder(settings: Settings, progress: Progress | None = None) -> Encoder:
     """The embedding model the settings name, saying so first (loading takes seconds)."""
     if progress is not None:
-        progress(f"loading model {settings.model}")
-    return encoders.open_encoder(settings)
+        progress(f"loading model {settings.build.model}")
+    return encoders.open_encoder(settings.build)
 
 
 def documents(settings: Settings) -> list[Document]:
     """The documents of the index in ``index_dir``, read without a model and without comparing the corpus."""
     check_before_loading(settings, build=False)
-    return list(index_files.load(settings.index_dir, settings, check_corpus=False).documents.values())
+    return list(index_files.load(settings.build.index_dir, settings.build, check_corpus=False).documents.values())
 
 
 def load(settings: Settings, encoder: Encoder) -> Index:
     """The index in ``index_dir``, refusing one built with another model, settings or corpus."""
-    return index_files.load(settings.index_dir, settings, encoder)
+    return index_files.load(settings.build.index_dir, settings.build, encoder)
 
 
 def ensure(settings: Settings, encoder: Encoder, progress: Progress | None = None) -> Index:
     """Load the index, building it first when it is missing or stale (other model, settings or corpus)."""
     say = progress or (lambda _msg: None)
     try:
-        return index_files.load(settings.index_dir, settings, encoder)
+        return index_files.load(settings.build.index_dir, settings.build, encoder)
     except (IndexMissing, IndexMismatch) as exc:
         say(f"{exc}; building")
-    _check_writable(settings.index_dir)
-    return index_files.build(settings, encoder, progress=say)
+    _check_writable(settings.build.index_dir)
+    return index_files.build(settings.build, encoder, progress=say)
 
 
 def build(settings: Settings, encoder: Encoder, progress: Progress | None = None) -> Index:
     """Build the index of the corpus and write it atomically to ``index_dir``."""
-    return index_files.build(settings, encoder, progress=progress)
+    return index_files.build(settings.build, encoder, progress=progress)

@@ -157,23 +157,23 @@ class DocumentOut(DocumentSummary, kw_only=True):
 def explain_info(settings: Settings, manifest: Manifest) -> Explain:
     """The search settings and the index build behind an engine's scores."""
     return Explain(
-        fusion=settings.fusion,
-        dense_weight=settings.dense_weight,
-        keyword_weight=settings.keyword_weight,
-        sentence_weight=settings.sentence_weight,
-        rrf_k=settings.rrf_k,
-        candidates=settings.candidates,
+        fusion=settings.search.fusion,
+        dense_weight=settings.search.dense_weight,
+        keyword_weight=settings.search.keyword_weight,
+        sentence_weight=settings.search.sentence_weight,
+        rrf_k=settings.search.rrf_k,
+        candidates=settings.search.candidates,
         bm25_k1=manifest.bm25_k1,
         bm25_b=manifest.bm25_b,
-        reranker=settings.reranker or None,
-        rerank_depth=settings.rerank_depth,
+        reranker=settings.search.reranker or None,
+        rerank_depth=settings.search.rerank_depth,
         chunk_tokens=manifest.chunk_tokens,
         chunk_overlap=manifest.chunk_overlap,
         embed_title=manifest.embed_title,
         model=manifest.model,
         embed_backend="onnx" if manifest.model_sha256.endswith(":onnx-int8") else "torch",
         index_generation=manifest.generation,
-        abstain_threshold=settings.abstain_threshold,
+        abstain_threshold=settings.answers.abstain_threshold,
     )
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 
-from qa.base.settings import Settings
+from qa.base.settings import BuildSettings
 from qa.store.embedding import Encoder, SentenceEncoder
 from qa.store.onnx_encoder import OnnxEncoder
 
 
-def open_encoder(settings: Settings) -> Encoder:
+def open_encoder(settings: BuildSettings) -> Encoder:
     """The embedding model the settings name, loaded from disk only, without progress bars."""
     with contextlib.suppress(ImportError):
         from transformers.utils import logging as hf_logging

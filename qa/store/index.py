@@ -17,7 +17,7 @@ import numpy as np
 from qa.base.errors import CorpusError, IndexMismatch
 from qa.base.files import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
 from qa.base.records import Document, Passage
-from qa.base.settings import Settings
+from qa.base.settings import BuildSettings
 from qa.store.chunking import Chunker, token_counter
 from qa.store.corpus import corpus_hash, load_corpus
 from qa.store.embedding import Encoder, Vectors, embed_all
@@ -50,7 +50,7 @@ def embed_input(title: str, text: str, with_title: bool) -> str:
     return f"{title}\n{text}" if with_title else text
 
 
-def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = None) -> Index:
+def build(settings: BuildSettings, encoder: Encoder, *, progress: Progress | None = None) -> Index:
     """Read the corpus, chunk, embed and index it, and write the index atomically to ``settings.index_dir``."""
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -73,7 +73,7 @@ def build(settings: Settings, encoder: Encoder, *, progress: Progress | None = N
 
 def build_from_documents(
     docs: list[Document],
-    settings: Settings,
+    settings: BuildSettings,
     encoder: Encoder,
     *,
     progress: Progress | None = None,
@@ -177,7 +177,7 @@ def _collect_garbage(folder: Path, keep: set[str]) -> None:
             remove(path)
 
 
-def load(folder: Path, settings: Settings, encoder: Encoder | None = None, *, check_corpus: bool = True) -> Index:
+def load(folder: Path, settings: BuildSettings, encoder: Encoder | None = None, *, check_corpus: bool = True) -> Index:
     """Load the index in ``folder``, refusing one built with another model, settings or corpus."""
     manifest = read_manifest(folder)
     problems = mismatches(manifest, settings, encoder, check_corpus=check_corpus)

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 
 from qa.base.errors import IndexMismatch, IndexMissing
-from qa.base.settings import Settings
+from qa.base.settings import BuildSettings
 from qa.store.corpus import corpus_hash
 from qa.store.embedding import Encoder
 
@@ -51,7 +51,7 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def mismatches(
-    manifest: Manifest, settings: Settings, encoder: Encoder | None, *, check_corpus: bool = True
+    manifest: Manifest, settings: BuildSettings, encoder: Encoder | None, *, check_corpus: bool = True
 ) -> list[str]:
     """Each way the manifest differs from what the running service would build."""
     out = []

@@ -73,7 +73,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     manifest = Engine.build(settings, progress=_progress)
     print(
         f"indexed {manifest.documents} documents into {manifest.passages} passages in "
-        f"{time.perf_counter() - started:.1f} seconds ({settings.index_dir})"
+        f"{time.perf_counter() - started:.1f} seconds ({settings.build.index_dir})"
     )
     return 0
 
@@ -86,8 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, host=args.host, port=args.port)
     engine = Engine.open(settings, build=not args.no_build, progress=_progress)
-    _progress(f"serving {len(engine.documents())} documents on http://{settings.host}:{settings.port}")
-    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port)
+    _progress(f"serving {len(engine.documents())} documents on http://{settings.http.host}:{settings.http.port}")
+    uvicorn.run(create_app(settings, engine=engine), host=settings.http.host, port=settings.http.port)
     return 0
 
 

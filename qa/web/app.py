@@ -27,7 +27,7 @@ def provide_engine(state: State) -> Engine:
 def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Encoder | None = None) -> Litestar:
     """The HTTP app over ``engine``; without one it opens it in the background (with ``encoder`` when given)."""
     slot = EngineSlot(settings, engine, encoder)
-    handle = problems.handler(settings.max_body_bytes)
+    handle = problems.handler(settings.http.max_body_bytes)
     return Litestar(
         route_handlers=[
             routes.ask,
@@ -44,14 +44,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle))],
         exception_handlers={Exception: handle},
         openapi_config=OpenAPIConfig(title="articleqa", version=qa.__version__),
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.http.max_body_bytes,
         cors_config=cors(settings),
     )
 
 
 def cors(settings: Settings) -> CORSConfig | None:
     """CORS for browser frontends on the origins in ``cors_origins`` (comma-separated; ``*`` for any), else off."""
-    origins = comma_list(settings.cors_origins)
+    origins = comma_list(settings.http.cors_origins)
     if not origins:
         return None
     return CORSConfig(allow_origins=list(origins), allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])

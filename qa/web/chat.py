@@ -22,7 +22,6 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from qa.base.errors import InvalidInput, ModelNotFound
 from qa.base.records import Answer, Citation, Event, FinalEvent, TokenEvent
-from qa.base.settings import comma_list
 from qa.service.engine import Engine
 from qa.web import problems
 from qa.web.decoding import decode
@@ -178,7 +177,7 @@ def chat_completions(data: ChatRequest, engine: Engine) -> dict[str, Any] | Serv
 @get("/models", sync_to_thread=False)
 def models(state: State) -> dict[str, Any]:
     """The models this server answers with (its allow-list), OpenAI-style."""
-    names = comma_list(state.slot.settings.llm_allowed)
+    names = state.slot.settings.models.allowed
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "articleqa"} for n in names]
     return {"object": "list", "data": data}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import COUNT
 
 from qa.answers.citations import COMBINED_THRESHOLD, LEXICAL_THRESHOLD, check, figures, markers, names
 from qa.answers.prompt import NO_ANSWER, build_prompt
@@ -27,7 +28,7 @@ def setup() -> tuple[Prompt, dict[str, Document]]:
         passage = Passage(doc_id=doc.id, start=start, end=start + len(text), text=text)
         hits.append(Hit(rank=rank, passage=passage, title=doc.title, scores=Scores(dense=0.5, keyword=1.0, fused=1.0)))
         docs[doc.id] = doc
-    return build_prompt("What happened?", hits, docs, Settings()), docs
+    return build_prompt("What happened?", hits, docs, Settings().answers, COUNT), docs
 
 
 def test_markers_forms() -> None:
@@ -155,7 +156,9 @@ def test_with_the_encoder_paraphrase_and_wrong_passage(encoder: SentenceEncoder)
 def test_extractive_answers_check_as_grounded(engine: Engine, question: str) -> None:
     answer = engine.ask(question, top_k=5)
     assert answer.answerable
-    prompt = build_prompt(question, list(answer.hits), engine.index.documents, engine.settings, extract=answer.answer)
+    prompt = build_prompt(
+        question, list(answer.hits), engine.index.documents, engine.settings.answers, COUNT, extract=answer.answer
+    )
     assert [h.rank for h in prompt.passages] == [1, 2, 3, 4, 5]
     checked = check(answer.answer, prompt, engine.encoder)
     assert checked.grounded, checked

@@ -27,7 +27,7 @@ UNRELATED = "What is the best recipe for sourdough bread with rye flour?"
 def retrieve(engine: Engine, question: str, top_k: int = 5) -> tuple[list[Hit], list[Sentence]]:
     """The hits and ranked candidate sentences the engine would use for a question."""
     vector = engine.encoder.encode([question])[0]
-    hits = search(engine.index, question, vector, engine.settings, top_k)
+    hits = search(engine.index, question, vector, engine.settings.search, top_k)
     return hits, answer.candidates(question, vector, hits, engine.index)
 
 
@@ -131,7 +131,7 @@ def test_confidence_is_bounded_and_orders_answerable_above_unanswerable(
     income_hits, income_ranked = retrieve(engine, INCOME)
     income = confidence(INCOME, income_ranked, income_hits, engine.index.keyword)
     assert income < rally
-    assert income < engine.settings.abstain_threshold <= rally
+    assert income < engine.settings.answers.abstain_threshold <= rally
 
 
 def test_confidence_of_nothing_is_zero(engine: Engine) -> None:

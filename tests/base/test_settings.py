@@ -16,20 +16,20 @@ from qa.base.settings import DEFAULT_ENCODING, DEFAULT_MODEL, Settings
 
 def test_defaults_are_valid() -> None:
     settings = Settings()
-    assert settings.model == DEFAULT_MODEL
-    assert settings.encoding == DEFAULT_ENCODING
-    assert 0 <= settings.chunk_overlap < settings.chunk_tokens
-    assert 1 <= settings.default_top_k <= settings.max_top_k
-    assert settings.corpus_dir == Path("seeds")
+    assert settings.build.model == DEFAULT_MODEL
+    assert settings.build.encoding == DEFAULT_ENCODING
+    assert 0 <= settings.build.chunk_overlap < settings.build.chunk_tokens
+    assert 1 <= settings.answers.default_top_k <= settings.answers.max_top_k
+    assert settings.build.corpus_dir == Path("seeds")
     assert Settings.from_env({}) == settings
 
 
 def test_from_env_parses_types() -> None:
     settings = Settings.from_env({"QA_CHUNK_TOKENS": "128", "QA_EMBED_TITLE": "false", "QA_INDEX_DIR": "/x"})
-    assert settings.chunk_tokens == 128
-    assert settings.embed_title is False
-    assert settings.index_dir == Path("/x")
-    assert settings.chunk_overlap == Settings().chunk_overlap
+    assert settings.build.chunk_tokens == 128
+    assert settings.build.embed_title is False
+    assert settings.build.index_dir == Path("/x")
+    assert settings.build.chunk_overlap == Settings().build.chunk_overlap
 
 
 @pytest.mark.parametrize(
@@ -46,22 +46,24 @@ def test_from_env_parses_types() -> None:
     ],
 )
 def test_from_env_values(env: dict[str, str], field: str, value: object) -> None:
-    assert getattr(Settings.from_env(env), field) == value
+    assert Settings.from_env(env).value(field) == value
 
 
 def test_every_field_has_an_environment_variable() -> None:
-    env = {"QA_" + f.name.upper(): "7" for f in dataclasses.fields(Settings) if f.type in ("int", int)}
+    ints = [f.name for f in Settings.fields() if f.type in ("int", int)]
+    assert len(ints) >= 10
+    env = {"QA_" + name.upper(): "7" for name in ints}
     env["QA_CHUNK_OVERLAP"] = "3"
     settings = Settings.from_env(env)
-    for f in dataclasses.fields(Settings):
-        if f.type in ("int", int) and f.name != "chunk_overlap":
-            assert getattr(settings, f.name) == 7, f.name
+    for name in ints:
+        if name != "chunk_overlap":
+            assert settings.value(name) == 7, name
 
 
 def test_overrides_win_and_none_overrides_are_ignored() -> None:
     settings = Settings.from_env({"QA_PORT": "9000", "QA_CHUNK_TOKENS": "128"}, port=9100, chunk_tokens=None)
-    assert settings.port == 9100
-    assert settings.chunk_tokens == 128
+    assert settings.http.port == 9100
+    assert settings.build.chunk_tokens == 128
 
 
 def test_from_env_ignores_unrelated_variables() -> None:
@@ -104,21 +106,21 @@ def test_empty_values_are_errors(var: str) -> None:
 
 def test_direct_construction_is_checked_too() -> None:
     with pytest.raises(ConfigError, match="QA_CHUNK_OVERLAP"):
-        Settings(chunk_tokens=10, chunk_overlap=10)
+        Settings.of(chunk_tokens=10, chunk_overlap=10)
     with pytest.raises(ConfigError, match="QA_PORT"):
         Settings().replace(port=-5)
 
 
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Settings().port = 1  # type: ignore[misc]
+        Settings().http.port = 1  # type: ignore[misc]
 
 
 def test_replace_checks_and_keeps_other_fields() -> None:
     base = Settings.from_env({"QA_CHUNK_TOKENS": "128"})
     changed = base.replace(port=9001)
-    assert (changed.port, changed.chunk_tokens) == (9001, 128)
-    assert base.port == 8000
+    assert (changed.http.port, changed.build.chunk_tokens) == (9001, 128)
+    assert base.http.port == 8000
 
 
 def test_nothing_is_read_at_import_time() -> None:
@@ -132,8 +134,8 @@ def test_nothing_is_read_at_import_time() -> None:
     }
     code = (
         "import qa.base.settings, qa.store.chunking, qa.store.corpus, qa.store.index; "
-        "print(qa.base.settings.Settings().chunk_tokens)"
+        "print(qa.base.settings.Settings().build.chunk_tokens)"
     )
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(Settings().chunk_tokens)
+    assert result.stdout.strip() == str(Settings().build.chunk_tokens)

@@ -34,7 +34,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_run_folds_chunks_and_scores(folder: Path, fake_encoder: FakeEncoder, tmp_path: Path) -> None:
-    settings = Settings(chunk_tokens=64, chunk_overlap=16)
+    settings = Settings.of(chunk_tokens=64, chunk_overlap=16)
     out = tmp_path / "run.trec"
     result = run_beir(folder, "test", settings, fake_encoder, run_out=out)
     assert result.documents == 3
@@ -63,7 +63,7 @@ class Backwards:
 
 
 def test_reranker_reorders_the_run(folder: Path, fake_encoder: FakeEncoder) -> None:
-    settings = Settings(chunk_tokens=64, chunk_overlap=16, rerank_depth=50)
+    settings = Settings.of(chunk_tokens=64, chunk_overlap=16, rerank_depth=50)
     plain = run_beir(folder, "test", settings, fake_encoder)
     flipped = run_beir(folder, "test", settings, fake_encoder, reranker=Backwards())
     for qid, docs in flipped.run.items():

@@ -6,6 +6,7 @@ import socket
 import time
 
 import pytest
+from conftest import COUNT
 from openai_stub import OpenAIStub, Reply
 
 from qa.answers.citations import check
@@ -38,7 +39,7 @@ def passages() -> tuple[list[Hit], dict[str, Document]]:
 
 def make_prompt() -> Prompt:
     hits, docs = passages()
-    return build_prompt("Where was the BYC rally?", hits, docs, Settings())
+    return build_prompt("Where was the BYC rally?", hits, docs, Settings().answers, COUNT)
 
 
 def settings(stub: OpenAIStub, **changes: object) -> Settings:
@@ -53,7 +54,7 @@ def settings(stub: OpenAIStub, **changes: object) -> Settings:
         "llm_temperature": 0.2,
     }
     values.update(changes)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.of(**values)
 
 
 def free_port() -> int:
@@ -66,7 +67,7 @@ def free_port() -> int:
 
 def test_streams_a_cited_answer(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.text("In early 2025 the BYC held ", "a massive protest rally ", "in Dalbandin [1]."))
-    model = get_model("openai", settings(openai_stub))
+    model = get_model("openai", settings(openai_stub).models)
     prompt = make_prompt()
     pieces = list(model.stream(prompt))
     assert pieces == ["In early 2025 the BYC held ", "a massive protest rally ", "in Dalbandin [1]."]
@@ -87,7 +88,7 @@ def test_streams_a_cited_answer(openai_stub: OpenAIStub) -> None:
 def test_marker_for_a_passage_that_does_not_exist(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.text("The BYC rally was held in Dalbandin [1]. ", "A curfew followed in Turbat [7]."))
     prompt = make_prompt()
-    answer = "".join(get_model("openai", settings(openai_stub)).stream(prompt))
+    answer = "".join(get_model("openai", settings(openai_stub).models).stream(prompt))
     checked = check(answer, prompt)
     assert checked.invalid == (7,)
     assert "[7]" not in checked.text
@@ -100,7 +101,7 @@ def test_marker_for_a_passage_that_does_not_exist(openai_stub: OpenAIStub) -> No
 def test_unsupported_claim(openai_stub: OpenAIStub, encoder: object) -> None:
     openai_stub.script(Reply.text("The BYC rally in Karachi drew 50,000 people [1]."))
     prompt = make_prompt()
-    answer = "".join(get_model("openai", settings(openai_stub)).stream(prompt))
+    answer = "".join(get_model("openai", settings(openai_stub).models).stream(prompt))
     for enc in (None, encoder):
         checked = check(answer, prompt, enc)  # type: ignore[arg-type]
         (citation,) = checked.citations
@@ -112,7 +113,7 @@ def test_stream_that_breaks_off_raises_model_error(openai_stub: OpenAIStub) -> N
     openai_stub.script(Reply.broken("The BYC rally ", "was held in"))
     received: list[str] = []
     with pytest.raises(ModelError, match="broke off its answer") as err:
-        for piece in get_model("openai", settings(openai_stub)).stream(make_prompt()):
+        for piece in get_model("openai", settings(openai_stub).models).stream(make_prompt()):
             received.append(piece)
     assert received == ["The BYC rally ", "was held in"]
     assert openai_stub.base_url in str(err.value)
@@ -123,7 +124,7 @@ def test_stream_that_breaks_off_raises_model_error(openai_stub: OpenAIStub) -> N
 def test_rate_limit_then_success_is_retried(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.failure(429, "rate limited", retry_after="0"), Reply.text("Dalbandin [1]."))
     started = time.monotonic()
-    pieces = list(get_model("openai", settings(openai_stub)).stream(make_prompt()))
+    pieces = list(get_model("openai", settings(openai_stub).models).stream(make_prompt()))
     assert pieces == ["Dalbandin [1]."]
     assert len(openai_stub.requests) == 2
     assert time.monotonic() - started < 5
@@ -132,13 +133,15 @@ def test_rate_limit_then_success_is_retried(openai_stub: OpenAIStub) -> None:
 def test_server_errors_past_max_retries(openai_stub: OpenAIStub) -> None:
     openai_stub.script(*[Reply.failure(500, "model crashed", retry_after="0")] * 3, Reply.text("too late"))
     with pytest.raises(ModelError, match="HTTP 500: model crashed"):
-        list(get_model("openai", settings(openai_stub, llm_max_retries=1)).stream(make_prompt()))
+        list(get_model("openai", settings(openai_stub, llm_max_retries=1).models).stream(make_prompt()))
     assert len(openai_stub.requests) == 2  # the first try and one retry
 
 
 def test_unreachable_server() -> None:
     base_url = f"http://127.0.0.1:{free_port()}/v1"
-    model = get_model("openai", Settings(llm_model="openai", llm_name="m", llm_base_url=base_url, llm_max_retries=0))
+    model = get_model(
+        "openai", Settings.of(llm_model="openai", llm_name="m", llm_base_url=base_url, llm_max_retries=0).models
+    )
     with pytest.raises(ModelError) as err:
         list(model.stream(make_prompt()))
     message = str(err.value)
@@ -149,7 +152,7 @@ def test_unreachable_server() -> None:
 def test_refused_credentials_name_the_setting_not_the_key(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.failure(401, f"invalid key {SECRET[:6]}..."))
     with pytest.raises(ModelError, match="QA_LLM_API_KEY") as err:
-        list(get_model("openai", settings(openai_stub)).stream(make_prompt()))
+        list(get_model("openai", settings(openai_stub).models).stream(make_prompt()))
     assert SECRET not in str(err.value)
     assert len(openai_stub.requests) == 1  # 401 is not retried
 
@@ -157,26 +160,26 @@ def test_refused_credentials_name_the_setting_not_the_key(openai_stub: OpenAIStu
 def test_unknown_model_name(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.failure(404, "model 'nope' not found"))
     with pytest.raises(ModelError, match=r"does not serve model 'stub-model'.*QA_LLM_NAME"):
-        list(get_model("openai", settings(openai_stub)).stream(make_prompt()))
+        list(get_model("openai", settings(openai_stub).models).stream(make_prompt()))
 
 
 def test_timeout_names_the_setting(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.text("slow", delay=1.0))
-    model = get_model("openai", settings(openai_stub, llm_timeout=0.2, llm_max_retries=0))
+    model = get_model("openai", settings(openai_stub, llm_timeout=0.2, llm_max_retries=0).models)
     with pytest.raises(ModelError, match=r"did not answer within 0\.2 s; raise QA_LLM_TIMEOUT"):
         list(model.stream(make_prompt()))
 
 
 def test_model_name_is_required() -> None:
     with pytest.raises(ConfigError, match="QA_LLM_NAME"):
-        OpenAIModel(Settings())
+        OpenAIModel(Settings().models)
     with pytest.raises(ConfigError, match="QA_LLM_NAME"):
-        get_model("openai", Settings())
+        get_model("openai", Settings().models)
 
 
 def test_no_key_configured_still_works(openai_stub: OpenAIStub) -> None:
     openai_stub.script(Reply.text("ok"))
-    assert list(get_model("openai", settings(openai_stub, llm_api_key="")).stream(make_prompt())) == ["ok"]
+    assert list(get_model("openai", settings(openai_stub, llm_api_key="").models).stream(make_prompt())) == ["ok"]
 
 
 def test_stub_answers_non_streamed_requests(openai_stub: OpenAIStub) -> None:

@@ -26,11 +26,11 @@ def prompt(extract: str = EXTRACT) -> Prompt:
 
 def test_builtins_are_known() -> None:
     assert {"extractive", "openai"} <= set(known_models())
-    assert isinstance(get_model("extractive", Settings()), ExtractiveModel)
+    assert isinstance(get_model("extractive", Settings().models), ExtractiveModel)
 
 
 def test_extractive_streams_the_extract_in_pieces() -> None:
-    pieces = list(get_model("extractive", Settings()).stream(prompt()))
+    pieces = list(get_model("extractive", Settings().models).stream(prompt()))
     assert "".join(pieces) == EXTRACT
     assert len(pieces) == 2
     assert pieces[0].endswith("[1] ")
@@ -39,7 +39,7 @@ def test_extractive_streams_the_extract_in_pieces() -> None:
 
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(NotFound) as err:
-        get_model("gpt-17", Settings())
+        get_model("gpt-17", Settings().models)
     message = str(err.value)
     assert "'gpt-17'" in message
     assert "extractive" in message and "openai" in message
@@ -57,7 +57,7 @@ def test_register_in_code() -> None:
 
     registry.register("echo", lambda settings: Echo())
     assert registry.known() == ["echo"]
-    assert list(registry.get("echo", Settings()).stream(prompt())) == ["Where was the rally?"]
+    assert list(registry.get("echo", Settings().models).stream(prompt())) == ["Where was the rally?"]
     with pytest.raises(ValueError, match="comma"):
         registry.register("a,b", lambda settings: Echo())
 
@@ -66,17 +66,17 @@ def test_factory_must_return_a_model() -> None:
     registry = Registry(group="articleqa.tests.none")
     registry.register("bad", lambda settings: object())  # type: ignore[arg-type,return-value]
     with pytest.raises(ConfigError, match="not a model"):
-        registry.get("bad", Settings())
+        registry.get("bad", Settings().models)
 
 
 def test_choose_model_respects_the_allow_list() -> None:
-    settings = Settings(llm_allowed="extractive")
-    assert choose_model(None, settings).name == "extractive"
-    assert choose_model("extractive", settings).name == "extractive"
+    settings = Settings.of(llm_allowed="extractive")
+    assert choose_model(None, settings.models).name == "extractive"
+    assert choose_model("extractive", settings.models).name == "extractive"
     with pytest.raises(InvalidInput, match="must be one of extractive"):
-        choose_model("openai", settings)
+        choose_model("openai", settings.models)
     with pytest.raises(NotFound, match="no language model named 'mystery'"):
-        choose_model("mystery", Settings(llm_allowed="extractive,mystery"))
+        choose_model("mystery", Settings.of(llm_allowed="extractive,mystery").models)
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_entry_point_from_an_installed_distribution(fake_distribution: Path) -> 
     registry = Registry()
     registry.register("extractive", llm.extractive_factory)
     assert {"shout", "broken", "number", "extractive"} <= set(registry.known())
-    model = registry.get("shout", Settings(llm_max_tokens=5))
+    model = registry.get("shout", Settings.of(llm_max_tokens=5).models)
     assert model.name == "shout"
     assert list(model.stream(prompt())) == ["WHERE"]
 
@@ -132,22 +132,22 @@ def test_broken_entry_point_is_reported_and_spares_the_builtins(fake_distributio
     registry = Registry()
     registry.register("extractive", llm.extractive_factory)
     with pytest.raises(ConfigError) as err:
-        registry.get("broken", Settings())
+        registry.get("broken", Settings().models)
     message = str(err.value)
     assert "articleqa_missing_module:factory" in message
     assert "articleqa-fakebackend 1.2.3" in message
     assert "ModuleNotFoundError" in message
     with pytest.raises(ConfigError, match="not a factory"):
-        registry.get("number", Settings())
-    assert registry.get("extractive", Settings()).name == "extractive"
-    assert registry.get("shout", Settings()).name == "shout"
+        registry.get("number", Settings().models)
+    assert registry.get("extractive", Settings().models).name == "extractive"
+    assert registry.get("shout", Settings().models).name == "shout"
 
 
 def test_default_registry_finds_new_packages_after_refresh(fake_distribution: Path) -> None:
     llm.REGISTRY.refresh()
     try:
         assert "shout" in known_models()
-        assert get_model("shout", Settings()).name == "shout"
+        assert get_model("shout", Settings().models).name == "shout"
     finally:
         llm.REGISTRY.refresh()
 
@@ -155,7 +155,7 @@ def test_default_registry_finds_new_packages_after_refresh(fake_distribution: Pa
 def test_code_registration_wins_over_entry_points(fake_distribution: Path) -> None:
     registry = Registry()
     registry.register("shout", llm.extractive_factory)
-    assert registry.get("shout", Settings()).name == "extractive"
+    assert registry.get("shout", Settings().models).name == "extractive"
 
 
 def test_unreadable_metadata_does_not_break_the_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,7 +166,7 @@ def test_unreadable_metadata_does_not_break_the_builtins(monkeypatch: pytest.Mon
     registry = Registry()
     registry.register("extractive", llm.extractive_factory)
     assert registry.known() == ["extractive"]
-    assert registry.get("extractive", Settings()).name == "extractive"
+    assert registry.get("extractive", Settings().models).name == "extractive"
 
 
 def test_builtins_are_declared_as_entry_points() -> None:
@@ -179,22 +179,22 @@ def test_builtins_are_declared_as_entry_points() -> None:
     assert declared["extractive"] == "qa.models.extractive:extractive_factory"
     assert declared["openai"] == "qa.models.openai_chat:factory"
     registry = Registry()  # nothing registered in code: the entry points alone
-    assert registry.get("extractive", Settings()).name == "extractive"
-    assert registry.get("openai", Settings(llm_name="m")).name == "openai"
+    assert registry.get("extractive", Settings().models).name == "extractive"
+    assert registry.get("openai", Settings.of(llm_name="m").models).name == "openai"
 
 
 def test_model_settings_are_checked() -> None:
     settings = Settings.from_env({"QA_LLM_ALLOWED": " extractive , openai,,openai ", "QA_LLM_TEMPERATURE": "0.7"})
-    assert comma_list(settings.llm_allowed) == ("extractive", "openai")
-    assert settings.llm_temperature == 0.7
+    assert comma_list(settings.models.llm_allowed) == ("extractive", "openai")
+    assert settings.models.llm_temperature == 0.7
     with pytest.raises(ConfigError, match=r"llm_model \(env QA_LLM_MODEL\) = 'openai': must be one of llm_allowed"):
-        Settings(llm_model="openai", llm_allowed="extractive")
+        Settings.of(llm_model="openai", llm_allowed="extractive")
     with pytest.raises(ConfigError, match="QA_LLM_NAME"):
-        Settings(llm_model="openai")
+        Settings.of(llm_model="openai")
     with pytest.raises(ConfigError, match="QA_LLM_ALLOWED"):
-        Settings(llm_allowed=" , ")
+        Settings.of(llm_allowed=" , ")
     with pytest.raises(ConfigError, match="QA_LLM_BASE_URL"):
-        Settings(llm_base_url="127.0.0.1:8080")
+        Settings.of(llm_base_url="127.0.0.1:8080")
     for field, value in [
         ("llm_temperature", 2.5),
         ("llm_timeout", 0.0),
@@ -203,10 +203,10 @@ def test_model_settings_are_checked() -> None:
         ("context_tokens", 0),
     ]:
         with pytest.raises(ConfigError, match=f"QA_{field.upper()}"):
-            Settings(**{field: value})
+            Settings.of(**{field: value})
 
 
 def test_api_key_stays_out_of_repr() -> None:
     settings = Settings.from_env({"QA_LLM_API_KEY": "sk-very-secret"})
-    assert settings.llm_api_key == "sk-very-secret"
+    assert settings.models.llm_api_key == "sk-very-secret"
     assert "sk-very-secret" not in repr(settings)

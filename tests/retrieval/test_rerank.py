@@ -87,15 +87,15 @@ def test_cross_encoder_scores_match_the_model(tiny_cross_encoder: Path) -> None:
 
 def test_missing_reranker_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="QA_RERANKER"):
-        open_reranker(Settings(reranker=str(tmp_path / "no-such-model")))
-    assert open_reranker(Settings()) is None
+        open_reranker(Settings.of(reranker=str(tmp_path / "no-such-model")).search)
+    assert open_reranker(Settings().search) is None
 
 
 def test_engine_reranks_and_explains(
     tiny_cross_encoder: Path, seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder
 ) -> None:
     settings = seed_settings.replace(reranker=str(tiny_cross_encoder), rerank_depth=8)
-    reranker = open_reranker(settings)
+    reranker = open_reranker(settings.search)
     assert reranker is not None
     engine = Engine(settings, encoder, seed_index, reranker=reranker)
     question = "Who led the long march to Islamabad?"

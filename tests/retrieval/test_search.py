@@ -44,18 +44,18 @@ DOCS = [
         "children bought ice cream, families watched fireworks over the water, and the festival lasted the weekend.",
     ),
 ]
-SETTINGS = Settings(chunk_tokens=32, chunk_overlap=8, sentence_weight=0.0)  # fusion alone; the sentence signal below
+SETTINGS = Settings.of(chunk_tokens=32, chunk_overlap=8, sentence_weight=0.0)  # fusion alone; the sentence signal below
 QUERIES = ["otters in the harbour", "stone bridge repairs", "march to Quetta", "zeppelin festival", "crabs"]
 
 
 @pytest.fixture
 def index(fake_encoder: FakeEncoder) -> Index:
-    return build_from_documents(DOCS, SETTINGS, fake_encoder)
+    return build_from_documents(DOCS, SETTINGS.build, fake_encoder)
 
 
 def run(index: Index, encoder: FakeEncoder, query: str, top_k: int = 10, **changes: object) -> list[Hit]:
     settings = SETTINGS.replace(**changes)
-    return search(index, query, encoder.encode([query])[0], settings, top_k)
+    return search(index, query, encoder.encode([query])[0], settings.search, top_k)
 
 
 def row_of(index: Index, hit: Hit) -> int:
@@ -93,7 +93,7 @@ def test_dense_and_keyword_scores_are_the_real_ones(
 ) -> None:
     vector = fake_encoder.encode([query])[0]
     keyword = index.keyword.scores(query)
-    hits = search(index, query, vector, SETTINGS.replace(fusion=fusion), 10)
+    hits = search(index, query, vector, SETTINGS.replace(fusion=fusion).search, 10)
     for hit in hits:
         row = row_of(index, hit)
         assert hit.scores.dense == pytest.approx(float(dense_vectors(index, [row])[0] @ vector), abs=1e-5)
@@ -111,7 +111,7 @@ def test_keyword_only_passage_is_found_and_scored(index: Index, fake_encoder: Fa
     assert int(np.argmax(index.keyword.scores(query))) == target
 
     for fusion in ("rrf", "convex"):
-        hits = search(index, query, vector, SETTINGS.replace(fusion=fusion, candidates=1), 5)
+        hits = search(index, query, vector, SETTINGS.replace(fusion=fusion, candidates=1).search, 5)
         found = [h for h in hits if row_of(index, h) == target]
         assert len(found) == 1, fusion
         # Its dense score is filled in from the stored vector, not left empty.
@@ -133,7 +133,7 @@ def test_rrf_scores_follow_the_formula(index: Index, fake_encoder: FakeEncoder) 
         expected[int(row)] += 0.7 / (10 + rank)
     for rank, row in enumerate(keyword_rows, 1):
         expected[row] += 1.3 / (10 + rank)
-    for hit in search(index, query, vector, settings, total):
+    for hit in search(index, query, vector, settings.search, total):
         assert hit.scores.fused == pytest.approx(expected[row_of(index, hit)])
 
 

@@ -40,7 +40,7 @@ INCOME = "What is the average household income in Balochistan?"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
+    return Settings.of(
         corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", chunk_tokens=32, chunk_overlap=8, default_top_k=3
     )
 
@@ -48,7 +48,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def small(settings: Settings, fake_encoder: FakeEncoder) -> Engine:
     docs = [make_document(doc_id, text) for doc_id, text in TEXTS.items()]
-    return Engine(settings, fake_encoder, build_from_documents(docs, settings, fake_encoder))
+    return Engine(settings, fake_encoder, build_from_documents(docs, settings.build, fake_encoder))
 
 
 def check_citations(result: Answer, engine: Engine) -> None:
@@ -82,7 +82,7 @@ def test_empty_question_is_refused(small: Engine, question: str) -> None:
 
 
 def test_too_long_question_is_refused_with_the_limit(small: Engine) -> None:
-    limit = small.settings.max_question_chars
+    limit = small.settings.answers.max_question_chars
     with pytest.raises(InvalidInput) as info:
         small.ask("a" * (limit + 1))
     message = str(info.value)
@@ -90,7 +90,7 @@ def test_too_long_question_is_refused_with_the_limit(small: Engine) -> None:
 
 
 def test_question_at_the_limit_and_padded_questions_are_accepted(small: Engine) -> None:
-    limit = small.settings.max_question_chars
+    limit = small.settings.answers.max_question_chars
     assert small.ask("otters " * (limit // 7)).question
     padded = small.ask("   " + "b" * limit + "   \n")
     assert padded.question == "b" * limit, "the question is stripped before its length is checked"
@@ -101,7 +101,7 @@ def test_question_at_the_limit_and_padded_questions_are_accepted(small: Engine) 
 
 
 def test_top_k_none_is_the_default(small: Engine) -> None:
-    assert len(small.index.passages) > small.settings.default_top_k == 3
+    assert len(small.index.passages) > small.settings.answers.default_top_k == 3
     assert len(small.ask("otters in the harbour").hits) == 3
     assert len(small.ask("otters in the harbour", top_k=None).hits) == 3
 
@@ -121,7 +121,7 @@ def test_top_k_bounds_are_accepted(small: Engine) -> None:
 def test_top_k_limit_follows_the_settings(settings: Settings, fake_encoder: FakeEncoder) -> None:
     docs = [make_document(doc_id, text) for doc_id, text in TEXTS.items()]
     narrow = settings.replace(max_top_k=4)
-    engine = Engine(narrow, fake_encoder, build_from_documents(docs, narrow, fake_encoder))
+    engine = Engine(narrow, fake_encoder, build_from_documents(docs, narrow.build, fake_encoder))
     assert len(engine.ask("otters", top_k=4).hits) == 4
     with pytest.raises(InvalidInput, match="from 1 to 4, got 5"):
         engine.ask("otters", top_k=5)
@@ -145,13 +145,13 @@ def test_unrelated_question_abstains_but_returns_passages(small: Engine) -> None
     assert result.citations == ()
     assert "[" not in result.answer and result.answer
     assert len(result.hits) == 2
-    assert result.confidence < small.settings.abstain_threshold
+    assert result.confidence < small.settings.answers.abstain_threshold
 
 
 def test_abstain_threshold_decides(settings: Settings, fake_encoder: FakeEncoder) -> None:
     docs = [make_document(doc_id, text) for doc_id, text in TEXTS.items()]
     strict = settings.replace(abstain_threshold=1.0)
-    engine = Engine(strict, fake_encoder, build_from_documents(docs, strict, fake_encoder))
+    engine = Engine(strict, fake_encoder, build_from_documents(docs, strict.build, fake_encoder))
     result = engine.ask("Where do the otters sleep?")
     assert result.confidence < 1.0
     assert not result.answerable and result.reason == NO_RELEVANT_PASSAGE and result.hits
@@ -170,7 +170,7 @@ def test_real_answerable_question_is_cited(engine: Engine) -> None:
     assert result.answerable
     assert "Dalbandin" in result.answer
     check_citations(result, engine)
-    assert len(result.hits) == engine.settings.default_top_k
+    assert len(result.hits) == engine.settings.answers.default_top_k
 
 
 def test_real_unanswerable_question_abstains(engine: Engine) -> None:
@@ -179,7 +179,7 @@ def test_real_unanswerable_question_abstains(engine: Engine) -> None:
     assert result.reason == NO_RELEVANT_PASSAGE
     assert result.citations == ()
     assert len(result.hits) == 4
-    assert result.confidence < engine.settings.abstain_threshold
+    assert result.confidence < engine.settings.answers.abstain_threshold
     assert set(result.timings_ms) == {"embed", "search", "answer", "generate", "total"}
 
 
@@ -196,7 +196,7 @@ def test_documents_and_document(small: Engine) -> None:
 
 def test_real_documents_are_the_seeds(engine: Engine) -> None:
     ids = [d.id for d in engine.documents()]
-    assert ids == sorted(p.stem for p in engine.settings.corpus_dir.glob("*.txt"))
+    assert ids == sorted(p.stem for p in engine.settings.build.corpus_dir.glob("*.txt"))
     with pytest.raises(NotFound):
         engine.document("999_missing")
 
@@ -213,17 +213,17 @@ def test_open_without_index_fails_before_loading_a_model(tmp_path: Path, monkeyp
     started = time.perf_counter()
     for folder in (tmp_path / "index", tmp_path / "absent"):
         with pytest.raises(IndexMissing, match="qa index"):
-            Engine.open(Settings(corpus_dir=tmp_path, index_dir=folder))
+            Engine.open(Settings.of(corpus_dir=tmp_path, index_dir=folder))
     assert time.perf_counter() - started < 1.0
 
 
 def test_open_loads_a_saved_index_with_the_given_encoder(
     settings: Settings, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings.corpus_dir.mkdir()
+    settings.build.corpus_dir.mkdir()
     for doc_id, text in TEXTS.items():
-        (settings.corpus_dir / f"{doc_id}.txt").write_text(text, encoding="utf-8")
-    built = build(settings, fake_encoder)
+        (settings.build.corpus_dir / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+    built = build(settings.build, fake_encoder)
     monkeypatch.setattr(qa.service.lifecycle, "open_encoder", lambda *_a, **_k: pytest.fail("model loaded"))
     opened = Engine.open(settings, fake_encoder)
     assert opened.encoder is fake_encoder

@@ -18,7 +18,7 @@ from qa.store.corpus import load_corpus, make_document
 from qa.store.embedding import SentenceEncoder
 from qa.store.index import Index, embed_input
 
-COUNT = token_counter(Settings().encoding)
+COUNT = token_counter(Settings().build.encoding)
 DOCS = load_corpus(SEEDS)
 BOILERPLATE_MARKS = ("/ Image:", "Image: Baloch", "subscribe", "Share Tweet", "Join us", "Click here", "To contact")
 
@@ -209,10 +209,10 @@ def test_unknown_encoding_is_a_config_error() -> None:
 
 def test_every_seed_passage_fits_the_real_model(encoder: SentenceEncoder, seed_index: Index) -> None:
     settings = Settings()
-    assert seed_index.manifest.chunk_tokens == settings.chunk_tokens
+    assert seed_index.manifest.chunk_tokens == settings.build.chunk_tokens
     assert len(seed_index.passages) > 50
     for p in seed_index.passages:
         doc = seed_index.documents[p.doc_id]
         assert doc.text[p.start : p.end] == p.text
         assert encoder.fits(embed_input(doc.title, p.text, True)), p.text
-        assert COUNT(p.text) <= settings.chunk_tokens
+        assert COUNT(p.text) <= settings.build.chunk_tokens

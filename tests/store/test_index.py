@@ -31,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
     corpus.mkdir()
     for name in ("002_f87bb952200a9f3a.txt", "003_3ad3cec4be3d9008.txt"):
         shutil.copy(SEEDS / name, corpus / name)
-    return Settings(
+    return Settings.of(
         corpus_dir=corpus, index_dir=tmp_path / "index", chunk_tokens=64, chunk_overlap=16, embed_title=True
     )
 
@@ -47,7 +47,7 @@ def generated_files(folder: Path) -> set[str]:
 
 
 def add_article(settings: Settings, name: str = "005_new.txt") -> None:
-    (settings.corpus_dir / name).write_text(
+    (settings.build.corpus_dir / name).write_text(
         "Otters return\n\nThe otters returned to the harbour in spring after twenty years away.\n", encoding="utf-8"
     )
 
@@ -61,15 +61,15 @@ def other_model(fake_encoder: Encoder) -> Encoder:
 
 
 def test_build_writes_manifest_and_named_files(settings: Settings, fake_encoder: Encoder) -> None:
-    index = build(settings, fake_encoder)
-    data = manifest_json(settings.index_dir)
+    index = build(settings.build, fake_encoder)
+    data = manifest_json(settings.build.index_dir)
     assert data["format_version"] == FORMAT_VERSION
     assert data["model"] == fake_encoder.name
     assert data["model_sha256"] == fake_encoder.fingerprint
     assert data["dimension"] == fake_encoder.dimension
-    assert data["encoding"] == settings.encoding
+    assert data["encoding"] == settings.build.encoding
     assert (data["chunk_tokens"], data["chunk_overlap"], data["embed_title"]) == (64, 16, True)
-    assert data["corpus_dir"] == str(settings.corpus_dir)
+    assert data["corpus_dir"] == str(settings.build.corpus_dir)
     assert isinstance(data["corpus_sha256"], str) and len(data["corpus_sha256"]) == 64
     assert data["documents"] == 2
     assert data["passages"] == len(index.passages) > 10
@@ -85,19 +85,20 @@ def test_build_writes_manifest_and_named_files(settings: Settings, fake_encoder:
     }
     for name in files.values():
         assert str(index.manifest.generation) in name
-        assert (settings.index_dir / name).exists(), name
-    assert (settings.index_dir / files["keyword"]).is_dir()
-    assert generated_files(settings.index_dir) == set(files.values())
-    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
+        assert (settings.build.index_dir / name).exists(), name
+    assert (settings.build.index_dir / files["keyword"]).is_dir()
+    assert generated_files(settings.build.index_dir) == set(files.values())
+    assert not [p for p in settings.build.index_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
 
 
 def test_passage_row_i_is_vector_i(settings: Settings, fake_encoder: Encoder) -> None:
-    index = build(settings, fake_encoder)
+    index = build(settings.build, fake_encoder)
     files = index.manifest.files
-    rows = (settings.index_dir / files["passages"]).read_bytes().splitlines()
+    rows = (settings.build.index_dir / files["passages"]).read_bytes().splitlines()
     passages = [msgspec.json.decode(row, type=Passage) for row in rows]
-    docs = {d["id"]: d for d in map(json.loads, (settings.index_dir / files["documents"]).read_text().splitlines())}
-    dense = faiss.read_index(str(settings.index_dir / files["dense"]))
+    lines = (settings.build.index_dir / files["documents"]).read_text().splitlines()
+    docs = {d["id"]: d for d in map(json.loads, lines)}
+    dense = faiss.read_index(str(settings.build.index_dir / files["dense"]))
     assert dense.ntotal == len(passages) == len(index.passages)
     for i, p in enumerate(passages):
         doc = docs[p.doc_id]
@@ -115,13 +116,13 @@ def test_keyword_row_i_is_passage_i(settings: Settings, fake_encoder: Encoder) -
 
 
 def load_after_build(settings: Settings, encoder: Encoder) -> Index:
-    build(settings, encoder)
-    return load(settings.index_dir, settings, encoder)
+    build(settings.build, encoder)
+    return load(settings.build.index_dir, settings.build, encoder)
 
 
 def test_load_round_trips(settings: Settings, fake_encoder: Encoder) -> None:
-    built = build(settings, fake_encoder)
-    loaded = load(settings.index_dir, settings, fake_encoder)
+    built = build(settings.build, fake_encoder)
+    loaded = load(settings.build.index_dir, settings.build, fake_encoder)
     assert loaded.manifest == built.manifest
     assert loaded.passages == built.passages
     assert loaded.documents == built.documents
@@ -135,9 +136,9 @@ def test_load_round_trips(settings: Settings, fake_encoder: Encoder) -> None:
 
 
 def test_load_refuses_another_model(settings: Settings, fake_encoder: Encoder, other_model: Encoder) -> None:
-    build(settings, fake_encoder)
+    build(settings.build, fake_encoder)
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.index_dir, settings, other_model)
+        load(settings.build.index_dir, settings.build, other_model)
     assert "fake-bow" in str(info.value)
 
 
@@ -145,75 +146,77 @@ def test_same_weights_on_another_backend_is_named(settings: Settings, fake_encod
     digest = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     torch_like, onnx_like = type(fake_encoder)(), type(fake_encoder)()
     torch_like.fingerprint, onnx_like.fingerprint = digest, f"{digest}:onnx-int8"
-    build(settings, torch_like)
+    build(settings.build, torch_like)
     with pytest.raises(IndexMismatch) as info:
-        load(settings.index_dir, settings, onnx_like)
+        load(settings.build.index_dir, settings.build, onnx_like)
     assert "torch backend" in str(info.value) and "onnx-int8 backend" in str(info.value)
 
 
 def test_load_refuses_other_chunk_settings(settings: Settings, fake_encoder: Encoder) -> None:
-    build(settings, fake_encoder)
+    build(settings.build, fake_encoder)
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.index_dir, settings.replace(chunk_tokens=128), fake_encoder)
+        load(settings.build.index_dir, settings.replace(chunk_tokens=128).build, fake_encoder)
     assert "chunk_tokens" in str(info.value)
     with pytest.raises(IndexMismatch, match="embed_title"):
-        load(settings.index_dir, settings.replace(embed_title=False), fake_encoder)
+        load(settings.build.index_dir, settings.replace(embed_title=False).build, fake_encoder)
 
 
 def test_load_refuses_a_changed_corpus(settings: Settings, fake_encoder: Encoder) -> None:
-    build(settings, fake_encoder)
+    build(settings.build, fake_encoder)
     add_article(settings)
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.index_dir, settings, fake_encoder)
+        load(settings.build.index_dir, settings.build, fake_encoder)
     assert "corpus" in str(info.value) and "changed" in str(info.value)
-    assert load(settings.index_dir, settings, fake_encoder, check_corpus=False).manifest.documents == 2
+    assert load(settings.build.index_dir, settings.build, fake_encoder, check_corpus=False).manifest.documents == 2
 
 
 def test_load_refuses_another_format_version(settings: Settings, fake_encoder: Encoder) -> None:
-    build(settings, fake_encoder)
-    path = settings.index_dir / MANIFEST
-    data = manifest_json(settings.index_dir)
+    build(settings.build, fake_encoder)
+    path = settings.build.index_dir / MANIFEST
+    data = manifest_json(settings.build.index_dir)
     data["format_version"] = FORMAT_VERSION + 1
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.index_dir, settings, fake_encoder)
+        load(settings.build.index_dir, settings.build, fake_encoder)
     assert "format version" in str(info.value)
 
 
 def test_unreadable_manifest_is_a_mismatch_and_can_be_rebuilt(settings: Settings, fake_encoder: Encoder) -> None:
-    build(settings, fake_encoder)
-    (settings.index_dir / MANIFEST).write_text('{"format_version": 2, "from": "the future"}', encoding="utf-8")
+    build(settings.build, fake_encoder)
+    (settings.build.index_dir / MANIFEST).write_text('{"format_version": 2, "from": "the future"}', encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index"):
-        load(settings.index_dir, settings, fake_encoder)
+        load(settings.build.index_dir, settings.build, fake_encoder)
     rebuilt = ensure(settings, fake_encoder)
-    assert load(settings.index_dir, settings, fake_encoder).manifest.generation == rebuilt.manifest.generation
+    assert (
+        load(settings.build.index_dir, settings.build, fake_encoder).manifest.generation == rebuilt.manifest.generation
+    )
 
 
 def test_damaged_index_is_a_mismatch(settings: Settings, fake_encoder: Encoder) -> None:
-    index = build(settings, fake_encoder)
-    (settings.index_dir / index.manifest.files["passages"]).write_text("", encoding="utf-8")
+    index = build(settings.build, fake_encoder)
+    (settings.build.index_dir / index.manifest.files["passages"]).write_text("", encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index"):
-        load(settings.index_dir, settings, fake_encoder)
-    (settings.index_dir / index.manifest.files["dense"]).unlink()
+        load(settings.build.index_dir, settings.build, fake_encoder)
+    (settings.build.index_dir / index.manifest.files["dense"]).unlink()
     with pytest.raises(IndexMismatch, match="damaged"):
-        load(settings.index_dir, settings, fake_encoder)
+        load(settings.build.index_dir, settings.build, fake_encoder)
 
 
 def test_missing_index(tmp_path: Path, settings: Settings, fake_encoder: Encoder) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(IndexMissing, match="qa index"):
-        load(empty, settings, fake_encoder)
+        load(empty, settings.build, fake_encoder)
     with pytest.raises(IndexMissing):
-        load(tmp_path / "absent", settings, fake_encoder)
+        load(tmp_path / "absent", settings.build, fake_encoder)
 
 
 def test_rebuild_keeps_current_and_previous_generation(settings: Settings, fake_encoder: Encoder) -> None:
-    folder = settings.index_dir
-    first = build(settings, fake_encoder).manifest
-    second = build(settings, fake_encoder).manifest
+    folder = settings.build.index_dir
+    first = build(settings.build, fake_encoder).manifest
+    second = build(settings.build, fake_encoder).manifest
     assert generated_files(folder) == {*first.files.values(), *second.files.values()}
-    third = build(settings, fake_encoder).manifest
+    third = build(settings.build, fake_encoder).manifest
     assert len({first.generation, second.generation, third.generation}) == 3
     assert generated_files(folder) == {*second.files.values(), *third.files.values()}
     assert manifest_json(folder)["generation"] == third.generation
@@ -222,8 +225,8 @@ def test_rebuild_keeps_current_and_previous_generation(settings: Settings, fake_
 def test_failed_build_leaves_previous_index_loadable(
     settings: Settings, fake_encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = settings.index_dir
-    old = build(settings, fake_encoder)
+    folder = settings.build.index_dir
+    old = build(settings.build, fake_encoder)
     add_article(settings)
     real_write = qa.store.index.write_bytes_atomic
     calls: list[Path] = []
@@ -237,19 +240,19 @@ def test_failed_build_leaves_previous_index_loadable(
 
     monkeypatch.setattr(qa.store.index, "write_bytes_atomic", crash_on_documents)
     with pytest.raises(OSError, match="disk full"):
-        build(settings, fake_encoder)
+        build(settings.build, fake_encoder)
     assert any(p.name.startswith("passages-") for p in calls), "the crash happened midway through the build"
 
-    kept = load(folder, settings, fake_encoder, check_corpus=False)
+    kept = load(folder, settings.build, fake_encoder, check_corpus=False)
     assert kept.manifest.generation == old.manifest.generation
     assert kept.passages == old.passages
     assert set(kept.documents) == set(old.documents)
     with pytest.raises(IndexMismatch, match="changed"):
-        load(folder, settings, fake_encoder)
+        load(folder, settings.build, fake_encoder)
 
     monkeypatch.setattr(qa.store.index, "write_bytes_atomic", real_write)
-    new = build(settings, fake_encoder)
-    loaded = load(folder, settings, fake_encoder)
+    new = build(settings.build, fake_encoder)
+    loaded = load(folder, settings.build, fake_encoder)
     assert loaded.manifest.generation == new.manifest.generation
     assert "005_new" in loaded.documents
     assert not [p for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
@@ -259,7 +262,7 @@ def test_failed_build_leaves_previous_index_loadable(
 def test_failed_faiss_write_leaves_previous_index(
     settings: Settings, fake_encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = build(settings, fake_encoder)
+    old = build(settings.build, fake_encoder)
 
     def broken(index: faiss.Index, path: str) -> None:
         Path(path).write_bytes(b"partial")
@@ -267,9 +270,9 @@ def test_failed_faiss_write_leaves_previous_index(
 
     monkeypatch.setattr(faiss, "write_index", broken)
     with pytest.raises(RuntimeError, match="killed"):
-        build(settings, fake_encoder)
-    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
-    assert load(settings.index_dir, settings, fake_encoder).manifest == old.manifest
+        build(settings.build, fake_encoder)
+    assert not [p for p in settings.build.index_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
+    assert load(settings.build.index_dir, settings.build, fake_encoder).manifest == old.manifest
 
 
 def test_ensure_builds_when_missing_loads_when_current_rebuilds_when_stale(
@@ -300,7 +303,7 @@ def test_embed_title_off_puts_the_title_on_each_document_s_first_passage_only(
     settings: Settings, fake_encoder: Encoder
 ) -> None:
     plain = settings.replace(embed_title=False)
-    index = build(plain, fake_encoder)
+    index = build(plain.build, fake_encoder)
     for row, passage in enumerate(index.passages):
         first = row == 0 or index.passages[row - 1].doc_id != passage.doc_id
         text = embed_input(index.title(passage.doc_id), passage.text, first)
@@ -313,4 +316,4 @@ def test_corpus_without_article_text_is_a_corpus_error(tmp_path: Path, fake_enco
     corpus.mkdir()
     (corpus / "a.txt").write_text("Share Tweet\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no article text"):
-        build(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), fake_encoder)
+        build(Settings.of(corpus_dir=corpus, index_dir=tmp_path / "index").build, fake_encoder)

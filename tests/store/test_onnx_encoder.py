@@ -127,8 +127,8 @@ def test_refuses_models_not_mean_pooled(tmp_path: Path) -> None:
 def test_settings_choose_the_backend(onnx_cache: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     shutil.copytree(onnx_cache, index_dir / "onnx")
-    chosen = open_encoder(Settings(index_dir=index_dir, embed_backend="onnx"))
+    chosen = open_encoder(Settings.of(index_dir=index_dir, embed_backend="onnx").build)
     assert isinstance(chosen, OnnxEncoder) and chosen.cache_dir == index_dir / "onnx"
-    assert Settings.from_env({"QA_EMBED_BACKEND": "onnx"}).embed_backend == "onnx"
+    assert Settings.from_env({"QA_EMBED_BACKEND": "onnx"}).build.embed_backend == "onnx"
     with pytest.raises(ConfigError, match="QA_EMBED_BACKEND"):
-        Settings(embed_backend="tensorrt")
+        Settings.of(embed_backend="tensorrt")

@@ -43,7 +43,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def seed_flags(seed_settings: Settings, seed_index: Index) -> list[str]:
     """Flags pointing the CLI at the session's seed corpus and index."""
-    return ["--corpus", str(seed_settings.corpus_dir), "--index", str(seed_settings.index_dir)]
+    return ["--corpus", str(seed_settings.build.corpus_dir), "--index", str(seed_settings.build.index_dir)]
 
 
 def error_line(err: str) -> str:
@@ -57,7 +57,7 @@ def error_line(err: str) -> str:
 
 def seed_text(settings: Settings, doc_id: str) -> str:
     """The text of a seed article exactly as the corpus reader sees it."""
-    return (settings.corpus_dir / f"{doc_id}.txt").read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    return (settings.build.corpus_dir / f"{doc_id}.txt").read_text(encoding="utf-8-sig").replace("\r\n", "\n")
 
 
 def test_ask_prints_answer_and_citations(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,7 +107,7 @@ def test_ask_json_explain_has_scores(
     msgspec.json.decode(out, type=AskResponse)
     body = json.loads(out)
     assert set(body) == set(AskResponse.__struct_fields__)
-    assert body["explain"]["fusion"] == seed_settings.fusion
+    assert body["explain"]["fusion"] == seed_settings.search.fusion
     assert body["explain"]["index_generation"] == seed_index.manifest.generation
     assert len(body["passages"]) == 3
     for passage in body["passages"]:
@@ -155,7 +155,7 @@ def test_ask_with_stale_index_says_to_rebuild(
     corpus = tmp_path / "other"
     corpus.mkdir()
     (corpus / "a.txt").write_text("A different corpus.\n\nIt has one short article.\n", encoding="utf-8")
-    assert cli.ask_main(["--index", str(seed_settings.index_dir), "--corpus", str(corpus), QUESTION]) == 1
+    assert cli.ask_main(["--index", str(seed_settings.build.index_dir), "--corpus", str(corpus), QUESTION]) == 1
     line = error_line(capsys.readouterr().err)
     assert "changed" in line and "qa index" in line
 

@@ -102,7 +102,7 @@ def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) 
 def test_ask_defaults_top_k(client: TestClient[Any], seed_settings: Settings) -> None:
     response = client.post("/ask", json={"question": QUESTION})
     assert response.status_code == 200
-    assert len(response.json()["passages"]) == seed_settings.default_top_k
+    assert len(response.json()["passages"]) == seed_settings.answers.default_top_k
 
 
 def test_ask_explain_gives_scores_and_settings(
@@ -127,25 +127,25 @@ def test_ask_explain_gives_scores_and_settings(
     assert any(p["scores"]["keyword"] > 0 for p in passages)
     manifest = seed_index.manifest
     assert body["explain"] == {
-        "fusion": seed_settings.fusion,
-        "dense_weight": seed_settings.dense_weight,
-        "keyword_weight": seed_settings.keyword_weight,
-        "sentence_weight": seed_settings.sentence_weight,
-        "rrf_k": seed_settings.rrf_k,
-        "candidates": seed_settings.candidates,
-        "bm25_k1": seed_settings.bm25_k1,
-        "bm25_b": seed_settings.bm25_b,
+        "fusion": seed_settings.search.fusion,
+        "dense_weight": seed_settings.search.dense_weight,
+        "keyword_weight": seed_settings.search.keyword_weight,
+        "sentence_weight": seed_settings.search.sentence_weight,
+        "rrf_k": seed_settings.search.rrf_k,
+        "candidates": seed_settings.search.candidates,
+        "bm25_k1": seed_settings.build.bm25_k1,
+        "bm25_b": seed_settings.build.bm25_b,
         "reranker": None,
-        "rerank_depth": seed_settings.rerank_depth,
-        "chunk_tokens": seed_settings.chunk_tokens,
-        "chunk_overlap": seed_settings.chunk_overlap,
-        "embed_title": seed_settings.embed_title,
+        "rerank_depth": seed_settings.search.rerank_depth,
+        "chunk_tokens": seed_settings.build.chunk_tokens,
+        "chunk_overlap": seed_settings.build.chunk_overlap,
+        "embed_title": seed_settings.build.embed_title,
         "model": manifest.model,
         "embed_backend": "torch",
         "index_generation": manifest.generation,
-        "abstain_threshold": seed_settings.abstain_threshold,
+        "abstain_threshold": seed_settings.answers.abstain_threshold,
     }
-    assert manifest.model == seed_settings.model
+    assert manifest.model == seed_settings.build.model
 
 
 def test_ask_explain_on_an_unanswerable_question(client: TestClient[Any]) -> None:
