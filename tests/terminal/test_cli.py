@@ -377,3 +377,13 @@ def test_ask_model_failure_is_one_error_line(
 def test_ask_unknown_model_lists_the_allowed(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.ask_main([QUESTION, "--model", "gpt-9", *seed_flags]) == 1
     assert "extractive, openai" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["serve", "--no-build"], ["index"]])
+def test_non_finite_setting_is_one_error_line(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QA_DENSE_WEIGHT", "nan")
+    assert cli.main([*command, "--index", str(tmp_path / "index"), "--corpus", str(tmp_path)]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "QA_DENSE_WEIGHT='nan' is not a finite number" in line
