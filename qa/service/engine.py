@@ -51,11 +51,12 @@ class Engine:
     ) -> Engine:
         """Open the index the settings name with its model and reranker (``build``: build it first if missing or stale).
 
-        What can be checked without the model (an index to open, a folder to write) is checked before it loads.
+        What can be checked without the model (an index to open, a folder to write) is checked before it loads,
+        and the reranker (``QA_RERANKER``) opens first: a bad one fails before the embedding model loads.
         """
         lifecycle.check_before_loading(settings, build=build)
-        encoder = encoder or lifecycle.open_encoder(settings, progress)
         reranker = open_reranker(settings.search)
+        encoder = encoder or lifecycle.open_encoder(settings, progress)
         index = lifecycle.ensure(settings, encoder, progress) if build else lifecycle.load(settings, encoder)
         return cls(settings, encoder, index, reranker=reranker)
 

@@ -6,8 +6,10 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import msgspec
@@ -387,3 +389,31 @@ def test_non_finite_setting_is_one_error_line(
     assert cli.main([*command, "--index", str(tmp_path / "index"), "--corpus", str(tmp_path)]) == 1
     line = error_line(capsys.readouterr().err)
     assert "QA_DENSE_WEIGHT='nan' is not a finite number" in line
+
+
+def test_serve_with_a_bad_reranker_fails_before_serving(
+    seed_flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    served: list[str] = []
+
+    def no_serving(*_args: object, **_kwargs: object) -> None:
+        served.append("uvicorn started")
+
+    monkeypatch.setattr(uvicorn, "run", no_serving)
+    monkeypatch.setattr(uvicorn.Server, "run", no_serving)
+    monkeypatch.setattr(uvicorn.Server, "serve", no_serving)
+    monkeypatch.setenv("QA_RERANKER", str(tmp_path / "no-such-cross-encoder"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    codes: list[int] = []
+    argv = ["serve", "--no-build", "--host", "127.0.0.1", "--port", str(port), *seed_flags]
+    runner = threading.Thread(target=lambda: codes.append(cli.main(argv)), daemon=True)
+    runner.start()
+    runner.join(timeout=120)
+    assert not runner.is_alive(), "qa serve neither failed nor returned within 120 s"
+    assert codes == [1] and served == []
+    line = error_line(capsys.readouterr().err)
+    assert "QA_RERANKER" in line and "no-such-cross-encoder" in line
