@@ -64,7 +64,9 @@ class Engine:
     def build(settings: Settings, encoder: Encoder | None = None, *, progress: Progress | None = None) -> Manifest:
         """(Re)build the index of the corpus the settings name, atomically; its manifest says what was built."""
         lifecycle.check_before_loading(settings, build=True, rebuild=True)
-        return lifecycle.build(settings, encoder or lifecycle.open_encoder(settings, progress), progress).manifest
+        read = lifecycle.corpus(settings)  # a bad file or id fails here, before the model loads
+        encoder = encoder or lifecycle.open_encoder(settings, progress)
+        return lifecycle.build(settings, encoder, progress, read=read).manifest
 
     @staticmethod
     def catalogue(settings: Settings) -> list[Document]:
