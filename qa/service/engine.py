@@ -62,9 +62,12 @@ class Engine:
 
     @staticmethod
     def build(settings: Settings, encoder: Encoder | None = None, *, progress: Progress | None = None) -> Manifest:
-        """(Re)build the index of the corpus the settings name, atomically; its manifest says what was built."""
+        """(Re)build the index of the corpus the settings name, atomically; its manifest says what was built.
+
+        The corpus is read first: a bad file or document id fails before the model loads.
+        """
         lifecycle.check_before_loading(settings, build=True, rebuild=True)
-        read = lifecycle.corpus(settings)  # a bad file or id fails here, before the model loads
+        read = lifecycle.corpus(settings)
         encoder = encoder or lifecycle.open_encoder(settings, progress)
         return lifecycle.build(settings, encoder, progress, read=read).manifest
 
