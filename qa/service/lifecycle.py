@@ -21,10 +21,10 @@ from qa.store.manifest import MANIFEST, mismatches, read_manifest
 Progress = Callable[[str], None]
 
 
-def check_before_loading(settings: Settings, *, build: bool, rebuild: bool = False, corpus: bool = True) -> None:
+def check_before_loading(settings: Settings, *, build: bool, rebuild: bool = False, needs_corpus: bool = True) -> None:
     """Fail at once, before the slow model load, on what can be seen without it.
 
-    Opening needs an index and (``corpus``: to tell whether the index is current) the corpus folder. Building
+    Opening needs an index and (``needs_corpus``: to tell whether the index is current) the corpus folder. Building
     (``build``) needs a corpus and, when the index is to be (re)built, a folder it can write: a current index is
     served from a read-only folder.
     """
@@ -33,7 +33,7 @@ def check_before_loading(settings: Settings, *, build: bool, rebuild: bool = Fal
     if not build and not has_index:
         raise IndexMissing(f"no index in {folder}; build it first with `qa index`")
     corpus_dir = settings.build.corpus_dir
-    if (build or corpus) and not corpus_dir.is_dir():
+    if (build or needs_corpus) and not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it or set QA_CORPUS_DIR / --corpus")
     if build and (rebuild or not has_index or _stale(settings)):
         corpus_files(corpus_dir)
@@ -77,7 +77,7 @@ def open_encoder(settings: Settings, progress: Progress | None = None) -> Encode
 
 def documents(settings: Settings) -> list[Document]:
     """The documents of the index in ``index_dir``, read without a model and without comparing the corpus."""
-    check_before_loading(settings, build=False, corpus=False)
+    check_before_loading(settings, build=False, needs_corpus=False)
     return list(index_files.load(settings.build.index_dir, settings.build, check_corpus=False).documents.values())
 
 
