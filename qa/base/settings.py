@@ -151,6 +151,7 @@ class HttpSettings:
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
+        _check(self)
         _positive(self, "max_body_bytes")
         if not 0 < self.port < 65536:
             _bad("port", self.port, "must be within 1..65535")

@@ -51,19 +51,25 @@ class Engine:
     ) -> Engine:
         """Open the index the settings name with its model and reranker (``build``: build it first if missing or stale).
 
-        What can be checked without the model (an index to open, a folder to write) is checked before it loads.
+        What can be checked without the model (an index to open, a folder to write) is checked before it loads,
+        and the reranker (``QA_RERANKER``) opens first: a bad one fails before the embedding model loads.
         """
         lifecycle.check_before_loading(settings, build=build)
-        encoder = encoder or lifecycle.open_encoder(settings, progress)
         reranker = open_reranker(settings.search)
+        encoder = encoder or lifecycle.open_encoder(settings, progress)
         index = lifecycle.ensure(settings, encoder, progress) if build else lifecycle.load(settings, encoder)
         return cls(settings, encoder, index, reranker=reranker)
 
     @staticmethod
     def build(settings: Settings, encoder: Encoder | None = None, *, progress: Progress | None = None) -> Manifest:
-        """(Re)build the index of the corpus the settings name, atomically; its manifest says what was built."""
+        """(Re)build the index of the corpus the settings name, atomically; its manifest says what was built.
+
+        The corpus is read first: a bad file or document id fails before the model loads.
+        """
         lifecycle.check_before_loading(settings, build=True, rebuild=True)
-        return lifecycle.build(settings, encoder or lifecycle.open_encoder(settings, progress), progress).manifest
+        read = lifecycle.corpus(settings)
+        encoder = encoder or lifecycle.open_encoder(settings, progress)
+        return lifecycle.build(settings, encoder, progress, read=read).manifest
 
     @staticmethod
     def catalogue(settings: Settings) -> list[Document]:

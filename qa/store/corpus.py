@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,6 +19,18 @@ HTML_SUFFIXES = (".html", ".htm")
 JSONL_SUFFIXES = (".jsonl",)
 SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES
 FALLBACK_TITLE_CHARS = 80
+# Category C except Cf: format characters (ZWNJ, ZWJ, soft hyphen) belong to ordinary Urdu, Persian or emoji text.
+CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn"})
+CONTROL_SHARE = 0.1  # a text whose visible characters are more than this share control characters is not an article
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The usable documents of a corpus folder, each source skipped (``source: why``) and the hash of what was read."""
+
+    documents: list[Document]
+    skipped: list[str]
+    sha256: str
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -33,16 +47,70 @@ def corpus_hash(folder: Path) -> str:
     """sha256 over the names and bytes of the corpus files: changes whenever the corpus does."""
     digest = hashlib.sha256()
     for path in corpus_files(folder):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(_hashed(path, path.read_bytes()))
     return digest.hexdigest()
 
 
-def load_corpus(folder: Path) -> list[Document]:
-    """Every document in ``folder``; ids must be unique across files."""
+def _hashed(path: Path, data: bytes) -> bytes:
+    """What the corpus hash takes in for one file: its name and its bytes."""
+    return path.name.encode() + b"\0" + data + b"\0"
+
+
+def read_corpus(folder: Path) -> Corpus:
+    """Every usable document in ``folder`` (ids unique across files), skipping sources with no article text.
+
+    Each file is read once: the documents and the hash describe the same bytes. A corpus with nothing left is
+    a CorpusError listing what was skipped.
+    """
     docs: list[Document] = []
+    skipped: list[str] = []
+    digest = hashlib.sha256()
     for path in corpus_files(folder):
-        docs.extend(load_file(path))
-    return unique(docs)
+        data = path.read_bytes()
+        digest.update(_hashed(path, data))
+        for doc in parse_file(path, data):
+            why = unusable(doc.text)
+            if why is None:
+                docs.append(doc)
+            else:
+                skipped.append(f"{doc.source}: {why}")
+    if not docs:
+        shown = "; ".join(skipped[:3]) + ("; …" if len(skipped) > 3 else "")
+        raise CorpusError(f"corpus folder {folder} holds no article text to index (skipped {shown}); add articles")
+    return Corpus(unique(docs), skipped, digest.hexdigest())
+
+
+def load_corpus(folder: Path) -> list[Document]:
+    """Every usable document in ``folder``; ids must be unique across files."""
+    return read_corpus(folder).documents
+
+
+def unusable(text: str) -> str | None:
+    """Why a text is no article (nothing but whitespace, or mostly control characters), or None when it is one."""
+    visible = [c for c in text if not c.isspace()]
+    if not visible:
+        return "no text (empty or only whitespace)"
+    control = sum(unicodedata.category(c) in CONTROL_CATEGORIES for c in visible)
+    if control > CONTROL_SHARE * len(visible):
+        return (
+            f"{control} of its {len(visible)} visible characters are control characters, not article text "
+            "(a binary or UTF-16 file? save it as UTF-8 text)"
+        )
+    return None
+
+
+def id_problem(doc_id: str) -> str | None:
+    """Why a document id could not be fetched back at ``GET /documents/{id}`` or printed, or None when it can."""
+    if not doc_id.strip():
+        return "is empty"
+    if doc_id in (".", ".."):
+        return "is . or .., which URL paths read as folder steps"
+    if "/" in doc_id or "\\" in doc_id:
+        return "contains / or \\, which URL paths read as folder separators"
+    bad = next((c for c in doc_id if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        return f"contains the control character U+{ord(bad):04X}"
+    return None
 
 
 def unique(docs: Iterable[Document]) -> list[Document]:
@@ -59,14 +127,22 @@ def unique(docs: Iterable[Document]) -> list[Document]:
 
 def load_file(path: Path) -> list[Document]:
     """The documents in one file (one, except for JSON Lines)."""
+    return parse_file(path, path.read_bytes())
+
+
+def parse_file(path: Path, data: bytes) -> list[Document]:
+    """The documents in the bytes of the file at ``path``; its name gives the format and (but for JSON Lines) the id."""
     try:
-        raw = path.read_text(encoding="utf-8-sig")
+        raw = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
     raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return _from_jsonl(path, raw)
+    why = id_problem(path.stem)
+    if why is not None:
+        raise CorpusError(f"{path}: its name gives the document id {path.stem!r}, which {why}; rename the file")
     if suffix in HTML_SUFFIXES:
         return [_from_html(path, raw)]
     return [make_document(path.stem, raw, source=str(path))]
@@ -118,11 +194,28 @@ def _from_jsonl(path: Path, raw: str) -> list[Document]:
         doc_id, text = rec.get("id", rec.get("_id")), rec.get("text")
         if not isinstance(doc_id, str | int) or not isinstance(text, str) or not str(doc_id).strip():
             raise CorpusError(f"{path}:{lineno}: each line needs a string 'id' and a string 'text'")
+        why = id_problem(str(doc_id))
+        if why is not None:
+            raise CorpusError(f"{path}:{lineno}: document id {str(doc_id)!r} {why}; change the id")
         meta = {
             k: rec[k] if isinstance(rec.get(k), str) and rec[k].strip() else None for k in ("title", "author", "date")
         }
+        if not all(_encodable(v) for v in (text, *meta.values()) if v is not None):
+            raise CorpusError(
+                f"{path}:{lineno}: holds a lone surrogate escape (such as \\ud800 without its pair), "
+                "which is no text; fix the line"
+            )
         docs.append(make_document(str(doc_id), text, source=f"{path}:{lineno}", **meta))
     return docs
+
+
+def _encodable(text: str) -> bool:
+    """True when the text can be written as UTF-8 (no lone surrogates, which JSON escapes can smuggle in)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _HTMLText(HTMLParser):

@@ -19,7 +19,7 @@ from qa.base.files import TMP_PREFIX, exclusive, remove, write_atomic, write_byt
 from qa.base.records import Document, Passage
 from qa.base.settings import BuildSettings
 from qa.store.chunking import Chunker, token_counter
-from qa.store.corpus import corpus_hash, load_corpus
+from qa.store.corpus import Corpus, read_corpus
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import KeywordIndex
 from qa.store.manifest import FORMAT_VERSION, MANIFEST, REBUILD, Manifest, mismatches, read_manifest
@@ -50,16 +50,20 @@ def embed_input(title: str, text: str, with_title: bool) -> str:
     return f"{title}\n{text}" if with_title else text
 
 
-def build(settings: BuildSettings, encoder: Encoder, *, progress: Progress | None = None) -> Index:
-    """Read the corpus, chunk, embed and index it, and write the index atomically to ``settings.index_dir``."""
+def build(
+    settings: BuildSettings, encoder: Encoder, *, progress: Progress | None = None, corpus: Corpus | None = None
+) -> Index:
+    """Chunk, embed and index the corpus (read now unless given) and write the index atomically to ``index_dir``."""
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
-    docs = load_corpus(settings.corpus_dir)
-    index = build_from_documents(docs, settings, encoder, progress=say)
+    corpus = corpus or read_corpus(settings.corpus_dir)
+    for skipped in corpus.skipped:
+        say(f"warning: skipped {skipped}")
+    index = build_from_documents(corpus.documents, settings, encoder, progress=say)
     manifest = msgspec.structs.replace(
         index.manifest,
         corpus_dir=str(settings.corpus_dir),
-        corpus_sha256=corpus_hash(settings.corpus_dir),
+        corpus_sha256=corpus.sha256,
         build_seconds=round(time.perf_counter() - started, 3),
     )
     manifest = save(dataclasses.replace(index, manifest=manifest), settings.index_dir)

@@ -53,7 +53,10 @@ def read_manifest(folder: Path) -> Manifest:
 def mismatches(
     manifest: Manifest, settings: BuildSettings, encoder: Encoder | None, *, check_corpus: bool = True
 ) -> list[str]:
-    """Each way the manifest differs from what the running service would build."""
+    """Each way the manifest differs from what the running service would build.
+
+    ``check_corpus`` compares the corpus too: a missing corpus folder is then a CorpusError, not a silent match.
+    """
     out = []
     if manifest.format_version != FORMAT_VERSION:
         out.append(f"format version {manifest.format_version}, this version reads {FORMAT_VERSION}")
@@ -76,7 +79,7 @@ def mismatches(
             )
         elif manifest.dimension != encoder.dimension:
             out.append(f"dimension {manifest.dimension} in the index, {encoder.dimension} from the model")
-    if check_corpus and settings.corpus_dir.is_dir() and manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
+    if check_corpus and manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
         out.append(f"the corpus in {settings.corpus_dir} changed since the index was built")
     return out
 

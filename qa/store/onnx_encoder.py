@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qa.base.errors import ConfigError
-from qa.base.files import remove, write_atomic, write_bytes_atomic
+from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
 from qa.store.embedding import Vectors, resolve_model, weights_sha256
 
 FP32_FILE = "model.fp32.onnx"
@@ -37,6 +38,7 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
 
     sha = weights_sha256(model_folder)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out_dir)
     remove(out_dir / META_FILE)  # first: a half-rebuilt cache must never look fresh
     model = AutoModel.from_pretrained(str(model_folder), local_files_only=True, attn_implementation="eager")
 
@@ -87,6 +89,32 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     return out_dir / INT8_FILE
 
 
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporaries (``.tmp-<pid>-<name>``) of exports whose process is gone, as a crash leaves them.
+
+    A live process's temporary is kept: another process may be exporting into the same cache right now.
+    """
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        pid, dash, _name = path.name.removeprefix(TMP_PREFIX).partition("-")
+        if path.name.startswith(TMP_PREFIX) and dash and pid.isdigit() and not _alive(int(pid)):
+            remove(path)
+
+
+def _alive(pid: int) -> bool:
+    """True when a process with this id exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    except OverflowError:  # no process can have such an id
+        return False
+    return True
+
+
 def cache_is_fresh(model_folder: Path, out_dir: Path, sha: str | None = None) -> bool:
     """True when ``out_dir`` holds an int8 model exported by this recipe from these exact weights."""
     try:
@@ -119,6 +147,7 @@ class OnnxEncoder:
             raise ConfigError(f"model {name!r} is not a local folder; the ONNX backend exports local models only")
         _check_pipeline(location)
         sha = weights_sha256(location)
+        remove_leftovers(cache_dir)
         if not cache_is_fresh(location, cache_dir, sha):
             export_onnx(location, cache_dir)
         self.name = name

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qa.base.errors import QAError
 from qa.terminal.commands import UserError, cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_serve
+from qa.terminal.render import printable
 
 QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
 Command = Callable[[argparse.Namespace], int]
@@ -59,7 +60,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
 def _fail(message: str) -> int:
     """Print one `error:` line to stderr and return the failure exit code."""
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"error: {printable(' '.join(message.split()))}", file=sys.stderr)
     return 1
 
 

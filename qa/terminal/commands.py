@@ -15,7 +15,7 @@ from qa.base.settings import Settings
 from qa.service import evaluation
 from qa.service.engine import Engine
 from qa.service.wire import ask_response
-from qa.terminal.render import format_benchmark, format_report, format_scores, print_stream
+from qa.terminal.render import format_benchmark, format_report, format_scores, print_stream, printable
 
 
 class UserError(Exception):
@@ -109,7 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.verbose:
         print(f"\nmisses at rank 1 ({len(report.misses)}):")
         for miss in report.misses:
-            print(f"  {miss}")
+            print(f"  {printable(miss)}")
     elif report.misses:
         print(f"\n{len(report.misses)} questions missed at rank 1; --verbose lists them")
     return 0
@@ -135,5 +135,6 @@ def _eval_beir(args: argparse.Namespace) -> int:
 def cmd_documents(args: argparse.Namespace) -> int:
     """List the indexed documents: id, date, author, title (tab-separated)."""
     for doc in Engine.catalogue(_settings(args)):
-        print(f"{doc.id}\t{doc.date or '-'}\t{doc.author or '-'}\t{doc.title}")
+        fields = (doc.id, doc.date or "-", doc.author or "-", doc.title)
+        print("\t".join(printable(field) for field in fields))
     return 0

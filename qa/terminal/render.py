@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
@@ -14,6 +15,23 @@ if TYPE_CHECKING:
     from qa.service.evaluation import BeirResult
 
 QUOTE_CHARS = 300
+JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner: ordinary in Urdu, Persian and emoji text
+LINES = "\n\t"
+
+
+def printable(text: str, keep: str = "") -> str:
+    """The text with control, invisible-format and line-separator characters escaped as Python does (``\\x1b``).
+
+    Titles, ids and authors come from the corpus: escaped, none can move the cursor, recolour the terminal,
+    reorder the line or break a tab-separated row. ``keep`` names characters to leave as they are (``LINES``).
+    """
+    return "".join(c if c in keep or not _unsafe(c) else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _unsafe(char: str) -> bool:
+    """True for a character that acts on the terminal instead of showing: category C, line and paragraph breaks."""
+    category = unicodedata.category(char)
+    return (category[0] == "C" or category in ("Zl", "Zp")) and char not in JOINERS
 
 
 def quote(text: str, limit: int | None = None) -> str:
@@ -21,12 +39,12 @@ def quote(text: str, limit: int | None = None) -> str:
     flat = " ".join(text.split())
     if limit is not None and len(flat) > limit:
         flat = flat[:limit].rsplit(" ", 1)[0] + " …"
-    return f'    "{flat}"'
+    return f'    "{printable(flat)}"'
 
 
 def format_answer(result: Answer) -> str:
     """The human-readable form of an answer: text, then numbered citations or the closest passages."""
-    head = result.answer if result.answerable else _no_answer(result)
+    head = printable(result.answer if result.answerable else _no_answer(result), LINES)
     return head + "\n" + format_sources(result)
 
 
@@ -47,7 +65,8 @@ def format_sources(result: Answer) -> str:
         lines += ["", "Citations:"]
         for c in result.citations:
             verdict = "" if c.supported else "  (NOT supported by this passage)"
-            lines += [f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}){verdict}", quote(c.quote)]
+            where = f"{printable(c.title)} ({printable(c.doc_id)}, chars {c.start}-{c.end})"
+            lines += [f"[{c.n}] {where}{verdict}", quote(c.quote)]
         if result.invalid_citations:
             removed = ", ".join(f"[{n}]" for n in result.invalid_citations)
             lines += [f"Removed citations to passages that do not exist: {removed}"]
@@ -57,7 +76,8 @@ def format_sources(result: Answer) -> str:
         lines += ["", "Closest passages:"]
         for h in result.hits:
             p = h.passage
-            lines += [f"[{h.rank}] {h.title} ({p.doc_id}, chars {p.start}-{p.end})", quote(p.text, QUOTE_CHARS)]
+            where = f"{printable(h.title)} ({printable(p.doc_id)}, chars {p.start}-{p.end})"
+            lines += [f"[{h.rank}] {where}", quote(p.text, QUOTE_CHARS)]
     if result.flagged_passages:
         flagged = ", ".join(f"[{n}]" for n in result.flagged_passages)
         lines += [f"Passages fenced as possible instructions to a model: {flagged}"]
@@ -75,7 +95,7 @@ def format_scores(result: Answer, info: Explain) -> str:
     for h in result.hits:
         s = h.scores
         lines.append(
-            f"[{h.rank}] {h.passage.doc_id} chars {h.passage.start}-{h.passage.end}: fused {s.fused:.4f}  "
+            f"[{h.rank}] {printable(h.passage.doc_id)} chars {h.passage.start}-{h.passage.end}: fused {s.fused:.4f}  "
             f"dense {_score(s.dense)}  keyword {_score(s.keyword)}  sentence {_score(s.sentence)}  "
             f"rerank {_score(s.rerank)}"
         )
@@ -120,7 +140,7 @@ def print_stream(events: Iterator[Event], out: TextIO | None = None) -> Answer:
     try:
         for event in events:
             if isinstance(event, TokenEvent) and event.text:
-                print(event.text, end="", flush=True, file=out)
+                print(printable(event.text, LINES), end="", flush=True, file=out)
                 printed = True
             elif isinstance(event, FinalEvent):
                 result = event.answer

@@ -139,3 +139,29 @@ def test_nothing_is_read_at_import_time() -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(Settings().build.chunk_tokens)
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "NaN", "Infinity", " -Infinity ", "1e999"])
+@pytest.mark.parametrize("var", ["QA_DENSE_WEIGHT", "QA_ABSTAIN_THRESHOLD", "QA_LLM_TIMEOUT", "QA_BM25_K1"])
+def test_non_finite_numbers_in_the_environment_are_refused(var: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match="not a finite number") as info:
+        Settings.from_env({var: raw})
+    assert f"{var}={raw!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("var", ["QA_PORT", "QA_CHUNK_TOKENS", "QA_MAX_BODY_BYTES"])
+def test_non_finite_words_are_not_whole_numbers(var: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"{var}='{raw}' is not a valid int"):
+        Settings.from_env({var: raw})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    "name",
+    ["dense_weight", "keyword_weight", "sentence_weight", "abstain_threshold", "bm25_b", "llm_timeout",
+     "llm_temperature", "chunk_tokens", "port", "max_body_bytes"],
+)  # fmt: skip
+def test_non_finite_numbers_in_direct_construction_are_refused(name: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=rf"setting {name} \(env QA_{name.upper()}\) = -?(nan|inf): must be"):
+        Settings.of(**{name: value})

@@ -111,3 +111,25 @@ def test_engine_reranks_and_explains(
     assert body.passages[0].scores is not None and body.passages[0].scores.rerank == pytest.approx(
         result.hits[0].scores.rerank, abs=1e-4
     )
+
+
+def test_engine_open_uses_qa_reranker(
+    tiny_cross_encoder: Path, seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder
+) -> None:
+    env = {
+        "QA_CORPUS_DIR": str(seed_settings.build.corpus_dir),
+        "QA_INDEX_DIR": str(seed_settings.build.index_dir),
+        "QA_EMBED_BACKEND": "torch",
+        "QA_RERANK_DEPTH": "8",
+    }
+    opened = Engine.open(Settings.from_env({**env, "QA_RERANKER": str(tiny_cross_encoder)}), encoder)
+    assert isinstance(opened.reranker, CrossEncoderReranker) and opened.reranker.name == str(tiny_cross_encoder)
+    plain = Engine.open(Settings.from_env(env), encoder)
+    assert plain.reranker is None
+    question = "Who led the long march to Islamabad?"
+    result, before = opened.ask(question, top_k=5), plain.ask(question, top_k=8)
+    scores = opened.reranker.score(question, [f"{h.title}\n{h.passage.text}" for h in before.hits])
+    expected = [before.hits[i].passage for i in sorted(range(8), key=lambda i: (-scores[i], i))[:5]]
+    assert [h.passage for h in result.hits] == expected
+    assert [h.scores.rerank for h in result.hits] == pytest.approx(sorted(scores, reverse=True)[:5], abs=1e-6)
+    assert all(h.scores.rerank is None for h in before.hits)

@@ -9,7 +9,7 @@ import pytest
 from conftest import SEEDS
 
 from qa.base.errors import CorpusError, QAError
-from qa.store.corpus import corpus_files, corpus_hash, fallback_title, load_corpus, load_file
+from qa.store.corpus import corpus_files, corpus_hash, fallback_title, load_corpus, load_file, read_corpus, unusable
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -236,3 +236,117 @@ def test_corpus_hash_tracks_content_and_names(tmp_path: Path) -> None:
     renamed = corpus_hash(tmp_path)
     (tmp_path / "ignored.csv").unlink()
     assert corpus_hash(tmp_path) == renamed
+
+
+# Document ids must come back at GET /documents/{id}: no path separators, no . or .., no control characters.
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "why"),
+    [
+        ("a/b", "contains / or \\"),
+        ("2024/05/otters", "contains / or \\"),
+        ("a\\b", "contains / or \\"),
+        (".", "is . or .."),
+        ("..", "is . or .."),
+        ("a\x1b[31mb", "control character U+001B"),
+        ("line\nbreak", "control character U+000A"),
+        ("nul\x00", "control character U+0000"),
+        ("\ud800x", "control character U+D800"),
+    ],
+)
+def test_jsonl_id_that_cannot_be_fetched_names_file_and_line(tmp_path: Path, doc_id: str, why: str) -> None:
+    good = json.dumps({"id": "ok", "text": "Fine."})
+    path = write(tmp_path, "batch.jsonl", good + "\n" + json.dumps({"id": doc_id, "text": "An article."}) + "\n")
+    with pytest.raises(CorpusError) as info:
+        load_corpus(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:2: document id {doc_id!r} ")
+    assert why in message and message.endswith("change the id")
+
+
+@pytest.mark.parametrize(
+    ("name", "doc_id", "why"),
+    [
+        ("..txt", ".", "is . or .."),
+        ("...md", "..", "is . or .."),
+        ("a\\b.txt", "a\\b", "contains / or \\"),
+        ("\x1b[2Jclear.html", "\x1b[2Jclear", "control character U+001B"),
+        ("tab\there.txt", "tab\there", "control character U+0009"),
+        ("  .txt", "  ", "is empty"),
+    ],
+)
+def test_file_name_that_makes_a_bad_id_is_refused(tmp_path: Path, name: str, doc_id: str, why: str) -> None:
+    write(tmp_path, "fine.txt", "A fine article.")
+    path = write(tmp_path, name, "An article with an awkward file name.")
+    with pytest.raises(CorpusError) as info:
+        load_corpus(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: its name gives the document id {doc_id!r}, which ")
+    assert why in message and message.endswith("rename the file")
+
+
+def test_ids_with_dots_spaces_and_other_punctuation_are_fine(tmp_path: Path) -> None:
+    rows = ["...a", "a.b", "a b", "a?b#c%d", "ڈیرہ\u200cبگٹی", "Ω"]
+    write(tmp_path, "batch.jsonl", "".join(json.dumps({"id": r, "text": "Some article text."}) + "\n" for r in rows))
+    write(tmp_path, ".hidden.txt", "A file whose name starts with a dot.")
+    assert sorted(d.id for d in load_corpus(tmp_path)) == sorted([*rows, ".hidden"])
+
+
+# Sources with no article text are skipped, each named with why.
+
+
+def test_empty_and_control_character_sources_are_skipped_and_named(tmp_path: Path) -> None:
+    write(tmp_path, "good.txt", "Otters return\n\nThe otters returned to the harbour in spring.\n")
+    empty = write(tmp_path, "empty.txt", "")
+    blank = write(tmp_path, "blank.md", "  \n\t\n\u00a0\u2003\n")
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes("A headline\n\nText saved as UTF-16 by an old editor.".encode("utf-16-le"))
+    noise = write(tmp_path, "noise.txt", "ok " + "\x01\x02\x7f\x1b" * 20)
+    scripts = write(tmp_path, "scripts.html", "<html><script>var x = 1;</script><nav>Home</nav></html>")
+    rows = [
+        {"id": "kept", "text": "Bridge reopens\n\nThe old bridge reopened on Monday."},
+        {"id": "ws", "text": " \n\t "},
+        {"id": "bin", "text": "\x00\x01\x02\x03 data \x04\x05\x06"},
+    ]
+    batch = write(tmp_path, "batch.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    corpus = read_corpus(tmp_path)
+    assert sorted(d.id for d in corpus.documents) == ["good", "kept"]
+    assert load_corpus(tmp_path) == corpus.documents
+    reasons = dict(line.split(": ", 1) for line in corpus.skipped)
+    assert set(reasons) == {str(empty), str(blank), str(utf16), str(noise), str(scripts), f"{batch}:2", f"{batch}:3"}
+    for source in (empty, blank, scripts, f"{batch}:2"):
+        assert reasons[str(source)] == "no text (empty or only whitespace)"
+    for source in (utf16, noise, f"{batch}:3"):
+        assert "control characters, not article text" in reasons[str(source)]
+        assert "UTF-8" in reasons[str(source)]
+    assert corpus.sha256 == corpus_hash(tmp_path)
+
+
+def test_a_corpus_with_nothing_left_is_an_error_naming_what_was_skipped(tmp_path: Path) -> None:
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        write(tmp_path, name, "\n")
+    with pytest.raises(CorpusError, match="no article text") as info:
+        read_corpus(tmp_path)
+    message = str(info.value)
+    assert f"{tmp_path / 'a.txt'}: no text" in message and str(tmp_path / "d.txt") not in message and "…" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ڈیرہ بگٹی میں احتجاج جاری ہے۔ می\u200cخواهم و نمی\u200cتوانم",  # Urdu and Persian with zero-width non-joiners
+        "Families 👨\u200d👩\u200d👧 marched\u00ad together to Quetta.",  # emoji joiners and a soft hyphen
+        "A page break\x0c between two paragraphs, and a stray \x00 byte in a long enough article text." * 2,
+        "\u200b".join("Zero width spaces between every word of this headline".split()),
+    ],
+)
+def test_ordinary_text_is_usable(text: str) -> None:
+    assert unusable(text) is None
+
+
+def test_jsonl_lone_surrogate_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "batch.jsonl", '{"id": "a", "text": "Half a pair \\ud83d here."}\n')
+    with pytest.raises(CorpusError, match="lone surrogate") as info:
+        load_corpus(tmp_path)
+    assert str(info.value).startswith(f"{path}:1: ")

@@ -317,3 +317,26 @@ def test_corpus_without_article_text_is_a_corpus_error(tmp_path: Path, fake_enco
     (corpus / "a.txt").write_text("Share Tweet\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no article text"):
         build(Settings.of(corpus_dir=corpus, index_dir=tmp_path / "index").build, fake_encoder)
+
+
+def test_build_skips_sources_without_article_text_and_says_so(settings: Settings, fake_encoder: Encoder) -> None:
+    corpus = settings.build.corpus_dir
+    (corpus / "empty.txt").write_text("   \n", encoding="utf-8")
+    (corpus / "binary.txt").write_bytes(bytes(range(32)) * 8)
+    messages: list[str] = []
+    index = build(settings.build, fake_encoder, progress=messages.append)
+    assert set(index.documents) == {"002_f87bb952200a9f3a", "003_3ad3cec4be3d9008"}
+    warnings = [m for m in messages if m.startswith("warning: skipped ")]
+    assert len(warnings) == 2
+    assert any(str(corpus / "empty.txt") in w and "no text" in w for w in warnings)
+    assert any(str(corpus / "binary.txt") in w and "control characters" in w for w in warnings)
+    assert load(settings.build.index_dir, settings.build, fake_encoder).manifest == index.manifest
+
+
+def test_load_with_a_missing_corpus_folder_is_an_error(settings: Settings, fake_encoder: Encoder) -> None:
+    build(settings.build, fake_encoder)
+    gone = settings.replace(corpus_dir=settings.build.corpus_dir.parent / "moved")
+    with pytest.raises(CorpusError, match="does not exist") as info:
+        load(gone.build.index_dir, gone.build, fake_encoder)
+    assert "QA_CORPUS_DIR" in str(info.value) and "moved" in str(info.value)
+    assert len(load(gone.build.index_dir, gone.build, fake_encoder, check_corpus=False).documents) == 2

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from qa.base.errors import ConfigError
 from qa.base.settings import DEFAULT_MODEL, Settings
 from qa.store.embedding import SentenceEncoder
 from qa.store.encoders import open_encoder
-from qa.store.onnx_encoder import INT8_FILE, META_FILE, OnnxEncoder
+from qa.store.onnx_encoder import FP32_FILE, INT8_FILE, META_FILE, OnnxEncoder, remove_leftovers
 
 TEXTS = [
     "hello world",
@@ -132,3 +135,41 @@ def test_settings_choose_the_backend(onnx_cache: Path, tmp_path: Path) -> None:
     assert Settings.from_env({"QA_EMBED_BACKEND": "onnx"}).build.embed_backend == "onnx"
     with pytest.raises(ConfigError, match="QA_EMBED_BACKEND"):
         Settings.of(embed_backend="tensorrt")
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait(timeout=60)
+    return child.pid
+
+
+def leftovers(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Temporaries as a crashed export leaves them (dead pid), and a live writer's (this process) and others."""
+    dead = dead_pid()
+    crashed = [folder / f".tmp-{dead}-{FP32_FILE}", folder / f".tmp-{dead}-{INT8_FILE}"]
+    kept = [folder / f".tmp-{os.getpid()}-being-written.onnx", folder / ".tmp-notes.txt", folder / "keep.txt"]
+    for path in crashed + kept:
+        path.write_bytes(b"\0" * 1024)
+    return crashed, kept
+
+
+def test_leftovers_of_dead_exports_are_removed_a_live_writer_s_kept(tmp_path: Path) -> None:
+    crashed, kept = leftovers(tmp_path)
+    remove_leftovers(tmp_path)
+    assert [p for p in crashed if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []
+    remove_leftovers(tmp_path / "absent")  # no cache folder yet: nothing to do
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh-cache", "re-export"])
+def test_opening_removes_leftovers_of_a_crashed_export(onnx_cache: Path, tmp_path: Path, stale: bool) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(onnx_cache, cache)
+    if stale:
+        (cache / META_FILE).unlink()
+    crashed, kept = leftovers(cache)
+    OnnxEncoder(DEFAULT_MODEL, cache)
+    assert [p for p in crashed if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []
+    assert (cache / META_FILE).is_file()

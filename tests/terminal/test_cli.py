@@ -6,8 +6,10 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import msgspec
@@ -377,3 +379,118 @@ def test_ask_model_failure_is_one_error_line(
 def test_ask_unknown_model_lists_the_allowed(seed_flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.ask_main([QUESTION, "--model", "gpt-9", *seed_flags]) == 1
     assert "extractive, openai" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["serve", "--no-build"], ["index"]])
+def test_non_finite_setting_is_one_error_line(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QA_DENSE_WEIGHT", "nan")
+    assert cli.main([*command, "--index", str(tmp_path / "index"), "--corpus", str(tmp_path)]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "QA_DENSE_WEIGHT='nan' is not a finite number" in line
+
+
+def test_serve_with_a_bad_reranker_fails_before_serving(
+    seed_flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    served: list[str] = []
+
+    def no_serving(*_args: object, **_kwargs: object) -> None:
+        served.append("uvicorn started")
+
+    monkeypatch.setattr(uvicorn, "run", no_serving)
+    monkeypatch.setattr(uvicorn.Server, "run", no_serving)
+    monkeypatch.setattr(uvicorn.Server, "serve", no_serving)
+    monkeypatch.setenv("QA_RERANKER", str(tmp_path / "no-such-cross-encoder"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    codes: list[int] = []
+    argv = ["serve", "--no-build", "--host", "127.0.0.1", "--port", str(port), *seed_flags]
+    runner = threading.Thread(target=lambda: codes.append(cli.main(argv)), daemon=True)
+    runner.start()
+    runner.join(timeout=120)
+    assert not runner.is_alive(), "qa serve neither failed nor returned within 120 s"
+    assert codes == [1] and served == []
+    line = error_line(capsys.readouterr().err)
+    assert "QA_RERANKER" in line and "no-such-cross-encoder" in line
+
+
+def test_index_refuses_an_id_that_cannot_be_fetched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    rows = [{"id": "ok", "text": "A fine article about otters."}, {"id": "2024/05/otters", "text": "Otters again."}]
+    batch = corpus / "batch.jsonl"
+    batch.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert cli.main(["index", "--corpus", str(corpus), "--index", str(index)]) == 1
+    line = error_line(capsys.readouterr().err)  # one line: the corpus is read before the model loads
+    assert f"{batch}:2: document id '2024/05/otters' contains /" in line and line.endswith("change the id")
+    assert not index.exists()
+
+
+def test_index_skips_empty_and_binary_articles_and_escapes_titles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "otters.txt").write_text(
+        "Otters at the harbour\n\nFishermen counted twelve otters near the old pier in spring.\n", encoding="utf-8"
+    )
+    (corpus / "empty.md").write_text(" \n\n", encoding="utf-8")
+    (corpus / "utf16.txt").write_bytes("Bridge reopens\n\nThe bridge reopened.".encode("utf-16-le"))
+    row = {"id": "bridge", "title": "Bridge\x1b[2J reopens\tagain", "author": "Jane\x07 Roe", "text": "The old "
+           "stone bridge reopened on Monday after two years of repairs, the mayor said."}  # fmt: skip
+    (corpus / "batch.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({"id": "blank", "text": "\t"}) + "\n")
+    flags = ["--corpus", str(corpus), "--index", str(index)]
+    assert cli.main(["index", *flags]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("indexed 2 documents into ")
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: skipped ")]
+    assert len(warnings) == 3
+    for source, why in ((corpus / "empty.md", "no text"), (corpus / "utf16.txt", "control characters")):
+        assert any(w.startswith(f"warning: skipped {source}: ") and why in w for w in warnings), warnings
+    assert any(f"{corpus / 'batch.jsonl'}:2: no text" in w for w in warnings)
+
+    assert cli.main(["documents", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert rows == [["bridge", "-", "Jane\\x07 Roe", "Bridge\\x1b[2J reopens\\tagain"], rows[1]]
+    assert rows[1][0] == "otters" and len(rows[1]) == 4
+
+    assert cli.main(["ask", "When did the stone bridge reopen?", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "Bridge\\x1b[2J reopens\\tagain (bridge, chars " in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ask", QUESTION], ["serve", "--no-build"], ["eval", str(DATA / "dev_qa.jsonl")]],
+    ids=["ask", "serve", "eval"],
+)
+def test_missing_corpus_folder_is_an_error(
+    command: list[str],
+    seed_settings: Settings,
+    seed_index: Index,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: pytest.fail("qa serve started without its corpus"))
+    monkeypatch.setenv("QA_CORPUS_DIR", str(tmp_path / "moved"))
+    assert cli.main([*command, "--index", str(seed_settings.build.index_dir)]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert f"corpus folder {tmp_path / 'moved'} does not exist" in line and "QA_CORPUS_DIR" in line
+
+
+def test_documents_needs_no_corpus(
+    seed_settings: Settings, seed_index: Index, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--corpus", str(tmp_path / "moved"), "--index", str(seed_settings.build.index_dir)]
+    assert cli.main(["documents", *flags]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
