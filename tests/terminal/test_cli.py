@@ -24,7 +24,7 @@ from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.service.wire import AskResponse
 from qa.store.index import Index
-from qa.terminal import cli
+from qa.terminal import cli, commands
 from qa.terminal.render import format_answer
 
 QUESTION = "Who led the long march to Islamabad?"
@@ -349,11 +349,11 @@ def test_serve_on_a_foreign_address_fails_before_loading(
     assert "203.0.113.1" in line and "--host" in line and "QA_HOST" in line
 
 
-def test_serve_hands_its_socket_to_uvicorn(
-    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    port, served = free_port(), []
+def test_serve_hands_its_socket_to_uvicorn(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No capsys here: the app's logging setup keeps the stderr it finds, which capsys would close after the test.
+    port, served, progress = free_port(), [], []
     monkeypatch.setattr(Engine, "open", lambda *_args, **_kwargs: engine)
+    monkeypatch.setattr(commands, "_progress", progress.append)
 
     def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
         served.append((server.config.app, [s.getsockname() for s in sockets]))
@@ -362,7 +362,7 @@ def test_serve_hands_its_socket_to_uvicorn(
     assert cli.main(["serve", "--port", str(port), "--index", str(tmp_path)]) == 0
     [(app, names)] = served
     assert isinstance(app, Litestar) and names == [("127.0.0.1", port)]
-    assert f"on http://127.0.0.1:{port}" in capsys.readouterr().err
+    assert progress == [f"serving 5 documents on http://127.0.0.1:{port}"]
 
 
 def test_bad_setting_in_environment(
