@@ -142,17 +142,18 @@ class ModelSettings:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HttpSettings:
-    """The HTTP service: where it listens, which browser origins may call it, how large a body may be."""
+    """The HTTP service: where it listens, which browser origins may call it, how large and how slow a body may be."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     cors_origins: str = ""
     max_body_bytes: int = 65536
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         _check(self)
-        _positive(self, "max_body_bytes")
+        _positive(self, "max_body_bytes", "body_timeout")
         if not 0 < self.port < 65536:
             _bad("port", self.port, "must be within 1..65535")
 

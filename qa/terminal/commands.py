@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 import time
 from pathlib import Path
 
 import msgspec
 
-from qa.base.errors import InvalidInput
+from qa.base.errors import ConfigError, InvalidInput
 from qa.base.settings import Settings
 from qa.service import evaluation
 from qa.service.engine import Engine
@@ -79,16 +81,37 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Open the engine (building the index unless --no-build), then serve HTTP with uvicorn."""
+    """Take the address (a taken port fails at once), open the engine (building the index unless --no-build), serve."""
     import uvicorn
 
     from qa.web.app import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
-    engine = Engine.open(settings, build=not args.no_build, progress=_progress)
-    _progress(f"serving {len(engine.documents())} documents on http://{settings.http.host}:{settings.http.port}")
-    uvicorn.run(create_app(settings, engine=engine), host=settings.http.host, port=settings.http.port)
+    host, port = settings.http.host, settings.http.port
+    with _bind(host, port) as sock:
+        engine = Engine.open(settings, build=not args.no_build, progress=_progress)
+        _progress(f"serving {len(engine.documents())} documents on http://{host}:{port}")
+        uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine))).run(sockets=[sock])
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (uvicorn listens on it), or a ConfigError saying which setting to change."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hints = {
+            errno.EADDRINUSE: f"port {port} is in use; stop what listens there or pick another with --port or QA_PORT",
+            errno.EADDRNOTAVAIL: f"{host} is not an address of this machine; set --host or QA_HOST to one of its "
+            "addresses (127.0.0.1: this machine only; 0.0.0.0: every interface)",
+            errno.EACCES: f"port {port} needs privileges; pick a port from 1024 up with --port or QA_PORT",
+        }
+        hint = hints.get(exc.errno or 0, "check --host / QA_HOST and --port / QA_PORT")
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); {hint}") from None
+    return sock
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

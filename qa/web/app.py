@@ -1,4 +1,4 @@
-"""The HTTP app: routes, the engine by dependency injection, one error handler, OpenAPI and CORS."""
+"""The HTTP app: routes, the engine by dependency injection, one error handler, JSON-only bodies, OpenAPI, CORS."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 import qa
 from qa.base.settings import Settings, comma_list
 from qa.service.engine import Encoder, Engine
-from qa.web import chat, problems, routes
+from qa.web import chat, intake, problems, routes
 from qa.web.runtime import EngineSlot
 
 
@@ -41,6 +41,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
         state=State({"slot": slot}),
         dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
         on_startup=[lambda: slot.start()],
+        before_request=intake.require_json,
+        middleware=[intake.BodyDeadline(settings.http.body_timeout)],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle))],
         exception_handlers={Exception: handle},
         openapi_config=OpenAPIConfig(title="articleqa", version=qa.__version__),

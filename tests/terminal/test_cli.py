@@ -10,18 +10,22 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
+import uvicorn
 from conftest import DATA
+from litestar import Litestar
 from openai_stub import OpenAIStub, Reply
 
 from qa.base.records import Answer, Hit, Passage, Scores
 from qa.base.settings import Settings
+from qa.service.engine import Engine
 from qa.service.wire import AskResponse
 from qa.store.index import Index
-from qa.terminal import cli
+from qa.terminal import cli, commands
 from qa.terminal.render import format_answer
 
 QUESTION = "Who led the long march to Islamabad?"
@@ -297,9 +301,69 @@ def test_documents_lists_the_seeds(seed_flags: list[str], capsys: pytest.Capture
     assert len(rows) == 5 and all(len(r) == 4 and r[3] for r in rows)
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (the kernel's pick, released again)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def test_serve_no_build_without_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["serve", "--no-build", "--index", str(tmp_path / "none")]) == 1
+    port = str(free_port())  # serve takes its address before it opens the index
+    assert cli.main(["serve", "--no-build", "--port", port, "--index", str(tmp_path / "none")]) == 1
     assert "qa index" in error_line(capsys.readouterr().err)
+
+
+@pytest.fixture
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if `qa serve` gets as far as opening the engine (loading the model and index)."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        pytest.fail("qa serve opened the engine before taking its address")
+
+    monkeypatch.setattr(Engine, "open", refuse)
+
+
+@pytest.mark.usefixtures("no_engine")
+def test_serve_on_a_taken_port_fails_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        started = time.monotonic()
+        assert cli.main(["serve", "--host", "127.0.0.1", "--port", port, "--index", str(tmp_path)]) == 1
+    assert time.monotonic() - started < 2
+    line = error_line(capsys.readouterr().err)
+    assert f"127.0.0.1:{port}" in line and "--port" in line and "QA_PORT" in line
+
+
+@pytest.mark.usefixtures("no_engine")
+def test_serve_on_a_foreign_address_fails_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_HOST", "203.0.113.1")  # TEST-NET-3: never this machine's; bind fails, nothing is sent
+    started = time.monotonic()
+    assert cli.main(["serve", "--port", str(free_port()), "--index", str(tmp_path)]) == 1
+    assert time.monotonic() - started < 2
+    line = error_line(capsys.readouterr().err)
+    assert "203.0.113.1" in line and "--host" in line and "QA_HOST" in line
+
+
+def test_serve_hands_its_socket_to_uvicorn(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No capsys here: the app's logging setup keeps the stderr it finds, which capsys would close after the test.
+    port, served, progress = free_port(), [], []
+    monkeypatch.setattr(Engine, "open", lambda *_args, **_kwargs: engine)
+    monkeypatch.setattr(commands, "_progress", progress.append)
+
+    def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        served.append((server.config.app, [s.getsockname() for s in sockets]))
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    assert cli.main(["serve", "--port", str(port), "--index", str(tmp_path)]) == 0
+    [(app, names)] = served
+    assert isinstance(app, Litestar) and names == [("127.0.0.1", port)]
+    assert progress == [f"serving 5 documents on http://127.0.0.1:{port}"]
 
 
 def test_bad_setting_in_environment(

@@ -327,3 +327,79 @@ def test_loading_then_ready(
     with TestClient(app) as test_client:  # a second startup does not load again
         assert test_client.get("/readyz").status_code == 200
     assert len(calls) == 1
+
+
+def assert_openai_error(response: httpx.Response, status: int, mentions: str | None = None) -> dict[str, Any]:
+    """Check an error in OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``) and return it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    error: dict[str, Any] = body["error"]
+    assert error["type"] == ("invalid_request_error" if status < 500 else "api_error")
+    assert error["param"] is None and isinstance(error["code"], str) and error["code"]
+    assert error["message"].strip() and "Traceback" not in error["message"]
+    if mentions:
+        assert mentions in error["message"], error["message"]
+    return error
+
+
+DEPTH = 1000  # past Python's recursion limit: msgspec raised RecursionError (a 500) on bodies nested this deep
+DEEP_ARRAY = "[" * DEPTH + "]" * DEPTH
+DEEP_OBJECT = '{"a":' * DEPTH + "1" + "}" * DEPTH
+DEEP_BODIES = [
+    pytest.param("/ask", '{"question": "who?", "extra": %s}', id="ask-extra-field"),
+    pytest.param("/ask", '{"question": %s}', id="ask-question"),
+    pytest.param("/ask", '{"question": "who?", "top_k": %s}', id="ask-top_k"),
+    pytest.param("/ask", "%s", id="ask-whole-body"),
+    pytest.param(
+        "/v1/chat/completions",
+        '{"model":"extractive","messages":[{"role":"user","content":[{"type":"text","text":"x","extra":%s}]}]}',
+        id="chat-message-part",
+    ),
+    pytest.param(
+        "/v1/chat/completions",
+        '{"model": "extractive", "messages": [{"role": "user", "content": [%s]}]}',
+        id="chat-content",
+    ),
+    pytest.param("/v1/chat/completions", '{"model": "extractive", "messages": %s}', id="chat-messages"),
+    pytest.param("/v1/chat/completions", "%s", id="chat-whole-body"),
+]
+
+
+@pytest.mark.parametrize("nested", [DEEP_ARRAY, DEEP_OBJECT], ids=["arrays", "objects"])
+@pytest.mark.parametrize(("path", "template"), DEEP_BODIES)
+def test_deeply_nested_json_is_a_client_error(client: TestClient[Any], path: str, template: str, nested: str) -> None:
+    body = (template % nested).encode()
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    if path.startswith("/v1/"):
+        assert_openai_error(response, 400)
+    else:
+        assert_problem(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "mentions"),
+    [
+        ("GET", "/v1/nope", 404, "/schema"),
+        ("GET", "/v1", 404, "/schema"),
+        ("POST", "/v1/nope", 404, "/schema"),
+        ("GET", "/v1/chat/completions", 405, "POST"),
+        ("DELETE", "/v1/models", 405, "GET"),
+        ("POST", "/v1/models", 405, "GET"),
+        ("GET", "/v1/documents", 404, "/schema"),
+    ],
+)
+def test_routing_errors_under_v1_are_openai_errors(
+    client: TestClient[Any], method: str, path: str, status: int, mentions: str
+) -> None:
+    response = client.request(method, path)
+    error = assert_openai_error(response, status, mentions)
+    assert error["code"] == {404: "not_found", 405: "method_not_allowed"}[status]
+    if status == 405:
+        assert mentions in response.headers["allow"]
+
+
+def test_head_healthz_is_200_without_a_body(client: TestClient[Any]) -> None:
+    response = client.head("/healthz")
+    assert response.status_code == 200 and response.content == b""

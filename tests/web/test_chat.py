@@ -148,3 +148,54 @@ def test_stream_is_an_event_stream_ending_in_done(base_url: str) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]" and len(lines) >= 4
+
+
+def test_short_follow_up_after_a_long_question_is_answered(client: openai.OpenAI) -> None:
+    long_question = ((QUESTION + " ") * 30)[:995]  # with the follow-up, over the 1000-character limit
+    completion = client.chat.completions.create(
+        model="extractive",
+        messages=[
+            {"role": "user", "content": long_question},
+            {"role": "assistant", "content": "Mahrang Baloch [1]."},
+            {"role": "user", "content": "and when?"},
+        ],
+    )
+    assert completion.choices[0].finish_reason == "stop" and completion.choices[0].message.content
+
+
+def test_long_last_message_is_still_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": "a" * 1001}])
+    assert info.value.status_code == 400 and "1001" in info.value.message
+
+
+DEEP = b"[" * 1000 + b"]" * 1000  # past Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        (b'{"model":"extractive","messages":[{"role":"user","content":[{"type":"text","extra":' + DEEP + b"}]}]}",
+         "nests JSON too deeply"),
+        (b'{"model":"extractive","messages":' + DEEP + b"}", "messages[0]"),
+    ],
+    ids=["in-a-message-part", "in-messages"],
+)  # fmt: skip
+def test_deeply_nested_body_is_a_400_over_http(base_url: str, body: bytes, mentions: str) -> None:
+    with httpx.Client(timeout=30) as http:
+        response = http.post(f"{base_url}/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and mentions in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "text/plain"}, {}], ids=["text-plain", "none"])
+def test_body_not_declared_json_is_415_over_http(base_url: str, headers: dict[str, str]) -> None:
+    body = b'{"model": "extractive", "messages": [{"role": "user", "content": "Who led the long march?"}]}'
+    with httpx.Client(timeout=30) as http:
+        response = http.post(f"{base_url}/chat/completions", content=body, headers=headers)
+        assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+        json_response = http.post(
+            f"{base_url}/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
+    assert json_response.status_code == 200

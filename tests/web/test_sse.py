@@ -187,3 +187,28 @@ def test_chat_stream_failure_is_an_error_chunk(client: TestClient[Any], openai_s
     chunks = [json.loads(d) for d in data[:-1]]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if "choices" in c) == "The march "
     assert "broke off" in chunks[-1]["error"]["message"] and chunks[-1]["error"]["type"] == "api_error"
+
+
+def test_one_error_map_for_answers_streams_and_v1(client: TestClient[Any], openai_stub_module: OpenAIStub) -> None:
+    before = len(openai_stub_module.requests)
+    openai_stub_module.script(*[Reply.failure(401, "invalid api key")] * 4)
+    ask = {"question": QUESTION, "model": "openai"}
+    plain = client.post("/ask", json=ask)
+    assert plain.status_code == 502 and plain.headers["content-type"].startswith("application/problem+json")
+    problem = plain.json()
+    assert problem["type"] == "urn:articleqa:problem:model-error" and "QA_LLM_API_KEY" in problem["detail"]
+
+    streamed = client.post("/ask", json={**ask, "stream": True})
+    assert streamed.status_code == 200
+    events = events_of(streamed.text)
+    assert [name for name, _ in events] == ["passages", "error"]
+    assert events[-1][1] == problem
+
+    openai_error = {"error": {"message": problem["detail"], "type": "api_error", "param": None, "code": "model_error"}}
+    chat = {"model": "openai", "messages": [{"role": "user", "content": QUESTION}]}
+    answered = client.post("/v1/chat/completions", json=chat)
+    assert answered.status_code == 502 and answered.json() == openai_error
+    chunked = client.post("/v1/chat/completions", json={**chat, "stream": True})
+    data = [line[6:] for line in chunked.text.replace("\r\n", "\n").splitlines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]" and json.loads(data[-2]) == openai_error
+    assert len(openai_stub_module.requests) - before == 4  # one model call each, no retries
