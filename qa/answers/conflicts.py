@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from qa.answers.citations import figures
+from qa.base.figures import MAGNITUDES, figures
 from qa.base.records import Document, Hit
 from qa.base.sentences import split_sentences
 from qa.base.terms import terms
@@ -69,7 +69,7 @@ def _statements(hit: Hit, documents: Mapping[str, Document]) -> list[tuple[State
     out = []
     for start, end in split_sentences(hit.passage.text):
         quote = hit.passage.text[start:end]
-        found = figures(quote) - {"hundred", "thousand", "million", "billion", "trillion", "percent"}
+        found = figures(quote) - MAGNITUDES
         if not found:
             continue
         words = {t for t in terms(quote) if not any(ch.isdigit() for ch in t)} - set(terms(" ".join(found)))

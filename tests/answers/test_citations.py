@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import COUNT
 
-from qa.answers.citations import COMBINED_THRESHOLD, LEXICAL_THRESHOLD, check, figures, markers, names
+from qa.answers.citations import COMBINED_THRESHOLD, LEXICAL_THRESHOLD, check, markers
 from qa.answers.prompt import NO_ANSWER, build_prompt
 from qa.base.records import Document, Hit, Passage, Scores
 from qa.base.settings import Settings
@@ -36,18 +36,6 @@ def test_markers_forms() -> None:
     assert [ns for _, _, ns in found] == [[1], [1, 3], [2, 3, 4], [1], [2], [7], [2, 3], [1, 2]]
     assert markers("[2024] is no citation? it is three digits max") == []
     assert markers("no markers (1) here") == []
-
-
-def test_figures_and_names() -> None:
-    assert figures("In 1969, 25 districts and 1,200 people; 10%") == {"1969", "25", "1200", "10", "percent"}
-    assert figures("twenty-five men on Nov. 21, the fifth attack") == {"25", "21", "November", "5"}
-    assert figures("They may go; no one knows, for the first time") == set()
-    assert figures("in May 2023") == {"May", "2023"}
-    assert names("In 2025, the BYC held a rally in Dalbandin. Officials in Quetta's centre") == {
-        "byc",
-        "dalbandin",
-        "quetta",
-    }
 
 
 def test_supported_citation_quotes_the_document_exactly() -> None:
