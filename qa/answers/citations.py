@@ -15,6 +15,7 @@ from qa.base.sentences import split_sentences
 from qa.base.terms import terms
 from qa.models.interface import Prompt
 from qa.store.embedding import Encoder
+from qa.store.sentence_table import SentenceTable
 
 # Support thresholds, measured with bench/citation_support.py (243 claim/passage pairs from the dev questions over
 # the seed passages; bench/README.md, "Citation support"). Lexical: share of the claim's content terms found in
@@ -91,24 +92,29 @@ def markers(text: str) -> list[tuple[int, int, list[int]]]:
     return out
 
 
-def support(claims: Sequence[str], hit: Hit, encoder: Encoder | None, context: str = "") -> list[Support]:
+def support(
+    claims: Sequence[str], hit: Hit, sentences: SentenceTable, encoder: Encoder | None, context: str = ""
+) -> list[Support]:
     """For each claim, the passage sentence that supports it best, and whether its figures and names are there.
 
-    Names may also come from ``context`` (other passages of the same article: a passage says "the victim" where
-    an earlier one named him); figures must be in the passage itself.
+    The passage's sentences and their vectors come from the index's sentence table (only the claims are embedded);
+    a passage without a sentence of ``MIN_WORDS`` words there is judged whole. Names may also come from
+    ``context`` (other passages of the same article: a passage says "the victim" where an earlier one named him);
+    figures must be in the passage itself.
     """
     passage = hit.passage
-    spans = [(s + passage.start, e + passage.start) for s, e in split_sentences(passage.text)] or [
-        (passage.start, passage.end)
-    ]
-    texts = [passage.text[s - passage.start : e - passage.start] for s, e in spans]
-    sentence_terms = [set(terms(t)) for t in texts]
+    rows = sentences.rows_in(passage)
+    spans = [sentences.spans[row] for row in rows] or [passage]
+    sentence_terms = [set(terms(span.text)) for span in spans]
     available = figures(passage.text + " " + hit.title)
     known = words(" ".join((passage.text, hit.title, context)))
     cosines = None
     if encoder is not None and claims:
-        vectors = encoder.encode([*claims, *texts])
-        cosines = vectors[: len(claims)] @ vectors[len(claims) :].T
+        if rows:
+            cosines = encoder.encode(list(claims)) @ sentences.vectors[rows].T
+        else:
+            vectors = encoder.encode([*claims, passage.text])
+            cosines = vectors[: len(claims)] @ vectors[len(claims) :].T
     out = []
     for i, claim in enumerate(claims):
         wanted = set(terms(claim))
@@ -117,8 +123,8 @@ def support(claims: Sequence[str], hit: Hit, encoder: Encoder | None, context: s
         best = int(np.argmax(combined))
         out.append(
             Support(
-                start=spans[best][0],
-                end=spans[best][1],
+                start=spans[best].start,
+                end=spans[best].end,
                 lexical=float(lexical[best]),
                 cosine=None if cosines is None else float(cosines[i][best]),
                 figures_ok=figures(claim) <= available,
@@ -129,9 +135,17 @@ def support(claims: Sequence[str], hit: Hit, encoder: Encoder | None, context: s
 
 
 def check(
-    answer_text: str, prompt: Prompt, encoder: Encoder | None = None, *, threshold: float | None = None
+    answer_text: str,
+    prompt: Prompt,
+    sentences: SentenceTable,
+    encoder: Encoder | None = None,
+    *,
+    threshold: float | None = None,
 ) -> Checked:
     """Remove markers that point at no passage, and judge every remaining citation against its passage.
+
+    ``sentences`` is the sentence table of the index the prompt's passages come from; with ``encoder`` (the model
+    that embedded it) support also weighs the cosine between claim and sentence.
 
     A claim is the text between the previous marker group (or the sentence start) and its own group; a clause of
     fewer than ``MIN_CLAUSE_TERMS`` content terms is judged with its whole sentence. ``threshold`` overrides the
@@ -156,7 +170,7 @@ def check(
         hit = prompt.passages[n - 1]
         context = " ".join(h.passage.text for h in prompt.passages if h.passage.doc_id == hit.passage.doc_id)
         claims = [groups[g][0] for g in members]
-        for g, found_support in zip(members, support(claims, hit, encoder, context), strict=True):
+        for g, found_support in zip(members, support(claims, hit, sentences, encoder, context), strict=True):
             verdicts[(g, n)] = found_support
     citations = []
     for g, (claim, ns) in enumerate(groups):

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import msgspec
 
 from qa.answers.citations import check
 from qa.answers.prompt import NO_ANSWER, build_prompt
-from qa.base.records import Answer, Citation, Document, Event, FinalEvent, PassagesEvent, TokenEvent
+from qa.base.records import Answer, Citation, Event, FinalEvent, PassagesEvent, TokenEvent
 from qa.base.settings import AnswerSettings
 from qa.models.extractive import ExtractiveModel
 from qa.models.interface import LanguageModel
 from qa.store.chunking import TokenCounter
 from qa.store.embedding import Encoder
+from qa.store.index import Index
 
 MODEL_DECLINED = "model_declined"
 
@@ -22,19 +23,19 @@ MODEL_DECLINED = "model_declined"
 def generate(
     draft: Answer,
     model: LanguageModel,
-    documents: Mapping[str, Document],
+    index: Index,
     settings: AnswerSettings,
     count: TokenCounter,
     encoder: Encoder,
 ) -> Iterator[Event]:
-    """Stream a model's answer over the draft's passages (the draft is the engine's extractive answer).
+    """Stream a model's answer over the draft's passages (the engine's extractive answer over ``index``).
 
     An abstaining draft is not sent to the model: the fixed no-answer reply is given. The extractive model quotes
     the passages verbatim, so its citations are the draft's own; any other model's markers are checked against
     the passages (qa/citations.py). A model failure raises ModelError after the pieces already yielded.
     """
     extract = draft.answer if draft.answerable else NO_ANSWER
-    prompt = build_prompt(draft.question, draft.hits, documents, settings, count, extract=extract)
+    prompt = build_prompt(draft.question, draft.hits, index.documents, settings, count, extract=extract)
     started = time.perf_counter()
     head = msgspec.structs.replace(
         draft,
@@ -61,7 +62,7 @@ def generate(
             head, answer=draft.answer, citations=draft.citations, grounded=bool(draft.citations)
         )
     else:
-        checked = check(text, prompt, encoder)
+        checked = check(text, prompt, index.sentences, encoder)
         # The wire shape: a CheckedCitation's Citation fields, without its score and claim.
         citations = tuple(Citation(**{f: getattr(c, f) for f in Citation.__struct_fields__}) for c in checked.citations)
         final = msgspec.structs.replace(

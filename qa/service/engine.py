@@ -87,7 +87,7 @@ class Engine:
         chosen = self.language_model(model)
         asked = standalone(self.check_question(question), [q.strip() for q in earlier])
         draft = self.draft(asked, top_k)
-        return generate(draft, chosen, self.index.documents, self.settings.answers, self._count, self.encoder)
+        return generate(draft, chosen, self.index, self.settings.answers, self._count, self.encoder)
 
     def explain(self) -> Explain:
         """The search settings and the index build behind this engine's scores."""
@@ -121,7 +121,7 @@ class Engine:
             text, citations = answer.compose(
                 answer.choose(ranked, self.settings.answers.answer_sentences), self.index.documents
             )
-            text, citations = answer.with_disagreement(text, citations, hits, self.index.documents)
+            text, citations = answer.with_disagreement(text, citations, hits, self.index)
             reason = None
         else:
             text, citations = NO_ANSWER, ()

@@ -49,7 +49,7 @@ def engine(tmp_path: Path, fake_encoder: FakeEncoder) -> Engine:
 
 def run(engine: Engine, question: str, model: Scripted | ExtractiveModel) -> list[object]:
     draft = engine.draft(question, 3)
-    return list(generate(draft, model, engine.index.documents, engine.settings.answers, COUNT, engine.encoder))
+    return list(generate(draft, model, engine.index, engine.settings.answers, COUNT, engine.encoder))
 
 
 def test_model_answer_events_and_checked_citations(engine: Engine) -> None:
@@ -74,7 +74,7 @@ def test_abstaining_draft_never_reaches_the_model(engine: Engine) -> None:
     model = Scripted("should not be used")
     strict = Engine(engine.settings.replace(abstain_threshold=1.0), engine.encoder, engine.index)
     draft = strict.draft("What do otters eat in winter?", 3)
-    events = list(generate(draft, model, strict.index.documents, strict.settings.answers, COUNT, strict.encoder))
+    events = list(generate(draft, model, strict.index, strict.settings.answers, COUNT, strict.encoder))
     assert not model.prompts
     assert [type(e) for e in events] == [PassagesEvent, TokenEvent, FinalEvent]
     final = final_answer(iter(events))
@@ -93,7 +93,7 @@ def test_extractive_model_returns_the_draft(engine: Engine) -> None:
 def test_model_failure_raises_after_the_pieces(engine: Engine) -> None:
     draft = engine.draft("How many otters did the fishermen count?", 3)
     events = generate(
-        draft, Scripted("Twelve", fail=True), engine.index.documents, engine.settings.answers, COUNT, engine.encoder
+        draft, Scripted("Twelve", fail=True), engine.index, engine.settings.answers, COUNT, engine.encoder
     )
     assert isinstance(next(events), PassagesEvent)
     assert next(events) == TokenEvent(text="Twelve")
