@@ -29,9 +29,10 @@ from qa.evaluation.questions import Question, contains_evidence, load_questions
 from qa.store.corpus import load_corpus
 from qa.store.embedding import SentenceEncoder
 from qa.store.index import build_from_documents
+from qa.store.sentence_table import SentenceTable
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "eval" / "dev_qa.jsonl"
+DEV = ROOT / "tests" / "data" / "dev_qa.jsonl"
 THRESHOLDS = [round(0.05 * i, 2) for i in range(4, 17)]
 _NAME = re.compile(r"(?<=\s)[A-Z][a-z]{3,}\b")
 _DIGITS = re.compile(r"\b\d+\b")
@@ -56,7 +57,7 @@ def main() -> None:
     settings = Settings.of(corpus_dir=ROOT / "seeds")
     encoder = SentenceEncoder(settings.build.model)
     docs = load_corpus(settings.build.corpus_dir)
-    index = build_from_documents(docs, settings.build, encoder, with_sentences=False)
+    index = build_from_documents(docs, settings.build, encoder)
     titles = {d.id: d.title for d in docs}
     hits = [
         Hit(rank=1, passage=p, title=titles[p.doc_id], scores=Scores(dense=None, keyword=None, fused=0.0))
@@ -65,8 +66,8 @@ def main() -> None:
     pairs = make_pairs(load_questions(args.questions), hits, random.Random(args.seed))
     kinds = sorted({p.kind for p in pairs})
     print(f"{len(pairs)} pairs: " + ", ".join(f"{k} {sum(p.kind == k for p in pairs)}" for k in kinds))
-    lexical = [support([p.claim], p.hit, None)[0] for p in pairs]
-    dense = _batched(pairs, encoder)
+    lexical = [support([p.claim], p.hit, index.sentences, None)[0] for p in pairs]
+    dense = _batched(pairs, index.sentences, encoder)
     methods: dict[str, tuple[list[Support], Callable[[Support], float]]] = {
         "lexical (no encoder)": (lexical, lambda s: s.lexical),
         "cosine": (dense, lambda s: s.cosine or 0.0),
@@ -84,14 +85,14 @@ def main() -> None:
         print(f"  accepted at {best:.2f}: {rates}")
 
 
-def _batched(pairs: list[Pair], encoder: SentenceEncoder) -> list[Support]:
-    """Support of every pair with the encoder, one encoding call per passage."""
+def _batched(pairs: list[Pair], sentences: SentenceTable, encoder: SentenceEncoder) -> list[Support]:
+    """Support of every pair with the encoder, one encoding call (of the claims) per passage."""
     out: dict[int, Support] = {}
     by_passage: dict[tuple[str, int], list[int]] = {}
     for i, p in enumerate(pairs):
         by_passage.setdefault((p.hit.passage.doc_id, p.hit.passage.start), []).append(i)
     for members in by_passage.values():
-        found = support([pairs[i].claim for i in members], pairs[members[0]].hit, encoder)
+        found = support([pairs[i].claim for i in members], pairs[members[0]].hit, sentences, encoder)
         out.update(zip(members, found, strict=True))
     return [out[i] for i in range(len(pairs))]
 

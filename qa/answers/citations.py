@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
+from qa.base.figures import figures, names, words
 from qa.base.records import Citation, Hit
 from qa.base.sentences import split_sentences
 from qa.base.terms import terms
 from qa.models.interface import Prompt
 from qa.store.embedding import Encoder
+from qa.store.sentence_table import SentenceTable
 
 # Support thresholds, measured with bench/citation_support.py (243 claim/passage pairs from the dev questions over
 # the seed passages; bench/README.md, "Citation support"). Lexical: share of the claim's content terms found in
@@ -27,26 +29,7 @@ MIN_CLAUSE_TERMS = 3  # a clause shorter than this is judged with its whole sent
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:,|;|-|–|and)\s*\d{1,3})*)\s*\]")
 _MARKER_ONLY = re.compile(r"^[\s\[\]\d,;–\-.!?)\"'”’]*$")
 _LEADING_MARKERS = re.compile(r"(?:\s*" + _MARKER.pattern + r")+[.,;]?")
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)])")
-_UNITS = "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
-_UNITS += "eighteen nineteen"
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety"
-# "one", "first" and "second" are left out: "no one", "for the first time", "a second look" are not figures.
-NUMBER_WORDS = {w: i + 2 for i, w in enumerate(_UNITS.split())}
-NUMBER_WORDS |= {w: 10 * (i + 2) for i, w in enumerate(_TENS.split())}
-NUMBER_WORDS |= {w: i + 3 for i, w in enumerate("third fourth fifth sixth seventh eighth ninth tenth".split())}
-_SMALL = {"one": 1, **{k: v for k, v in NUMBER_WORDS.items() if v < 10}}
-MAGNITUDES = frozenset({"hundred", "thousand", "million", "billion", "trillion", "percent"})
-MONTHS = "January February March April May June July August September October November December".split()
-_MONTH = re.compile(
-    r"\b(?:(" + "|".join(m for m in MONTHS if m != "May") + r")|(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b\.?"
-    r"|May(?=\s+\d)|(?<=\d\s)May)\b"
-)
-_WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")
-# A capitalised word that does not open a sentence or a clause: a name (person, place, group, acronym).
-_NAME = re.compile(r"(?<![.!?:;\"“(\[]\s)(?<![.!?:;\"“(\[])(?<=\s)[A-Z][\w'’-]*")
-_LOWER_WORD = re.compile(r"[^\W_]+")
 
 
 class CheckedCitation(Citation, frozen=True, kw_only=True):
@@ -109,49 +92,29 @@ def markers(text: str) -> list[tuple[int, int, list[int]]]:
     return out
 
 
-def figures(text: str) -> set[str]:
-    """Numbers (``1,200`` -> 1200, ``twenty-five`` -> 25, ``5th`` -> 5), magnitudes and months named in a text."""
-    found = {m.group(0).replace(",", "").rstrip(".").removesuffix(".0") for m in _NUMBER.finditer(text)}
-    for word in _WORD.findall(text.lower()):
-        tens, _, unit = word.partition("-")
-        if tens in NUMBER_WORDS and NUMBER_WORDS[tens] >= 20 and unit in _SMALL:
-            found.add(str(NUMBER_WORDS[tens] + _SMALL[unit]))
-        elif word in NUMBER_WORDS:
-            found.add(str(NUMBER_WORDS[word]))
-        elif word in MAGNITUDES:
-            found.add(word)
-    if "%" in text:
-        found.add("percent")
-    for match in _MONTH.finditer(text):
-        name = match.group(0).rstrip(".")
-        found.add(next(m for m in MONTHS if m.startswith(name[:3])))
-    return found
-
-
-def names(text: str) -> set[str]:
-    """Lowercased capitalised words of a text that do not open a sentence (``Dalbandin``, ``BYC``)."""
-    found = {w.lower() for m in _NAME.finditer(text) for w in _LOWER_WORD.findall(m.group(0))}
-    return {w for w in found if len(w) > 1}  # the "s" of "Balochistan's" is no name
-
-
-def support(claims: Sequence[str], hit: Hit, encoder: Encoder | None, context: str = "") -> list[Support]:
+def support(
+    claims: Sequence[str], hit: Hit, sentences: SentenceTable, encoder: Encoder | None, context: str = ""
+) -> list[Support]:
     """For each claim, the passage sentence that supports it best, and whether its figures and names are there.
 
-    Names may also come from ``context`` (other passages of the same article: a passage says "the victim" where
-    an earlier one named him); figures must be in the passage itself.
+    The passage's sentences and their vectors come from the index's sentence table (only the claims are embedded);
+    a passage without a sentence of ``MIN_WORDS`` words there is judged whole. Names may also come from
+    ``context`` (other passages of the same article: a passage says "the victim" where an earlier one named him);
+    figures must be in the passage itself.
     """
     passage = hit.passage
-    spans = [(s + passage.start, e + passage.start) for s, e in split_sentences(passage.text)] or [
-        (passage.start, passage.end)
-    ]
-    texts = [passage.text[s - passage.start : e - passage.start] for s, e in spans]
-    sentence_terms = [set(terms(t)) for t in texts]
+    rows = sentences.rows_in(passage)
+    spans = [sentences.spans[row] for row in rows] or [passage]
+    sentence_terms = [set(terms(span.text)) for span in spans]
     available = figures(passage.text + " " + hit.title)
-    words = set(_LOWER_WORD.findall(" ".join((passage.text, hit.title, context)).lower()))
+    known = words(" ".join((passage.text, hit.title, context)))
     cosines = None
     if encoder is not None and claims:
-        vectors = encoder.encode([*claims, *texts])
-        cosines = vectors[: len(claims)] @ vectors[len(claims) :].T
+        if rows:
+            cosines = encoder.encode(list(claims)) @ sentences.vectors[rows].T
+        else:
+            vectors = encoder.encode([*claims, passage.text])
+            cosines = vectors[: len(claims)] @ vectors[len(claims) :].T
     out = []
     for i, claim in enumerate(claims):
         wanted = set(terms(claim))
@@ -160,21 +123,29 @@ def support(claims: Sequence[str], hit: Hit, encoder: Encoder | None, context: s
         best = int(np.argmax(combined))
         out.append(
             Support(
-                start=spans[best][0],
-                end=spans[best][1],
+                start=spans[best].start,
+                end=spans[best].end,
                 lexical=float(lexical[best]),
                 cosine=None if cosines is None else float(cosines[i][best]),
                 figures_ok=figures(claim) <= available,
-                names_ok=names(claim) <= words,
+                names_ok=names(claim) <= known,
             )
         )
     return out
 
 
 def check(
-    answer_text: str, prompt: Prompt, encoder: Encoder | None = None, *, threshold: float | None = None
+    answer_text: str,
+    prompt: Prompt,
+    sentences: SentenceTable,
+    encoder: Encoder | None = None,
+    *,
+    threshold: float | None = None,
 ) -> Checked:
     """Remove markers that point at no passage, and judge every remaining citation against its passage.
+
+    ``sentences`` is the sentence table of the index the prompt's passages come from; with ``encoder`` (the model
+    that embedded it) support also weighs the cosine between claim and sentence.
 
     A claim is the text between the previous marker group (or the sentence start) and its own group; a clause of
     fewer than ``MIN_CLAUSE_TERMS`` content terms is judged with its whole sentence. ``threshold`` overrides the
@@ -199,7 +170,7 @@ def check(
         hit = prompt.passages[n - 1]
         context = " ".join(h.passage.text for h in prompt.passages if h.passage.doc_id == hit.passage.doc_id)
         claims = [groups[g][0] for g in members]
-        for g, found_support in zip(members, support(claims, hit, encoder, context), strict=True):
+        for g, found_support in zip(members, support(claims, hit, sentences, encoder, context), strict=True):
             verdicts[(g, n)] = found_support
     citations = []
     for g, (claim, ns) in enumerate(groups):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import msgspec
 
-from qa.answers.citations import figures
-from qa.base.records import Document, Hit
-from qa.base.sentences import split_sentences
+from qa.base.figures import MAGNITUDES, figures
+from qa.base.records import Hit
 from qa.base.terms import terms
+from qa.store.sentence_table import SentenceTable
 
 TOP_PASSAGES = 5
 MIN_SHARED = 3  # content terms two sentences must share to be about the same thing
@@ -35,16 +35,15 @@ class Disagreement(msgspec.Struct, frozen=True, kw_only=True):
     second: Statement
 
 
-def disagreements(
-    hits: Sequence[Hit], documents: Mapping[str, Document], *, top: int = TOP_PASSAGES
-) -> list[Disagreement]:
+def disagreements(hits: Sequence[Hit], sentences: SentenceTable, *, top: int = TOP_PASSAGES) -> list[Disagreement]:
     """Sentence pairs from different articles among the top passages that share a subject but not their figures.
 
     Each side must state a figure the other does not (``12 killed`` / ``15 killed``; ``March 2019`` / ``April
     2019``); a sentence that only adds a figure to the other's is no disagreement. At most one pair per two
-    passages, the one sharing most terms; best first.
+    passages, the one sharing most terms; best first. The sentences are the index's (``sentences``): one of fewer
+    than ``MIN_WORDS`` words is not there, and could share ``MIN_SHARED`` terms besides its figure only rarely.
     """
-    statements = [s for hit in hits[:top] for s in _statements(hit, documents)]
+    statements = [s for hit in hits[:top] for s in _statements(hit, sentences)]
     best: dict[tuple[int, int], tuple[int, Disagreement]] = {}
     for i, (a, a_terms) in enumerate(statements):
         for b, b_terms in statements[i + 1 :]:
@@ -62,26 +61,21 @@ def disagreements(
     return [d for _, d in sorted(best.values(), key=lambda x: (-x[0], x[1].first.rank, x[1].second.rank))]
 
 
-def _statements(hit: Hit, documents: Mapping[str, Document]) -> list[tuple[Statement, set[str]]]:
+def _statements(hit: Hit, sentences: SentenceTable) -> list[tuple[Statement, set[str]]]:
     """The sentences of a passage that state a figure, with their content terms (figures left out)."""
-    doc = documents.get(hit.passage.doc_id)
-    text = doc.text if doc is not None else None
     out = []
-    for start, end in split_sentences(hit.passage.text):
-        quote = hit.passage.text[start:end]
-        found = figures(quote) - {"hundred", "thousand", "million", "billion", "trillion", "percent"}
+    for row in sentences.rows_in(hit.passage):
+        span = sentences.spans[row]
+        found = figures(span.text) - MAGNITUDES
         if not found:
             continue
-        words = {t for t in terms(quote) if not any(ch.isdigit() for ch in t)} - set(terms(" ".join(found)))
-        absolute = hit.passage.start + start
-        if text is not None and text[absolute : absolute + len(quote)] != quote:
-            continue  # the passage no longer matches its document: quote nothing rather than a wrong slice
+        words = {t for t in terms(span.text) if not any(ch.isdigit() for ch in t)} - set(terms(" ".join(found)))
         statement = Statement(
             rank=hit.rank,
-            doc_id=hit.passage.doc_id,
-            start=absolute,
-            end=absolute + len(quote),
-            quote=quote,
+            doc_id=span.doc_id,
+            start=span.start,
+            end=span.end,
+            quote=span.text,
             figures=tuple(sorted(found)),
         )
         out.append((statement, words))

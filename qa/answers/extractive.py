@@ -88,19 +88,19 @@ def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tup
 
 
 def with_disagreement(
-    text: str, citations: tuple[Citation, ...], hits: list[Hit], docs: dict[str, Document]
+    text: str, citations: tuple[Citation, ...], hits: list[Hit], index: Index
 ) -> tuple[str, tuple[Citation, ...]]:
     """The answer plus the sentence of another article that gives a different figure or date for what it quotes.
 
     Only a disagreement one side of which is a quoted sentence counts, so the answer never silently picks one
     version; when both sides are quoted already, nothing is added.
     """
-    for pair in disagreements(hits[:CANDIDATE_PASSAGES], docs):
+    for pair in disagreements(hits[:CANDIDATE_PASSAGES], index.sentences):
         for quoted, other in ((pair.first, pair.second), (pair.second, pair.first)):
             quotes_it = any(_overlaps(c, quoted.doc_id, quoted.start, quoted.end) for c in citations)
             if not quotes_it or any(c.doc_id == other.doc_id and c.start == other.start for c in citations):
                 continue
-            doc = docs[other.doc_id]
+            doc = index.documents[other.doc_id]
             added = Citation(
                 n=other.rank, doc_id=doc.id, title=doc.title, start=other.start, end=other.end, quote=other.quote
             )

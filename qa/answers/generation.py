@@ -3,77 +3,73 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-
-import msgspec
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from qa.answers.citations import check
 from qa.answers.prompt import NO_ANSWER, build_prompt
-from qa.base.records import Answer, Citation, Document, Event, FinalEvent, PassagesEvent, TokenEvent
+from qa.base.records import Answer, Citation, Draft, Event, FinalEvent, PassagesEvent, TokenEvent
 from qa.base.settings import AnswerSettings
 from qa.models.extractive import ExtractiveModel
-from qa.models.interface import LanguageModel
+from qa.models.interface import LanguageModel, Prompt
 from qa.store.chunking import TokenCounter
 from qa.store.embedding import Encoder
+from qa.store.index import Index
 
 MODEL_DECLINED = "model_declined"
 
 
+@dataclass(frozen=True)
+class Written:
+    """What the model's answer came to: its text and citations, and whether it is grounded or declines."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    grounded: bool
+    invalid: tuple[int, ...] = ()
+    declined: bool = False
+
+
 def generate(
-    draft: Answer,
+    draft: Draft,
     model: LanguageModel,
-    documents: Mapping[str, Document],
+    index: Index,
     settings: AnswerSettings,
     count: TokenCounter,
     encoder: Encoder,
 ) -> Iterator[Event]:
-    """Stream a model's answer over the draft's passages (the draft is the engine's extractive answer).
+    """Stream a model's answer over the draft's passages (``index`` is the one they were retrieved from).
 
     An abstaining draft is not sent to the model: the fixed no-answer reply is given. The extractive model quotes
     the passages verbatim, so its citations are the draft's own; any other model's markers are checked against
-    the passages (qa/citations.py). A model failure raises ModelError after the pieces already yielded.
+    the passages (qa/answers/citations.py). A model failure raises ModelError after the pieces already yielded.
     """
-    extract = draft.answer if draft.answerable else NO_ANSWER
-    prompt = build_prompt(draft.question, draft.hits, documents, settings, count, extract=extract)
+    prompt = build_prompt(draft.question, draft.hits, index.documents, settings, count, extract=draft.extract)
     started = time.perf_counter()
-    head = msgspec.structs.replace(
-        draft,
-        answer="",
-        citations=(),
-        model=model.name,
-        grounded=False,
-        flagged_passages=prompt.flagged,
-        dropped_passages=prompt.dropped,
-    )
-    yield PassagesEvent(answer=head)
+    yield PassagesEvent(draft=draft, model=model.name, flagged_passages=prompt.flagged, dropped_passages=prompt.dropped)
     if not draft.answerable:
         yield TokenEvent(text=NO_ANSWER)
-        yield FinalEvent(answer=_timed(msgspec.structs.replace(head, answer=NO_ANSWER), started))
+        yield FinalEvent(answer=_answer(draft, model, prompt, Written(NO_ANSWER, (), grounded=False), started))
         return
     pieces = []
     for piece in model.stream(prompt):
         if piece:
             pieces.append(piece)
             yield TokenEvent(text=piece)
-    text = "".join(pieces)
     if isinstance(model, ExtractiveModel):
-        final = msgspec.structs.replace(
-            head, answer=draft.answer, citations=draft.citations, grounded=bool(draft.citations)
-        )
+        written = Written(draft.extract, draft.citations, grounded=bool(draft.citations))
     else:
-        checked = check(text, prompt, encoder)
-        # The wire shape: a CheckedCitation's Citation fields, without its score and claim.
-        citations = tuple(Citation(**{f: getattr(c, f) for f in Citation.__struct_fields__}) for c in checked.citations)
-        final = msgspec.structs.replace(
-            head,
-            answer=checked.text.strip() or NO_ANSWER,
-            citations=citations,
-            grounded=checked.grounded,
-            invalid_citations=checked.invalid,
-        )
-        if _declined(final.answer):
-            final = msgspec.structs.replace(final, answerable=False, reason=MODEL_DECLINED, grounded=False)
-    yield FinalEvent(answer=_timed(final, started))
+        written = _checked("".join(pieces), prompt, index, encoder)
+    yield FinalEvent(answer=_answer(draft, model, prompt, written, started))
+
+
+def _checked(text: str, prompt: Prompt, index: Index, encoder: Encoder) -> Written:
+    """A model's answer with invalid markers removed and its citations checked against the passages."""
+    result = check(text, prompt, index.sentences, encoder)
+    # The wire shape: a CheckedCitation's Citation fields, without its score and claim.
+    citations = tuple(Citation(**{f: getattr(c, f) for f in Citation.__struct_fields__}) for c in result.citations)
+    answer = result.text.strip() or NO_ANSWER
+    return Written(answer, citations, result.grounded, result.invalid, declined=_declined(answer))
 
 
 def final_answer(events: Iterator[Event]) -> Answer:
@@ -92,9 +88,27 @@ def _declined(text: str) -> bool:
     return " ".join(text.split()).strip(" .").lower() == NO_ANSWER.strip(" .").lower()
 
 
-def _timed(answer: Answer, started: float) -> Answer:
-    """The answer with the generation time added to its timings."""
-    timings = dict(answer.timings_ms)
-    timings["generate"] = round((time.perf_counter() - started) * 1000, 3)
-    timings["total"] = round(timings.get("total", 0.0) + timings["generate"], 3)
-    return msgspec.structs.replace(answer, timings_ms=timings)
+def _answer(draft: Draft, model: LanguageModel, prompt: Prompt, written: Written, started: float) -> Answer:
+    """The finished answer, with every step's time and their total (generation timed from ``started`` to now)."""
+    timings = {
+        "embed": draft.embed_ms,
+        "search": draft.search_ms,
+        "answer": draft.answer_ms,
+        "generate": round((time.perf_counter() - started) * 1000, 3),
+    }
+    timings["total"] = round(sum(timings.values()), 3)
+    return Answer(
+        question=draft.question,
+        answerable=draft.answerable and not written.declined,
+        answer=written.text,
+        confidence=draft.confidence,
+        reason=MODEL_DECLINED if written.declined else draft.reason,
+        citations=written.citations,
+        hits=draft.hits,
+        timings_ms=timings,
+        model=model.name,
+        grounded=written.grounded and not written.declined,
+        invalid_citations=written.invalid,
+        flagged_passages=prompt.flagged,
+        dropped_passages=prompt.dropped,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from qa.base.figures import COUNTING_WORDS, MONTHS
 from qa.base.terms import terms
 
 NUMBER, DATE, PERSON = "number", "date", "person"
@@ -24,13 +25,7 @@ _PERSON_Q = re.compile(
     r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|are|were|led|leads|heads)\b|^\s*name\b|\bby whom\b", re.I
 )
 
-NUMBER_WORDS = (
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds "
-    "thousand thousands million millions billion dozen dozens first second third fourth fifth sixth seventh eighth "
-    "ninth tenth half"
-).split()
-MONTHS = "january february march april may june july august september october november december".split()
-_NUMBER = re.compile(r"\d|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.I)
+_NUMBER = re.compile(r"\d|\b(?:" + "|".join(sorted(COUNTING_WORDS)) + r")\b", re.I)
 _DATE = re.compile(
     r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*\.?\s+\d{1,2}\b|"
     r"\b\d{1,2}\s+(?:" + "|".join(MONTHS) + r")\b",

@@ -1,4 +1,4 @@
-"""Frozen value types shared by every part: documents, passages, hits, citations, answers and answer events."""
+"""Frozen value types shared by every part: documents, passages, hits, citations, drafts, answers, answer events."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     ``model`` wrote the answer; ``grounded`` is true only when it has a citation and every cited claim is
     supported. ``invalid_citations`` lists markers that pointed at no passage (removed from the text),
     ``flagged_passages`` the passages fenced because they read like instructions to a model, and
-    ``dropped_passages`` the ranks left out of the model's context for lack of room.
+    ``dropped_passages`` the ranks left out of the model's context for lack of room. ``timings_ms`` holds the
+    milliseconds each step took (embed, search, answer, generate) and their total.
     """
 
     question: str
@@ -93,10 +94,33 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     dropped_passages: tuple[int, ...] = ()
 
 
-class PassagesEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """First event: the retrieved passages (``answer.hits``) and how they were given to the model; no text yet."""
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    """What retrieval and the extractive step hand to generation: the passages and the extractive answer over them.
 
-    answer: Answer
+    ``extract`` is that answer with its ``citations``; when not ``answerable`` it is the fixed no-answer reply,
+    without citations, and ``reason`` says why. ``embed_ms``, ``search_ms`` and ``answer_ms`` are the times the
+    three steps took, in milliseconds.
+    """
+
+    question: str
+    hits: tuple[Hit, ...]
+    answerable: bool
+    confidence: float
+    reason: str | None
+    extract: str
+    citations: tuple[Citation, ...]
+    embed_ms: float
+    search_ms: float
+    answer_ms: float
+
+
+class PassagesEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """First event: the draft's passages, the model they are given to and how (flagged and dropped ranks)."""
+
+    draft: Draft
+    model: str
+    flagged_passages: tuple[int, ...]
+    dropped_passages: tuple[int, ...]
 
 
 class TokenEvent(msgspec.Struct, frozen=True, kw_only=True):

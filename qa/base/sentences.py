@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from qa.base.figures import MONTH_ABBREVIATIONS
+
 Span = tuple[int, int]
 
 ABBREVIATIONS = frozenset(
@@ -29,18 +31,7 @@ ABBREVIATIONS = frozenset(
         "rev",
         "hon",
         "pres",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
+        *(a.lower() for a in MONTH_ABBREVIATIONS),
         "no",
         "nos",
         "vol",

@@ -10,7 +10,7 @@ from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
 from qa.answers.question import standalone
 from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
-from qa.base.records import Answer, Document, Event, Hit
+from qa.base.records import Answer, Document, Draft, Event, Hit
 from qa.base.settings import Settings
 from qa.models.interface import LanguageModel
 from qa.models.registry import choose_model
@@ -93,7 +93,7 @@ class Engine:
         chosen = self.language_model(model)
         asked = standalone(self.check_question(question), [q.strip() for q in earlier])
         draft = self.draft(asked, top_k)
-        return generate(draft, chosen, self.index.documents, self.settings.answers, self._count, self.encoder)
+        return generate(draft, chosen, self.index, self.settings.answers, self._count, self.encoder)
 
     def explain(self) -> Explain:
         """The search settings and the index build behind this engine's scores."""
@@ -109,17 +109,14 @@ class Engine:
                 raise ModelUnavailable(f"language model {key!r} is not usable on this server: {exc}") from exc
         return self._models[key]
 
-    def draft(self, question: str, top_k: int | None = None) -> Answer:
+    def draft(self, question: str, top_k: int | None = None) -> Draft:
         """Retrieve the best passages and the extractive answer over them (with any disagreement shown), or abstain."""
         k = self.check_top_k(top_k)
-        timings: dict[str, float] = {}
         clock = time.perf_counter()
         query_vector = self.encoder.encode([question])[0]
-        timings["embed"] = _ms(clock)
-        clock = time.perf_counter()
+        embed_ms, clock = _ms(clock), time.perf_counter()
         hits = self.retrieve(question, query_vector, k)
-        timings["search"] = _ms(clock)
-        clock = time.perf_counter()
+        search_ms, clock = _ms(clock), time.perf_counter()
         ranked = answer.candidates(question, query_vector, hits, self.index)
         conf = answer.confidence(question, ranked, hits, self.index.keyword)
         answerable = bool(hits) and conf >= self.settings.answers.abstain_threshold
@@ -127,23 +124,22 @@ class Engine:
             text, citations = answer.compose(
                 answer.choose(ranked, self.settings.answers.answer_sentences), self.index.documents
             )
-            text, citations = answer.with_disagreement(text, citations, hits, self.index.documents)
+            text, citations = answer.with_disagreement(text, citations, hits, self.index)
             reason = None
         else:
             text, citations = NO_ANSWER, ()
             reason = NO_RELEVANT_PASSAGE
-        timings["answer"] = _ms(clock)
-        timings["total"] = round(sum(timings.values()), 3)
-        return Answer(
+        return Draft(
             question=question,
+            hits=tuple(hits),
             answerable=answerable,
-            answer=text,
             confidence=round(conf, 4),
             reason=reason,
+            extract=text,
             citations=citations,
-            hits=tuple(hits),
-            timings_ms=timings,
-            grounded=answerable and bool(citations),
+            embed_ms=embed_ms,
+            search_ms=search_ms,
+            answer_ms=_ms(clock),
         )
 
     def retrieve(self, question: str, query_vector: Vectors, k: int) -> list[Hit]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from qa.base.records import Answer, Citation, Document, Scores
+from qa.base.records import Answer, Citation, Document, Hit, Scores
 
 if TYPE_CHECKING:
     from qa.base.settings import Settings
@@ -193,8 +194,8 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, SCORE_DIGITS)
 
 
-def passages_out(answer: Answer, explain: Explain | None = None) -> list[PassageOut]:
-    """The wire shape of an answer's passages; with ``explain`` each carries its scores."""
+def passages_out(hits: Sequence[Hit], explain: Explain | None = None) -> list[PassageOut]:
+    """The wire shape of retrieved passages; with ``explain`` each carries its scores."""
     return [
         PassageOut(
             rank=h.rank,
@@ -206,7 +207,7 @@ def passages_out(answer: Answer, explain: Explain | None = None) -> list[Passage
             score=round(h.scores.fused, SCORE_DIGITS),
             scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
         )
-        for h in answer.hits
+        for h in hits
     ]
 
 
@@ -224,7 +225,7 @@ def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskRespon
         invalid_citations=list(answer.invalid_citations),
         flagged_passages=list(answer.flagged_passages),
         dropped_passages=list(answer.dropped_passages),
-        passages=passages_out(answer, explain),
+        passages=passages_out(answer.hits, explain),
         timings_ms=answer.timings_ms,
         explain=explain if explain is not None else msgspec.UNSET,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa.base.figures import parse_date
 from qa.base.sentences import Span, split_sentences
 
 BODY, TITLE, BYLINE, DATELINE, BOILERPLATE, DUPLICATE = "body", "title", "byline", "date", "boilerplate", "duplicate"
@@ -24,26 +25,6 @@ _LINK_ONLY = re.compile(r"^[*_\s]*\[[^\]]*\]\([^)]*\)[*_\s]*$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _EMPHASIS_ONLY = re.compile(r"^(\*\*|__)(?P<inner>[^*_]{1,120})\1$")
 _BY = re.compile(r"^by\s+(?P<name>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})$", re.I)
-MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
-_MONTH = r"(?P<month>" + "|".join(f"{m}|{m[:3]}\\.?" for m in MONTHS) + r"|sept\.?)"
-_DATES = (
-    re.compile(r"^(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})$", re.I),
-    re.compile(r"^" + _MONTH + r"\s+(?P<day>\d{1,2}),?\s+(?P<year>\d{4})$", re.I),
-    re.compile(r"^(?P<year>\d{4})-(?P<mnum>\d{2})-(?P<day>\d{2})(?:[T ][\d:.+Z-]*)?$"),
-)
 MAX_BOILERPLATE_WORDS = 45
 TAIL_FRACTION = 0.8
 
@@ -139,27 +120,6 @@ def _byline(text: str, start: int, end: int) -> str | None:
     if inner != raw and re.fullmatch(r"(?:[A-Z][\w’'-]*\.?\s?){1,6}", inner):
         return inner
     return None
-
-
-def parse_date(piece: str) -> str | None:
-    """An ISO date (``2023-12-11``) when the whole piece is a date, else None."""
-    piece = piece.strip().strip("*_ ")
-    for pattern in _DATES:
-        match = pattern.match(piece)
-        if match is None:
-            continue
-        groups = match.groupdict()
-        month = int(groups["mnum"]) if groups.get("mnum") else MONTHS.index(_month_name(groups["month"])) + 1
-        day, year = int(groups["day"]), int(groups["year"])
-        if 1 <= month <= 12 and 1 <= day <= 31:
-            return f"{year:04d}-{month:02d}-{day:02d}"
-    return None
-
-
-def _month_name(token: str) -> str:
-    """Full month name for an abbreviation such as ``Dec.``."""
-    prefix = token.lower().rstrip(".")[:3]
-    return next(m for m in MONTHS if m.startswith(prefix))
 
 
 def _looks_like_title(text: str, spans: list[Span], kinds: list[str]) -> bool:

@@ -11,8 +11,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from qa.base.errors import CorpusError
+from qa.base.figures import parse_date
 from qa.base.records import Document
-from qa.store.cleaning import clean, parse_date
+from qa.store.cleaning import clean
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")

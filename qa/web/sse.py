@@ -69,7 +69,7 @@ def sse_messages(events: Iterator[Event], explain: Explain | None) -> Iterator[S
     try:
         for event in events:
             if isinstance(event, PassagesEvent):
-                yield _message("passages", _passages(event.answer, explain))
+                yield _message("passages", _passages(event, explain))
             elif isinstance(event, TokenEvent):
                 yield _message("token", TokenData(event.text))
             elif isinstance(event, FinalEvent):
@@ -85,17 +85,18 @@ def _message(event: str, data: Any) -> ServerSentEventMessage:
     return ServerSentEventMessage(event=event, data=msgspec.json.encode(data).decode())
 
 
-def _passages(answer: Answer, explain: Explain | None) -> PassagesData:
+def _passages(event: PassagesEvent, explain: Explain | None) -> PassagesData:
     """The ``passages`` event's data."""
+    draft = event.draft
     return PassagesData(
-        question=answer.question,
-        model=answer.model,
-        answerable=answer.answerable,
-        confidence=answer.confidence,
-        reason=answer.reason,
-        passages=passages_out(answer, explain),
-        flagged_passages=list(answer.flagged_passages),
-        dropped_passages=list(answer.dropped_passages),
+        question=draft.question,
+        model=event.model,
+        answerable=draft.answerable,
+        confidence=draft.confidence,
+        reason=draft.reason,
+        passages=passages_out(draft.hits, explain),
+        flagged_passages=list(event.flagged_passages),
+        dropped_passages=list(event.dropped_passages),
         explain=explain if explain is not None else msgspec.UNSET,
     )
 

@@ -49,13 +49,13 @@ def engine(tmp_path: Path, fake_encoder: FakeEncoder) -> Engine:
 
 def run(engine: Engine, question: str, model: Scripted | ExtractiveModel) -> list[object]:
     draft = engine.draft(question, 3)
-    return list(generate(draft, model, engine.index.documents, engine.settings.answers, COUNT, engine.encoder))
+    return list(generate(draft, model, engine.index, engine.settings.answers, COUNT, engine.encoder))
 
 
 def test_model_answer_events_and_checked_citations(engine: Engine) -> None:
     model = Scripted("Fishermen counted twelve otters ", "by the old pier [1].", " Otters fly [5].")
     events = run(engine, "How many otters did the fishermen count?", model)
-    assert isinstance(events[0], PassagesEvent) and events[0].answer.answer == "" and events[0].answer.hits
+    assert isinstance(events[0], PassagesEvent) and events[0].draft.hits and events[0].model == "scripted"
     assert [e.text for e in events[1:-1]] == list(model.pieces)  # type: ignore[attr-defined]
     final = events[-1]
     assert isinstance(final, FinalEvent)
@@ -74,7 +74,7 @@ def test_abstaining_draft_never_reaches_the_model(engine: Engine) -> None:
     model = Scripted("should not be used")
     strict = Engine(engine.settings.replace(abstain_threshold=1.0), engine.encoder, engine.index)
     draft = strict.draft("What do otters eat in winter?", 3)
-    events = list(generate(draft, model, strict.index.documents, strict.settings.answers, COUNT, strict.encoder))
+    events = list(generate(draft, model, strict.index, strict.settings.answers, COUNT, strict.encoder))
     assert not model.prompts
     assert [type(e) for e in events] == [PassagesEvent, TokenEvent, FinalEvent]
     final = final_answer(iter(events))
@@ -85,15 +85,33 @@ def test_extractive_model_returns_the_draft(engine: Engine) -> None:
     question = "How many otters did the fishermen count?"
     draft = engine.draft(question, 3)
     final = final_answer(iter(run(engine, question, ExtractiveModel())))
-    assert final.answer == draft.answer and final.citations == draft.citations
+    assert final.answer == draft.extract and final.citations == draft.citations
     assert final.grounded and final.model == "extractive"
-    assert engine.ask(question, 3).answer == draft.answer
+    assert engine.ask(question, 3).answer == draft.extract
+
+
+def test_the_answer_is_built_once_from_the_draft(engine: Engine) -> None:
+    question = "How many otters did the fishermen count?"
+    draft = engine.draft(question, 3)
+    model = Scripted("Fishermen counted twelve otters [1].")
+    events = list(generate(draft, model, engine.index, engine.settings.answers, COUNT, engine.encoder))
+    first, final = events[0], final_answer(iter(events))
+    assert isinstance(first, PassagesEvent) and first.draft is draft
+    assert (first.flagged_passages, first.dropped_passages) == (final.flagged_passages, final.dropped_passages)
+    assert (final.question, final.hits, final.confidence) == (draft.question, draft.hits, draft.confidence)
+    timings = final.timings_ms
+    assert (timings["embed"], timings["search"], timings["answer"]) == (
+        draft.embed_ms,
+        draft.search_ms,
+        draft.answer_ms,
+    )
+    assert timings["total"] == round(sum(timings[k] for k in ("embed", "search", "answer", "generate")), 3)
 
 
 def test_model_failure_raises_after_the_pieces(engine: Engine) -> None:
     draft = engine.draft("How many otters did the fishermen count?", 3)
     events = generate(
-        draft, Scripted("Twelve", fail=True), engine.index.documents, engine.settings.answers, COUNT, engine.encoder
+        draft, Scripted("Twelve", fail=True), engine.index, engine.settings.answers, COUNT, engine.encoder
     )
     assert isinstance(next(events), PassagesEvent)
     assert next(events) == TokenEvent(text="Twelve")

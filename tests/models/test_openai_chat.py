@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from conftest import COUNT
+from conftest import COUNT, FakeEncoder
 from openai_stub import OpenAIStub, Reply
 
 from qa.answers.citations import check
@@ -17,6 +17,8 @@ from qa.base.settings import Settings
 from qa.models.interface import Prompt
 from qa.models.openai_chat import OpenAIModel
 from qa.models.registry import get_model
+from qa.store.embedding import Encoder
+from qa.store.sentence_table import SentenceTable
 
 SECRET = "sk-test-do-not-leak-42"
 TEXTS = [
@@ -40,6 +42,12 @@ def passages() -> tuple[list[Hit], dict[str, Document]]:
 def make_prompt() -> Prompt:
     hits, docs = passages()
     return build_prompt("Where was the BYC rally?", hits, docs, Settings().answers, COUNT)
+
+
+def sentences(encoder: Encoder | None = None) -> SentenceTable:
+    """The sentence table of the passages, embedded with ``encoder`` (a fake one when None)."""
+    hits, docs = passages()
+    return SentenceTable.build([h.passage for h in hits], docs, encoder or FakeEncoder(), batch_size=8)
 
 
 def settings(stub: OpenAIStub, **changes: object) -> Settings:
@@ -79,7 +87,7 @@ def test_streams_a_cited_answer(openai_stub: OpenAIStub) -> None:
     assert request.body["max_tokens"] == 200 and request.body["temperature"] == 0.2
     assert [m["role"] for m in request.body["messages"]] == ["system", "user"]
     assert request.body["messages"][1]["content"] == prompt.messages[1].content
-    checked = check("".join(pieces), prompt)
+    checked = check("".join(pieces), prompt, sentences())
     assert checked.grounded and checked.invalid == ()
     assert [c.n for c in checked.citations] == [1] and checked.citations[0].supported
     assert SECRET not in repr(model)
@@ -89,7 +97,7 @@ def test_marker_for_a_passage_that_does_not_exist(openai_stub: OpenAIStub) -> No
     openai_stub.script(Reply.text("The BYC rally was held in Dalbandin [1]. ", "A curfew followed in Turbat [7]."))
     prompt = make_prompt()
     answer = "".join(get_model("openai", settings(openai_stub).models).stream(prompt))
-    checked = check(answer, prompt)
+    checked = check(answer, prompt, sentences())
     assert checked.invalid == (7,)
     assert "[7]" not in checked.text
     assert checked.text == "The BYC rally was held in Dalbandin [1]. A curfew followed in Turbat."
@@ -103,7 +111,7 @@ def test_unsupported_claim(openai_stub: OpenAIStub, encoder: object) -> None:
     prompt = make_prompt()
     answer = "".join(get_model("openai", settings(openai_stub).models).stream(prompt))
     for enc in (None, encoder):
-        checked = check(answer, prompt, enc)  # type: ignore[arg-type]
+        checked = check(answer, prompt, sentences(enc), enc)  # type: ignore[arg-type]
         (citation,) = checked.citations
         assert citation.n == 1 and not citation.supported
         assert not checked.grounded

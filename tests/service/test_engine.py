@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from conftest import FakeEncoder
 
+import qa.base.sentences
 import qa.service.lifecycle
 from qa.base.errors import IndexMissing, InvalidInput, NotFound
 from qa.base.records import Answer
@@ -155,6 +156,15 @@ def test_abstain_threshold_decides(settings: Settings, fake_encoder: FakeEncoder
     result = engine.ask("Where do the otters sleep?")
     assert result.confidence < 1.0
     assert not result.answerable and result.reason == NO_RELEVANT_PASSAGE and result.hits
+
+
+def test_a_request_splits_no_passage_again(small: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_split(*_args: object) -> None:
+        pytest.fail("a passage was split into sentences at query time; the index's sentence table has them")
+
+    monkeypatch.setattr(qa.base.sentences, "_blocks", no_split)
+    result = small.ask("How many otters did the fishermen count?")
+    assert result.answerable and "twelve otters" in result.answer
 
 
 def test_timings(small: Engine) -> None:

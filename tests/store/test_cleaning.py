@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import SEEDS
 
-from qa.store.cleaning import BODY, BOILERPLATE, BYLINE, DATELINE, TITLE, Cleaned, clean, parse_date
+from qa.store.cleaning import BODY, BOILERPLATE, BYLINE, DATELINE, TITLE, Cleaned, clean
 
 
 def seed(prefix: str) -> str:
@@ -167,40 +167,3 @@ def test_date_inside_a_sentence_is_not_a_dateline() -> None:
 def test_empty_text() -> None:
     cleaned = clean("")
     assert cleaned.segments == () and cleaned.title is None and cleaned.body_runs() == []
-
-
-@pytest.mark.parametrize(
-    ("piece", "iso"),
-    [
-        ("11 December 2023", "2023-12-11"),
-        ("11 Dec 2023", "2023-12-11"),
-        ("December 11, 2023", "2023-12-11"),
-        ("december 11 2023", "2023-12-11"),
-        ("2023-12-11", "2023-12-11"),
-        ("2023-12-11T09:30:00Z", "2023-12-11"),
-        ("Dec. 5, 2020", "2020-12-05"),
-        ("Sept. 30, 2021", "2021-09-30"),
-        ("**11 December 2023**", "2023-12-11"),
-        ("  5 May 2019 ", "2019-05-05"),
-    ],
-)
-def test_parse_date_formats(piece: str, iso: str) -> None:
-    assert parse_date(piece) == iso
-
-
-@pytest.mark.parametrize(
-    "piece",
-    [
-        "",
-        "Dr. Zayar",
-        "December",
-        "2023",
-        "On 11 December 2023 protests began",
-        "11 December",
-        "2023-13-01",
-        "32 December 2023",
-        "Decimal 11, 2023",
-    ],
-)
-def test_parse_date_rejects_non_dates(piece: str) -> None:
-    assert parse_date(piece) is None
