@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 
-from qa.base.records import Answer, Citation, Document, Scores
+from qa.base.records import Answer, Citation, Document, Hit, Scores
 
 if TYPE_CHECKING:
     from qa.base.settings import Settings
     from qa.store.manifest import Manifest
 
 SCORE_DIGITS = 6
+S = TypeVar("S", bound=msgspec.Struct)
+QUESTION = msgspec.Meta(
+    min_length=1,
+    description="The question; not blank, and at most QA_MAX_QUESTION_CHARS characters (default 1000) once stripped.",
+    examples=["Who led the long march to Islamabad?"],
+)
+TOP_K = msgspec.Meta(
+    ge=1,
+    description="How many passages to retrieve: at most QA_MAX_TOP_K (default 50); null: QA_DEFAULT_TOP_K (default 5).",
+    examples=[5],
+)
+MODEL = msgspec.Meta(
+    description="A language model from the server's allow-list (QA_LLM_ALLOWED; GET /v1/models); null: QA_LLM_MODEL.",
+    examples=["extractive"],
+)
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -20,10 +35,10 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body.
     """
 
-    question: str
-    top_k: int | None = None
+    question: Annotated[str, QUESTION]
+    top_k: Annotated[int, TOP_K] | None = None
     explain: bool = False
-    model: str | None = None
+    model: Annotated[str, MODEL] | None = None
     stream: bool = False
 
 
@@ -154,6 +169,69 @@ class DocumentOut(DocumentSummary, kw_only=True):
     text: str
 
 
+class PassagesData(msgspec.Struct, kw_only=True):
+    """Data of the ``passages`` event: what was retrieved and how it was given to the model."""
+
+    question: str
+    model: str
+    answerable: bool
+    confidence: float
+    reason: str | None
+    passages: list[PassageOut]
+    flagged_passages: list[int]
+    dropped_passages: list[int]
+    explain: Explain | msgspec.UnsetType = msgspec.UNSET
+
+
+class TokenData(msgspec.Struct):
+    """Data of a ``token`` event: the next piece of the answer text."""
+
+    text: str
+
+
+class CitationsData(msgspec.Struct, kw_only=True):
+    """Data of the ``citations`` event: the final answer text (invalid markers removed) and its checked citations."""
+
+    answer: str
+    grounded: bool
+    citations: list[Citation]
+    invalid_citations: list[int]
+    timings_ms: dict[str, float]
+
+
+class Done(msgspec.Struct):
+    """Data of the ``done`` event that ends a stream: an empty object."""
+
+
+class Source(msgspec.Struct, kw_only=True):
+    """A passage the answer was drawn from, by its rank ``n`` (the ``[n]`` markers) and its span of the article."""
+
+    n: int
+    doc_id: str
+    title: str
+    start: int
+    end: int
+
+
+class Extension(msgspec.Struct, kw_only=True):
+    """The ``articleqa`` extension of an OpenAI-style answer: the checked citations and the passages behind it."""
+
+    answerable: bool
+    grounded: bool
+    confidence: float
+    reason: str | None
+    citations: list[Citation]
+    invalid_citations: list[int]
+    passages: list[Source]
+
+
+def shape(source: object, kind: type[S], /, **given: Any) -> S:
+    """A ``kind`` whose fields are taken by name from ``source``, except those ``given`` (UNSET: the default)."""
+    values = {f.name: getattr(source, f.name) for f in msgspec.structs.fields(kind) if hasattr(source, f.name)}
+    values.update(given)
+    return msgspec.convert({k: v for k, v in values.items() if v is not msgspec.UNSET}, kind)
+
+
 def explain_info(settings: Settings, manifest: Manifest) -> Explain:
     """The search settings and the index build behind an engine's scores."""
     return Explain(
@@ -179,13 +257,12 @@ def explain_info(settings: Settings, manifest: Manifest) -> Explain:
 
 def scores_out(scores: Scores) -> ScoresOut:
     """The wire shape of a hit's scores, rounded as ``score`` is."""
-    return ScoresOut(
-        dense=_round(scores.dense),
-        keyword=_round(scores.keyword),
-        sentence=_round(scores.sentence),
-        fused=round(scores.fused, SCORE_DIGITS),
-        rerank=_round(scores.rerank),
-    )
+    return shape(scores, ScoresOut, **{f: _round(getattr(scores, f)) for f in ScoresOut.__struct_fields__})
+
+
+def _unset_if_none(value: Explain | None) -> Explain | msgspec.UnsetType:
+    """``value``, or UNSET (the field left out) for None."""
+    return msgspec.UNSET if value is None else value
 
 
 def _round(value: float | None) -> float | None:
@@ -193,48 +270,43 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, SCORE_DIGITS)
 
 
+def passage_out(hit: Hit, explain: Explain | None = None) -> PassageOut:
+    """The wire shape of a retrieved passage; with ``explain`` it carries its scores."""
+    scores = msgspec.UNSET if explain is None else scores_out(hit.scores)
+    return shape(hit.passage, PassageOut, rank=hit.rank, title=hit.title, score=_round(hit.scores.fused), scores=scores)
+
+
 def passages_out(answer: Answer, explain: Explain | None = None) -> list[PassageOut]:
     """The wire shape of an answer's passages; with ``explain`` each carries its scores."""
-    return [
-        PassageOut(
-            rank=h.rank,
-            doc_id=h.passage.doc_id,
-            title=h.title,
-            text=h.passage.text,
-            start=h.passage.start,
-            end=h.passage.end,
-            score=round(h.scores.fused, SCORE_DIGITS),
-            scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
-        )
-        for h in answer.hits
-    ]
+    return [passage_out(hit, explain) for hit in answer.hits]
 
 
 def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskResponse:
     """The wire shape of an Answer; with ``explain`` (see ``explain_info``) it also carries every score."""
-    return AskResponse(
-        question=answer.question,
-        answerable=answer.answerable,
-        answer=answer.answer,
-        confidence=answer.confidence,
-        reason=answer.reason,
-        model=answer.model,
-        grounded=answer.grounded,
-        citations=list(answer.citations),
-        invalid_citations=list(answer.invalid_citations),
-        flagged_passages=list(answer.flagged_passages),
-        dropped_passages=list(answer.dropped_passages),
-        passages=passages_out(answer, explain),
-        timings_ms=answer.timings_ms,
-        explain=explain if explain is not None else msgspec.UNSET,
-    )
+    return shape(answer, AskResponse, passages=passages_out(answer, explain), explain=_unset_if_none(explain))
+
+
+def passages_data(answer: Answer, *, explain: Explain | None = None) -> PassagesData:
+    """The ``passages`` event of a stream: the retrieved passages before any answer text."""
+    return shape(answer, PassagesData, passages=passages_out(answer, explain), explain=_unset_if_none(explain))
+
+
+def citations_data(answer: Answer) -> CitationsData:
+    """The ``citations`` event of a stream: the final answer text and its checked citations."""
+    return shape(answer, CitationsData)
+
+
+def extension(answer: Answer) -> Extension:
+    """The ``articleqa`` extension of an OpenAI-style answer."""
+    sources = [shape(hit.passage, Source, n=hit.rank, title=hit.title) for hit in answer.hits]
+    return shape(answer, Extension, passages=sources)
 
 
 def document_summary(doc: Document) -> DocumentSummary:
     """The listing entry of a document."""
-    return DocumentSummary(id=doc.id, title=doc.title, author=doc.author, date=doc.date, length=doc.length)
+    return shape(doc, DocumentSummary)
 
 
 def document_out(doc: Document) -> DocumentOut:
     """A document with its full text."""
-    return DocumentOut(id=doc.id, title=doc.title, author=doc.author, date=doc.date, length=doc.length, text=doc.text)
+    return shape(doc, DocumentOut)
