@@ -14,7 +14,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 import qa
 from qa.base.settings import Settings, comma_list
 from qa.service.engine import Encoder, Engine
-from qa.web import chat, problems, routes
+from qa.web import chat, openapi, problems, routes
 from qa.web.runtime import EngineSlot
 
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
         state=State({"slot": slot}),
         dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
         on_startup=[lambda: slot.start()],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle))],
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle)), *openapi.schema_plugins()],
         exception_handlers={Exception: handle},
         openapi_config=OpenAPIConfig(title="articleqa", version=qa.__version__),
         request_max_body_size=settings.http.max_body_bytes,
