@@ -22,7 +22,7 @@ export HF_HUB_OFFLINE ?= 1
 help:
 	@echo "make venv         create $(VENV) and install torch==$(TORCH_VERSION) (CPU) and the project with dev extras"
 	@echo "make serve        build the index when missing or stale, then serve on http://$(HOST):$(PORT)"
-	@echo "make test         ruff, mypy and pytest"
+	@echo "make test         ruff, mypy and pytest (with schemathesis over the OpenAPI document)"
 	@echo "make index        (re)build the index of the corpus (QA_CORPUS_DIR, default seeds/)"
 	@echo "make eval         score the dev questions in $(EVAL_FILE)"
 	@echo "make lint         ruff and mypy only"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 
@@ -14,6 +14,21 @@ if TYPE_CHECKING:
     from qa.store.manifest import Manifest
 
 SCORE_DIGITS = 6
+S = TypeVar("S", bound=msgspec.Struct)
+QUESTION = msgspec.Meta(
+    min_length=1,
+    description="The question; not blank, and at most QA_MAX_QUESTION_CHARS characters (default 1000) once stripped.",
+    examples=["Who led the long march to Islamabad?"],
+)
+TOP_K = msgspec.Meta(
+    ge=1,
+    description="How many passages to retrieve: at most QA_MAX_TOP_K (default 50); null: QA_DEFAULT_TOP_K (default 5).",
+    examples=[5],
+)
+MODEL = msgspec.Meta(
+    description="A language model from the server's allow-list (QA_LLM_ALLOWED; GET /v1/models); null: QA_LLM_MODEL.",
+    examples=["extractive"],
+)
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -21,10 +36,10 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body.
     """
 
-    question: str
-    top_k: int | None = None
+    question: Annotated[str, QUESTION]
+    top_k: Annotated[int, TOP_K] | None = None
     explain: bool = False
-    model: str | None = None
+    model: Annotated[str, MODEL] | None = None
     stream: bool = False
 
 
@@ -155,6 +170,13 @@ class DocumentOut(DocumentSummary, kw_only=True):
     text: str
 
 
+def shape(source: object, kind: type[S], /, **given: Any) -> S:
+    """A ``kind`` whose fields are taken by name from ``source``, except those ``given`` (UNSET: the default)."""
+    values = {f.name: getattr(source, f.name) for f in msgspec.structs.fields(kind) if hasattr(source, f.name)}
+    values.update(given)
+    return msgspec.convert({k: v for k, v in values.items() if v is not msgspec.UNSET}, kind)
+
+
 def explain_info(settings: Settings, manifest: Manifest) -> Explain:
     """The search settings and the index build behind an engine's scores."""
     return Explain(
@@ -180,13 +202,12 @@ def explain_info(settings: Settings, manifest: Manifest) -> Explain:
 
 def scores_out(scores: Scores) -> ScoresOut:
     """The wire shape of a hit's scores, rounded as ``score`` is."""
-    return ScoresOut(
-        dense=_round(scores.dense),
-        keyword=_round(scores.keyword),
-        sentence=_round(scores.sentence),
-        fused=round(scores.fused, SCORE_DIGITS),
-        rerank=_round(scores.rerank),
-    )
+    return shape(scores, ScoresOut, **{f: _round(getattr(scores, f)) for f in ScoresOut.__struct_fields__})
+
+
+def unset_if_none(value: Explain | None) -> Explain | msgspec.UnsetType:
+    """``value``, or UNSET (the field left out) for None."""
+    return msgspec.UNSET if value is None else value
 
 
 def _round(value: float | None) -> float | None:
@@ -194,48 +215,27 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, SCORE_DIGITS)
 
 
+def passage_out(hit: Hit, explain: Explain | None = None) -> PassageOut:
+    """The wire shape of a retrieved passage; with ``explain`` it carries its scores."""
+    scores = msgspec.UNSET if explain is None else scores_out(hit.scores)
+    return shape(hit.passage, PassageOut, rank=hit.rank, title=hit.title, score=_round(hit.scores.fused), scores=scores)
+
+
 def passages_out(hits: Sequence[Hit], explain: Explain | None = None) -> list[PassageOut]:
     """The wire shape of retrieved passages; with ``explain`` each carries its scores."""
-    return [
-        PassageOut(
-            rank=h.rank,
-            doc_id=h.passage.doc_id,
-            title=h.title,
-            text=h.passage.text,
-            start=h.passage.start,
-            end=h.passage.end,
-            score=round(h.scores.fused, SCORE_DIGITS),
-            scores=scores_out(h.scores) if explain is not None else msgspec.UNSET,
-        )
-        for h in hits
-    ]
+    return [passage_out(hit, explain) for hit in hits]
 
 
 def ask_response(answer: Answer, *, explain: Explain | None = None) -> AskResponse:
     """The wire shape of an Answer; with ``explain`` (see ``explain_info``) it also carries every score."""
-    return AskResponse(
-        question=answer.question,
-        answerable=answer.answerable,
-        answer=answer.answer,
-        confidence=answer.confidence,
-        reason=answer.reason,
-        model=answer.model,
-        grounded=answer.grounded,
-        citations=list(answer.citations),
-        invalid_citations=list(answer.invalid_citations),
-        flagged_passages=list(answer.flagged_passages),
-        dropped_passages=list(answer.dropped_passages),
-        passages=passages_out(answer.hits, explain),
-        timings_ms=answer.timings_ms,
-        explain=explain if explain is not None else msgspec.UNSET,
-    )
+    return shape(answer, AskResponse, passages=passages_out(answer.hits, explain), explain=unset_if_none(explain))
 
 
 def document_summary(doc: Document) -> DocumentSummary:
     """The listing entry of a document."""
-    return DocumentSummary(id=doc.id, title=doc.title, author=doc.author, date=doc.date, length=doc.length)
+    return shape(doc, DocumentSummary)
 
 
 def document_out(doc: Document) -> DocumentOut:
     """A document with its full text."""
-    return DocumentOut(id=doc.id, title=doc.title, author=doc.author, date=doc.date, length=doc.length, text=doc.text)
+    return shape(doc, DocumentOut)

@@ -14,7 +14,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 import qa
 from qa.base.settings import Settings, comma_list
 from qa.service.engine import Encoder, Engine
-from qa.web import chat, intake, problems, routes
+from qa.web import chat, intake, openapi, problems, routes
 from qa.web.runtime import EngineSlot
 
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
         on_startup=[lambda: slot.start()],
         before_request=intake.require_json,
         middleware=[intake.BodyDeadline(settings.http.body_timeout)],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle))],
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle)), *openapi.schema_plugins()],
         exception_handlers={Exception: handle},
         openapi_config=OpenAPIConfig(title="articleqa", version=qa.__version__),
         request_max_body_size=settings.http.max_body_bytes,

@@ -12,54 +12,130 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Router, get, post
 from litestar.datastructures import State
 from litestar.dto import MsgspecDTO
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEventMessage
 
 from qa.base.errors import InvalidInput, ModelNotFound
-from qa.base.records import Answer, Citation, Event, FinalEvent, TokenEvent
+from qa.base.records import Answer, Event, FinalEvent, TokenEvent
 from qa.service.engine import Engine
+from qa.service.streams import Extension, extension
 from qa.web import problems
 from qa.web.decoding import decode
+from qa.web.openapi import JsonOrStream, ModelSchema, openai_error_responses
 from qa.web.sse import EventStream
 
 log = logging.getLogger(__name__)
 ROLES = ("system", "developer", "user", "assistant", "tool")
 EXAMPLE = '{"model": "extractive", "messages": [{"role": "user", "content": "Who led the long march?"}]}'
+ROLE = msgspec.Meta(description=f"One of {', '.join(ROLES)}; the last message must be the user's.", examples=["user"])
+MESSAGES = msgspec.Meta(min_length=1, examples=[[{"role": "user", "content": "Who led the long march?"}]])
+MODEL = msgspec.Meta(description="A model from GET /v1/models.", examples=["extractive"])
 
 
 class ChatMessage(msgspec.Struct, kw_only=True):
     """One message; ``content`` is text or a list of parts (only ``{"type": "text"}`` parts are read)."""
 
-    role: str
+    role: Annotated[str, ROLE]
     content: str | list[dict[str, Any]] | None = None
 
 
 class ChatRequest(msgspec.Struct, kw_only=True):
     """Body of ``POST /v1/chat/completions``; other OpenAI fields (temperature, n, user...) are accepted and ignored."""
 
-    model: str
-    messages: list[ChatMessage]
+    model: Annotated[str, MODEL]
+    messages: Annotated[list[ChatMessage], MESSAGES]
     stream: bool = False
 
 
-class Extension(msgspec.Struct, kw_only=True):
-    """The ``articleqa`` extension: the checked citations and the passages behind the answer."""
+class AssistantMessage(msgspec.Struct, kw_only=True):
+    """The answer: its text with ``[n]`` markers, then the sources list."""
 
-    answerable: bool
-    grounded: bool
-    confidence: float
-    reason: str | None
-    citations: list[Citation]
-    invalid_citations: list[int]
-    passages: list[dict[str, Any]]
+    role: Literal["assistant"] = "assistant"
+    content: str
 
 
-class ChatBody(MsgspecDTO[ChatRequest]):
+class Choice(msgspec.Struct, kw_only=True):
+    """The one choice of a completion."""
+
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    """Token counts, which this server does not keep (always 0)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletion(msgspec.Struct, kw_only=True):
+    """A ``chat.completion``, with the ``articleqa`` extension."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    articleqa: Extension
+
+
+class Delta(msgspec.Struct, kw_only=True):
+    """The next piece of a streamed answer: the role first, then content."""
+
+    role: Literal["assistant"] | msgspec.UnsetType = msgspec.UNSET
+    content: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class ChunkChoice(msgspec.Struct, kw_only=True):
+    """The one choice of a chunk; ``finish_reason`` is ``stop`` on the last."""
+
+    index: int = 0
+    delta: Delta
+    finish_reason: Literal["stop"] | None = None
+
+
+class ChatChunk(msgspec.Struct, kw_only=True):
+    """A ``chat.completion.chunk``; the last carries the ``articleqa`` extension."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    articleqa: Extension | msgspec.UnsetType = msgspec.UNSET
+
+
+class ChatStream(EventStream):
+    """A streamed completion, OpenAI-style: ``chat.completion.chunk`` events (or an error), then ``[DONE]``."""
+
+    events = (("message", ChatChunk | problems.OpenAIError), ("message", "[DONE]"))
+
+
+class ModelCard(msgspec.Struct, kw_only=True):
+    """A model this server answers with."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "articleqa"
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    """The models of the allow-list, OpenAI-style."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ChatBody(ModelSchema, MsgspecDTO[ChatRequest]):
     """Decodes the chat body with messages that say what to fix."""
 
     def decode_bytes(self, value: bytes) -> Any:
@@ -98,55 +174,42 @@ def sources(answer: Answer) -> str:
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
-def extension(answer: Answer) -> Extension:
-    """The ``articleqa`` extension field of an answer."""
-    return Extension(
-        answerable=answer.answerable,
-        grounded=answer.grounded,
-        confidence=answer.confidence,
-        reason=answer.reason,
-        citations=list(answer.citations),
-        invalid_citations=list(answer.invalid_citations),
-        passages=[
-            {"n": h.rank, "doc_id": h.passage.doc_id, "title": h.title, "start": h.passage.start, "end": h.passage.end}
-            for h in answer.hits
-        ],
+def _chunk(ident: str, created: int, model: str, delta: Delta, last: Extension | None = None) -> str:
+    """One ``chat.completion.chunk`` as JSON; the ``last`` carries the extension and finishes the choice."""
+    choice = ChunkChoice(delta=delta, finish_reason=None if last is None else "stop")
+    chunk = ChatChunk(
+        id=ident, created=created, model=model, choices=[choice], articleqa=msgspec.UNSET if last is None else last
     )
-
-
-def _chunk(ident: str, created: int, model: str, delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
-    """One ``chat.completion.chunk`` as JSON."""
-    body = {
-        "id": ident,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-    return msgspec.json.encode(body).decode()
+    return msgspec.json.encode(chunk).decode()
 
 
 def chunks(events: Iterator[Event], model: str) -> Iterator[ServerSentEventMessage]:
     """The OpenAI stream: a role chunk, content chunks, the sources, a final chunk with the extension, [DONE]."""
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    yield ServerSentEventMessage(data=_chunk(ident, created, model, {"role": "assistant", "content": ""}, None))
+    yield ServerSentEventMessage(data=_chunk(ident, created, model, Delta(role="assistant", content="")))
     try:
         for event in events:
             if isinstance(event, TokenEvent):
-                yield ServerSentEventMessage(data=_chunk(ident, created, model, {"content": event.text}, None))
+                yield ServerSentEventMessage(data=_chunk(ident, created, model, Delta(content=event.text)))
             elif isinstance(event, FinalEvent):
-                tail = {"content": sources(event.answer)} if event.answer.citations else {}
-                ext = msgspec.to_builtins(extension(event.answer))
-                yield ServerSentEventMessage(data=_chunk(ident, created, model, tail, "stop", articleqa=ext))
+                tail = Delta(content=sources(event.answer)) if event.answer.citations else Delta()
+                yield ServerSentEventMessage(data=_chunk(ident, created, model, tail, extension(event.answer)))
     except Exception as exc:
         log.warning("chat stream failed: %s", exc)
         yield ServerSentEventMessage(data=msgspec.json.encode(problems.openai_body(problems.problem(exc))).decode())
     yield ServerSentEventMessage(data="[DONE]")
 
 
-@post("/chat/completions", dto=ChatBody, return_dto=None, status_code=200, sync_to_thread=True)
-def chat_completions(data: ChatRequest, engine: Engine) -> dict[str, Any] | ServerSentEvent:
+@post(
+    "/chat/completions",
+    dto=ChatBody,
+    return_dto=None,
+    status_code=200,
+    sync_to_thread=True,
+    responses=openai_error_responses(400, 404, 413, 415, 500, 502, 503),
+    operation_class=JsonOrStream,
+)
+def chat_completions(data: ChatRequest, engine: Engine) -> ChatCompletion | ChatStream:
     """Answer the conversation's last question, OpenAI-style; see the module docstring for the extension field."""
     allowed = engine.models()
     if data.model not in allowed:
@@ -155,31 +218,23 @@ def chat_completions(data: ChatRequest, engine: Engine) -> dict[str, Any] | Serv
     question, earlier = question_of(data.messages)
     events = engine.stream(question, None, data.model, earlier=earlier)
     if data.stream:
-        return EventStream(chunks(events, data.model))
+        return ChatStream(chunks(events, data.model))
     answer = next(e.answer for e in events if isinstance(e, FinalEvent))
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": data.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer.answer + sources(answer)},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "articleqa": msgspec.to_builtins(extension(answer)),
-    }
+    message = AssistantMessage(content=answer.answer + sources(answer))
+    return ChatCompletion(
+        id=f"chatcmpl-{uuid.uuid4().hex}",
+        created=int(time.time()),
+        model=data.model,
+        choices=[Choice(message=message)],
+        usage=Usage(),
+        articleqa=extension(answer),
+    )
 
 
-@get("/models", sync_to_thread=False)
-def models(state: State) -> dict[str, Any]:
+@get("/models", sync_to_thread=False, responses=openai_error_responses(500))
+def models(state: State) -> ModelList:
     """The models this server answers with (its allow-list), OpenAI-style."""
-    names = state.slot.settings.models.allowed
-    data = [{"id": n, "object": "model", "created": 0, "owned_by": "articleqa"} for n in names]
-    return {"object": "list", "data": data}
+    return ModelList(data=[ModelCard(id=name) for name in state.slot.settings.models.allowed])
 
 
 def router() -> Router:

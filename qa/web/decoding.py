@@ -9,6 +9,7 @@ from litestar.dto import MsgspecDTO
 
 from qa.base.errors import InvalidInput
 from qa.service.wire import AskRequest
+from qa.web.openapi import ModelSchema
 
 T = TypeVar("T")
 ASK_EXAMPLE = '{"question": "Who led the long march to Islamabad?", "top_k": 5}'
@@ -35,7 +36,7 @@ def parse_ask(body: bytes) -> AskRequest:
     return decode(body, AskRequest, ASK_EXAMPLE)
 
 
-class AskBody(MsgspecDTO[AskRequest]):
+class AskBody(ModelSchema, MsgspecDTO[AskRequest]):
     """Decodes ``POST /ask`` strictly (no "5" for 5), so wrong JSON types are 400 problems naming the field."""
 
     def decode_bytes(self, value: bytes) -> Any:

@@ -47,6 +47,22 @@ class Problem(msgspec.Struct, kw_only=True):
     detail: str
 
 
+class OpenAIErrorDetail(msgspec.Struct, kw_only=True):
+    """What went wrong, OpenAI-style: ``type`` is ``invalid_request_error`` (4xx) or ``api_error`` (5xx), ``code``
+    the kind of error (e.g. ``model_not_found``); ``param`` is always null here."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class OpenAIError(msgspec.Struct):
+    """An error in the OpenAI error shape, as ``/v1`` answers it."""
+
+    error: OpenAIErrorDetail
+
+
 def problem(exc: BaseException, max_body_bytes: int | None = None) -> ProblemDetailsException:
     """The problem for any error: a library error by its kind, an HTTP error by its status, a bug as a logged 500."""
     if isinstance(exc, ProblemDetailsException):
@@ -98,13 +114,14 @@ def body(exc: BaseException) -> Problem:
     )
 
 
-def openai_body(found: ProblemDetailsException) -> dict[str, Any]:
+def openai_body(found: ProblemDetailsException) -> OpenAIError:
     """A problem in the OpenAI error shape ``{"error": {"message", "type", "param", "code"}}``."""
     kind = (found.type_ or "").removeprefix(TYPE_PREFIX)
     if kind == "about:blank":
         kind = HTTPStatus(found.status_code).phrase.lower().replace(" ", "-")
     error_type = "invalid_request_error" if found.status_code < HTTPStatus.INTERNAL_SERVER_ERROR else "api_error"
-    return {"error": {"message": found.detail, "type": error_type, "param": None, "code": kind.replace("-", "_")}}
+    code = kind.replace("-", "_")
+    return OpenAIError(OpenAIErrorDetail(message=found.detail, type=error_type, param=None, code=code))
 
 
 def handler(max_body_bytes: int) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:

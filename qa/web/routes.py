@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import get, head, post
-from litestar.response import ServerSentEvent
 
 from qa.service.engine import Engine
 from qa.service.wire import (
@@ -18,11 +17,20 @@ from qa.service.wire import (
     document_summary,
 )
 from qa.web.decoding import AskBody
-from qa.web.sse import stream_response
+from qa.web.openapi import JsonOrStream, problem_responses
+from qa.web.sse import AskStream, stream_response
 
 
-@post("/ask", status_code=200, dto=AskBody, return_dto=None, sync_to_thread=True)
-def ask(data: AskRequest, engine: Engine) -> AskResponse | ServerSentEvent:
+@post(
+    "/ask",
+    status_code=200,
+    dto=AskBody,
+    return_dto=None,
+    sync_to_thread=True,
+    responses=problem_responses(400, 413, 415, 500, 502, 503),
+    operation_class=JsonOrStream,
+)
+def ask(data: AskRequest, engine: Engine) -> AskResponse | AskStream:
     """Answer a question from the articles, citing the exact passages it quotes.
 
     ``model`` picks a language model from the server's allow-list. With ``"explain": true`` every passage also
@@ -36,30 +44,30 @@ def ask(data: AskRequest, engine: Engine) -> AskResponse | ServerSentEvent:
     return ask_response(engine.ask(data.question, data.top_k, data.model), explain=explain)
 
 
-@get("/documents", sync_to_thread=False)
+@get("/documents", sync_to_thread=False, responses=problem_responses(500, 503))
 def documents(engine: Engine) -> list[DocumentSummary]:
     """List every indexed article."""
     return [document_summary(doc) for doc in engine.documents()]
 
 
-@get("/documents/{doc_id:str}", sync_to_thread=False)
+@get("/documents/{doc_id:str}", sync_to_thread=False, responses=problem_responses(400, 404, 500, 503))
 def document(doc_id: str, engine: Engine) -> DocumentOut:
     """One article with its full text; passage and citation offsets index into it."""
     return document_out(engine.document(doc_id))
 
 
-@get("/healthz", sync_to_thread=False)
+@get("/healthz", sync_to_thread=False, responses=problem_responses(500))
 def healthz() -> Health:
     """Liveness: the process answers."""
     return Health(status="ok")
 
 
-@head("/healthz", sync_to_thread=False)
+@head("/healthz", sync_to_thread=False, responses=problem_responses(500))
 def healthz_head() -> None:
     """Liveness for HEAD probes: 200, no body."""
 
 
-@get("/readyz", sync_to_thread=False)
+@get("/readyz", sync_to_thread=False, responses=problem_responses(500, 503))
 def readyz(engine: Engine) -> Readiness:
     """Readiness: 200 once the model and index are loaded, else a 503 problem saying why not."""
     return engine.readiness()

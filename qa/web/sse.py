@@ -8,50 +8,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from qa.base.records import Answer, Citation, Event, FinalEvent, PassagesEvent, TokenEvent
-from qa.service.wire import Explain, PassageOut, passages_out
+from qa.base.records import Event, FinalEvent, PassagesEvent, TokenEvent
+from qa.service.streams import CitationsData, Done, PassagesData, TokenData, citations_data, passages_data
+from qa.service.wire import Explain, shape
 from qa.web import problems
 
 log = logging.getLogger(__name__)
 
 
-class PassagesData(msgspec.Struct, kw_only=True):
-    """Data of the ``passages`` event: what was retrieved and how it was given to the model."""
-
-    question: str
-    model: str
-    answerable: bool
-    confidence: float
-    reason: str | None
-    passages: list[PassageOut]
-    flagged_passages: list[int]
-    dropped_passages: list[int]
-    explain: Explain | msgspec.UnsetType = msgspec.UNSET
-
-
-class TokenData(msgspec.Struct):
-    """Data of a ``token`` event: the next piece of the answer text."""
-
-    text: str
-
-
-class CitationsData(msgspec.Struct, kw_only=True):
-    """Data of the ``citations`` event: the final answer text (invalid markers removed) and its checked citations."""
-
-    answer: str
-    grounded: bool
-    citations: list[Citation]
-    invalid_citations: list[int]
-    timings_ms: dict[str, float]
-
-
 class EventStream(ServerSentEvent):
-    """An SSE response that keeps ``text/event-stream`` even from a handler that also returns JSON bodies."""
+    """An SSE response that keeps ``text/event-stream`` even from a handler that also returns JSON bodies.
+
+    ``events`` documents the stream (qa.web.openapi): each event's name and the type of its JSON data, or the
+    literal text of its data.
+    """
+
+    events: ClassVar[tuple[tuple[str, Any], ...]] = ()
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
         """As ServerSentEvent's, but the handler's JSON media type does not override this response's own."""
@@ -59,9 +36,22 @@ class EventStream(ServerSentEvent):
         return super().to_asgi_response(*args, **kwargs)
 
 
-def stream_response(events: Iterator[Event], explain: Explain | None) -> ServerSentEvent:
+class AskStream(EventStream):
+    """The events of ``POST /ask`` with ``"stream": true``: ``passages``, ``token`` pieces, ``citations``, then
+    ``done``; or an ``error`` (a problem) that ends the stream."""
+
+    events = (
+        ("passages", PassagesData),
+        ("token", TokenData),
+        ("citations", CitationsData),
+        ("done", Done),
+        ("error", problems.Problem),
+    )
+
+
+def stream_response(events: Iterator[Event], explain: Explain | None) -> AskStream:
     """The SSE response for an event stream (iterated in a worker thread by Litestar)."""
-    return EventStream(sse_messages(events, explain))
+    return AskStream(sse_messages(events, explain))
 
 
 def sse_messages(events: Iterator[Event], explain: Explain | None) -> Iterator[ServerSentEventMessage]:
@@ -69,12 +59,12 @@ def sse_messages(events: Iterator[Event], explain: Explain | None) -> Iterator[S
     try:
         for event in events:
             if isinstance(event, PassagesEvent):
-                yield _message("passages", _passages(event, explain))
+                yield _message("passages", passages_data(event, explain=explain))
             elif isinstance(event, TokenEvent):
-                yield _message("token", TokenData(event.text))
+                yield _message("token", shape(event, TokenData))
             elif isinstance(event, FinalEvent):
-                yield _message("citations", _citations(event.answer))
-        yield _message("done", {})
+                yield _message("citations", citations_data(event.answer))
+        yield _message("done", Done())
     except Exception as exc:
         log.warning("stream failed: %s", exc)
         yield _message("error", problems.body(exc))
@@ -83,30 +73,3 @@ def sse_messages(events: Iterator[Event], explain: Explain | None) -> Iterator[S
 def _message(event: str, data: Any) -> ServerSentEventMessage:
     """One SSE message with a JSON data line."""
     return ServerSentEventMessage(event=event, data=msgspec.json.encode(data).decode())
-
-
-def _passages(event: PassagesEvent, explain: Explain | None) -> PassagesData:
-    """The ``passages`` event's data."""
-    draft = event.draft
-    return PassagesData(
-        question=draft.question,
-        model=event.model,
-        answerable=draft.answerable,
-        confidence=draft.confidence,
-        reason=draft.reason,
-        passages=passages_out(draft.hits, explain),
-        flagged_passages=list(event.flagged_passages),
-        dropped_passages=list(event.dropped_passages),
-        explain=explain if explain is not None else msgspec.UNSET,
-    )
-
-
-def _citations(answer: Answer) -> CitationsData:
-    """The ``citations`` event's data."""
-    return CitationsData(
-        answer=answer.answer,
-        grounded=answer.grounded,
-        citations=list(answer.citations),
-        invalid_citations=list(answer.invalid_citations),
-        timings_ms=answer.timings_ms,
-    )

@@ -101,7 +101,7 @@ def test_follow_up_uses_the_previous_question() -> None:
 @pytest.mark.parametrize(
     ("messages", "mentions"),
     [
-        ([], "messages is empty"),
+        ([], "messages: Expected `array` of length >= 1"),
         ([{"role": "wizard", "content": "hi"}], "role"),
         ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], "last message"),
         ([{"role": "user", "content": "   "}], "empty"),

@@ -143,7 +143,7 @@ def test_unreachable_model_is_a_502_problem(
     [
         ({"question": QUESTION, "model": "gpt-9"}, "must be one of extractive, openai"),
         ({"question": QUESTION, "model": 3}, "model"),
-        ({"question": "", "stream": True}, "question is empty"),
+        ({"question": "", "stream": True}, "question: Expected `str` of length >= 1"),
         ({"question": QUESTION, "stream": "yes"}, "stream"),
     ],
     ids=["unknown-model", "model-not-string", "empty-question-streaming", "stream-not-bool"],
