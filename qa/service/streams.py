@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from qa.base.records import Answer, Citation, PassagesEvent
-from qa.service.wire import Explain, PassageOut, unset_if_none, passages_out, shape
+from qa.service.wire import Explain, PassageOut, passages_out, shape, unset_if_none
 
 
 class PassagesData(msgspec.Struct, kw_only=True):
