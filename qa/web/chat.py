@@ -206,7 +206,7 @@ def chunks(events: Iterator[Event], model: str) -> Iterator[ServerSentEventMessa
     return_dto=None,
     status_code=200,
     sync_to_thread=True,
-    responses=openai_error_responses(400, 404, 413, 415, 500, 502, 503),
+    responses=openai_error_responses(400, 404, 408, 413, 415, 500, 502, 503),
     operation_class=JsonOrStream,
 )
 def chat_completions(data: ChatRequest, engine: Engine) -> ChatCompletion | ChatStream:

@@ -39,6 +39,7 @@ ERRORS: dict[int, str] = {
     400: "The request is not valid: the body is not JSON, a field is missing, of the wrong type or out of range, the "
     "question is blank or too long, or the conversation does not end with the user's question",
     404: "No such document or model",
+    408: "The request body did not arrive whole within the server's limit (QA_BODY_TIMEOUT seconds)",
     413: "The request body is over the server's limit (QA_MAX_BODY_BYTES)",
     415: "The request body is not JSON (Content-Type: application/json)",
     500: "An unexpected error; it has been logged",

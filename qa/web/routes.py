@@ -27,7 +27,7 @@ from qa.web.sse import AskStream, stream_response
     dto=AskBody,
     return_dto=None,
     sync_to_thread=True,
-    responses=problem_responses(400, 413, 415, 500, 502, 503),
+    responses=problem_responses(400, 408, 413, 415, 500, 502, 503),
     operation_class=JsonOrStream,
 )
 def ask(data: AskRequest, engine: Engine) -> AskResponse | AskStream:

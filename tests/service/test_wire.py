@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from qa.base.records import Answer, Citation, Document, Hit, Passage, Scores
+from qa.base.records import Answer, Citation, Document, Draft, Hit, Passage, PassagesEvent, Scores
 from qa.service.streams import CitationsData, Extension, PassagesData, Source, citations_data, extension, passages_data
 from qa.service.wire import AskRequest, AskResponse, DocumentOut, Explain, ScoresOut, ask_response, document_out, shape
 
@@ -119,12 +119,34 @@ def test_explain_adds_every_score_and_the_settings() -> None:
     assert body["explain"] == as_json(EXPLAIN)
 
 
+def first_event(answer: Answer) -> PassagesEvent:
+    """The ``passages`` event a stream of this answer starts with."""
+    draft = Draft(
+        question=answer.question,
+        hits=answer.hits,
+        answerable=answer.answerable,
+        confidence=answer.confidence,
+        reason=answer.reason,
+        extract=answer.answer,
+        citations=answer.citations,
+        embed_ms=1.0,
+        search_ms=1.0,
+        answer_ms=1.0,
+    )
+    return PassagesEvent(
+        draft=draft,
+        model=answer.model,
+        flagged_passages=answer.flagged_passages,
+        dropped_passages=answer.dropped_passages,
+    )
+
+
 def test_a_stream_carries_the_same_answer_as_the_json_body() -> None:
     assert set(PassagesData.__struct_fields__) | set(CitationsData.__struct_fields__) == set(
         AskResponse.__struct_fields__
     )
     for explain in (None, EXPLAIN):
-        streamed = {**as_json(passages_data(ANSWER, explain=explain)), **as_json(citations_data(ANSWER))}
+        streamed = {**as_json(passages_data(first_event(ANSWER), explain=explain)), **as_json(citations_data(ANSWER))}
         assert streamed == as_json(ask_response(ANSWER, explain=explain))
 
 
