@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import uvicorn
+from litestar import Litestar
 from openai_stub import OpenAIStub
 
 from qa.base.settings import DEFAULT_ENCODING, Settings
@@ -84,3 +90,23 @@ def openai_stub() -> Iterator[OpenAIStub]:
     """A scripted OpenAI chat-completions server on 127.0.0.1 (``.script(Reply...)``, ``.requests``)."""
     with OpenAIStub() as stub:
         yield stub
+
+
+@contextlib.contextmanager
+def served(app: Litestar, **config: object) -> Iterator[int]:
+    """The app served by uvicorn on an ephemeral 127.0.0.1 port (its number), started within 30 s, then stopped."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **config))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert server.started, "uvicorn did not start within 30 s"
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import uvicorn
+from conftest import served
 
 from qa.answers.question import standalone
 from qa.base.errors import InvalidInput
@@ -28,21 +25,9 @@ QUESTION = "Who led the long march to Islamabad?"
 @pytest.fixture(scope="module")
 def base_url(seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder) -> Iterator[str]:
     """Our app served by uvicorn on an ephemeral 127.0.0.1 port, for the length of the module."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     settings = seed_settings.replace(max_body_bytes=4096)
-    app = create_app(settings, engine=Engine(settings, encoder, seed_index))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start within 30 s"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(create_app(settings, engine=Engine(settings, encoder, seed_index)), log_level="warning") as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from conftest import served
 from litestar import Litestar
 from litestar.testing import TestClient
 from openai_stub import OpenAIStub, Reply
@@ -157,19 +156,8 @@ def app(seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder, st
 @pytest.fixture(scope="module", params=["h11", "httptools"])
 def port(request: pytest.FixtureRequest, app: Litestar) -> Iterator[int]:
     """The app served by uvicorn (default logging, as `qa serve` runs it) on an ephemeral 127.0.0.1 port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=request.param, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start within 30 s"
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(app, http=request.param) as number:
+        yield number
 
 
 def half_sent(port: int, path: str) -> socket.socket:
