@@ -172,7 +172,7 @@ class DocumentOut(DocumentSummary, kw_only=True):
 
 def shape(source: object, kind: type[S], /, **given: Any) -> S:
     """A ``kind`` whose fields are taken by name from ``source``, except those ``given`` (UNSET: the default)."""
-    values = {f.name: getattr(source, f.name) for f in msgspec.structs.fields(kind) if hasattr(source, f.name)}
+    values = {name: getattr(source, name) for name in kind.__struct_fields__ if hasattr(source, name)}
     values.update(given)
     return msgspec.convert({k: v for k, v in values.items() if v is not msgspec.UNSET}, kind)
 
