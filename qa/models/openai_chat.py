@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import NoReturn, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -23,11 +24,12 @@ class OpenAIModel:
 
     def __init__(self, settings: ModelSettings) -> None:
         if not settings.llm_name.strip():
+            where = public_url(settings.llm_base_url)
             raise ConfigError(
                 "setting llm_name (env QA_LLM_NAME) is empty: set it to the name of the model served at "
-                f"{settings.llm_base_url} (GET {settings.llm_base_url.rstrip('/')}/models lists them)"
+                f"{where} (GET {where.rstrip('/')}/models lists them)"
             )
-        self.base_url = settings.llm_base_url
+        self.base_url = public_url(settings.llm_base_url)
         self.model = settings.llm_name.strip()
         self.max_tokens = settings.llm_max_tokens
         self.temperature = settings.llm_temperature
@@ -96,27 +98,31 @@ class OpenAIModel:
                 f"{where} does not serve model {self.model!r} (HTTP 404); check QA_LLM_NAME and QA_LLM_BASE_URL"
             ) from exc
         if isinstance(exc, openai.APIStatusError):
-            raise ModelError(f"{where} answered HTTP {exc.status_code}: {_message(exc)}") from exc
-        raise ModelError(f"{where} failed: {_message(exc)}") from exc
+            raise ModelError(
+                f"{where} answered HTTP {exc.status_code}; see that server's log, and check QA_LLM_BASE_URL and "
+                "QA_LLM_NAME"
+            ) from exc
+        raise ModelError(f"{where} failed ({type(exc).__name__}); check QA_LLM_BASE_URL and the server") from exc
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost cause of a connection failure, e.g. ``[Errno 111] Connection refused``."""
+    """The innermost cause of a connection failure: the system's words (``[Errno 111] Connection refused``), or its
+    type alone, since other errors (a protocol error quoting the upstream's bytes) may carry the server's text."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"[Errno {exc.errno}] {exc.strerror}" if exc.errno is not None else exc.strerror
+    return type(exc).__name__
 
 
-def _message(exc: openai.OpenAIError) -> str:
-    """The server's error message (bounded), without request details."""
-    body = exc.body if isinstance(exc, openai.APIError) else None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        text = body["message"]
-    else:
-        text = exc.message if isinstance(exc, openai.APIError) else str(exc)
-    return " ".join(text.split())[:300] or type(exc).__name__
+def public_url(url: str) -> str:
+    """The URL without credentials or query (``http://user:key@host/v1?k=…`` -> ``http://host/v1``), for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def factory(settings: ModelSettings) -> LanguageModel:

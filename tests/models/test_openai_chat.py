@@ -140,9 +140,32 @@ def test_rate_limit_then_success_is_retried(openai_stub: OpenAIStub) -> None:
 
 def test_server_errors_past_max_retries(openai_stub: OpenAIStub) -> None:
     openai_stub.script(*[Reply.failure(500, "model crashed", retry_after="0")] * 3, Reply.text("too late"))
-    with pytest.raises(ModelError, match="HTTP 500: model crashed"):
+    with pytest.raises(ModelError, match="HTTP 500; see that server's log") as err:
         list(get_model("openai", settings(openai_stub, llm_max_retries=1).models).stream(make_prompt()))
+    assert "model crashed" not in str(err.value)  # the server's words are never passed on
     assert len(openai_stub.requests) == 2  # the first try and one retry
+
+
+@pytest.mark.parametrize("status", [400, 403, 422, 500, 503])
+def test_upstream_error_text_is_never_passed_on(openai_stub: OpenAIStub, status: int) -> None:
+    echoed = f"bad request; you sent Authorization: Bearer {SECRET}"
+    openai_stub.script(*[Reply.failure(status, echoed, retry_after="0")] * 2)
+    with pytest.raises(ModelError) as err:
+        list(get_model("openai", settings(openai_stub, llm_max_retries=0).models).stream(make_prompt()))
+    assert SECRET not in str(err.value) and "Authorization" not in str(err.value)
+    assert "QA_LLM_" in str(err.value)
+
+
+def test_credentials_in_the_base_url_are_never_shown(openai_stub: OpenAIStub) -> None:
+    host = openai_stub.base_url.removeprefix("http://")
+    openai_stub.script(Reply.failure(500, "boom"))
+    model = get_model("openai", settings(openai_stub, llm_base_url=f"http://user:{SECRET}@{host}?key={SECRET}",
+                                         llm_max_retries=0).models)  # fmt: skip
+    assert SECRET not in repr(model)
+    with pytest.raises(ModelError) as err:
+        list(model.stream(make_prompt()))
+    assert SECRET not in str(err.value) and "user" not in str(err.value)
+    assert openai_stub.base_url in str(err.value)
 
 
 def test_unreachable_server() -> None:

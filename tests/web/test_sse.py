@@ -212,3 +212,23 @@ def test_one_error_map_for_answers_streams_and_v1(client: TestClient[Any], opena
     data = [line[6:] for line in chunked.text.replace("\r\n", "\n").splitlines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]" and json.loads(data[-2]) == openai_error
     assert len(openai_stub_module.requests) - before == 4  # one model call each, no retries
+
+
+def test_upstream_error_text_reaches_no_caller_and_no_log(
+    client: TestClient[Any], openai_stub_module: OpenAIStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    leaked = "upstream says: Authorization: Bearer sk-echoed-secret-9"
+    before = len(openai_stub_module.requests)
+    openai_stub_module.script(*[Reply.failure(500, leaked, retry_after="0")] * 8)  # 4 calls, each retried once
+    ask = {"question": QUESTION, "model": "openai"}
+    chat = {"model": "openai", "messages": [{"role": "user", "content": QUESTION}]}
+    with caplog.at_level("DEBUG"):
+        bodies = [
+            client.post("/ask", json=ask).text,
+            client.post("/ask", json={**ask, "stream": True}).text,
+            client.post("/v1/chat/completions", json=chat).text,
+            client.post("/v1/chat/completions", json={**chat, "stream": True}).text,
+        ]
+    assert "HTTP 500" in bodies[0] and len(openai_stub_module.requests) - before == 8
+    for text in [*bodies, caplog.text]:
+        assert "sk-echoed-secret-9" not in text and "upstream says" not in text
