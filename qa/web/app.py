@@ -24,6 +24,12 @@ def provide_engine(state: State) -> Engine:
     return slot.get()
 
 
+def provide_settings(state: State) -> Settings:
+    """The app's settings for a handler that needs no engine (``GET /v1/models`` answers while it loads)."""
+    slot: EngineSlot = state.slot
+    return slot.settings
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Encoder | None = None) -> Litestar:
     """The HTTP app over ``engine``; without one it opens it in the background (with ``encoder`` when given)."""
     slot = EngineSlot(settings, engine, encoder)
@@ -39,7 +45,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
             chat.router(),
         ],
         state=State({"slot": slot}),
-        dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
+        dependencies={
+            "engine": Provide(provide_engine, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
         on_startup=[lambda: slot.start()],
         before_request=intake.require_json,
         middleware=[intake.BodyDeadline(settings.http.body_timeout)],

@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Router, get, post
-from litestar.datastructures import State
 from litestar.dto import MsgspecDTO
 from litestar.response import ServerSentEventMessage
 
 from qa.base.errors import InvalidInput, ModelNotFound
 from qa.base.records import Answer, Event, FinalEvent, TokenEvent
+from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.service.streams import Extension, extension
 from qa.web import problems
@@ -232,9 +232,9 @@ def chat_completions(data: ChatRequest, engine: Engine) -> ChatCompletion | Chat
 
 
 @get("/models", sync_to_thread=False, responses=openai_error_responses(500))
-def models(state: State) -> ModelList:
+def models(settings: Settings) -> ModelList:
     """The models this server answers with (its allow-list), OpenAI-style."""
-    return ModelList(data=[ModelCard(id=name) for name in state.slot.settings.models.allowed])
+    return ModelList(data=[ModelCard(id=name) for name in settings.models.allowed])
 
 
 def router() -> Router:
