@@ -15,7 +15,7 @@ from qa.base.settings import Settings
 from qa.evaluation import beir
 from qa.service.engine import Engine
 from qa.store.embedding import SentenceEncoder
-from qa.store.index import build_from_documents
+from qa.store.snapshot import build_from_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"

@@ -19,7 +19,8 @@ from qa.base.settings import Settings
 from qa.evaluation import beir
 from qa.retrieval.search import search
 from qa.store.embedding import SentenceEncoder
-from qa.store.index import build_from_documents, embed_input
+from qa.store.index import embed_input
+from qa.store.snapshot import build_from_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"

@@ -13,7 +13,7 @@ from qa.evaluation.questions import evaluate, load_questions
 from qa.service.engine import Engine
 from qa.store.corpus import load_corpus
 from qa.store.embedding import SentenceEncoder
-from qa.store.index import build_from_documents
+from qa.store.snapshot import build_from_documents
 
 
 def main() -> None:

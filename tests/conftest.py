@@ -22,7 +22,8 @@ from qa.base.settings import DEFAULT_ENCODING, Settings
 from qa.service.engine import Engine
 from qa.store.chunking import token_counter
 from qa.store.embedding import SentenceEncoder, Vectors
-from qa.store.index import Index, build
+from qa.store.index import Index
+from qa.store.snapshot import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

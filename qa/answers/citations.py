@@ -104,14 +104,14 @@ def support(
     """
     passage = hit.passage
     rows = sentences.rows_in(passage)
-    spans = [sentences.spans[row] for row in rows] or [passage]
+    spans = [sentences.span(row) for row in rows] or [passage]
     sentence_terms = [set(terms(span.text)) for span in spans]
     available = figures(passage.text + " " + hit.title)
     known = words(" ".join((passage.text, hit.title, context)))
     cosines = None
     if encoder is not None and claims:
         if rows:
-            cosines = encoder.encode(list(claims)) @ sentences.vectors[rows].T
+            cosines = encoder.encode(list(claims)) @ sentences.vectors_at(rows).T
         else:
             vectors = encoder.encode([*claims, passage.text])
             cosines = vectors[: len(claims)] @ vectors[len(claims) :].T

@@ -65,7 +65,7 @@ def _statements(hit: Hit, sentences: SentenceTable) -> list[tuple[Statement, set
     """The sentences of a passage that state a figure, with their content terms (figures left out)."""
     out = []
     for row in sentences.rows_in(hit.passage):
-        span = sentences.spans[row]
+        span = sentences.span(row)
         found = figures(span.text) - MAGNITUDES
         if not found:
             continue

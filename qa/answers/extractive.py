@@ -46,12 +46,12 @@ def candidates(question: str, query_vector: Vectors, hits: list[Hit], index: Ind
                 rows.append((hit, row))
     if not rows:
         return []
-    similarity = index.sentences.vectors[[r for _, r in rows]] @ query_vector
+    similarity = index.sentences.vectors_at([r for _, r in rows]) @ query_vector
     asked = set(terms(question))
     kind = answer_type(question)
     out = []
     for (hit, row), sim in zip(rows, similarity, strict=True):
-        span = index.sentences.spans[row]
+        span = index.sentences.span(row)
         overlap = len(asked & set(terms(span.text))) / len(asked) if asked else 0.0
         typed = has_type(kind, span.text, question)
         score = (

@@ -53,6 +53,12 @@ class IndexBusy(QAError):
     kind = "index-busy"
 
 
+class Conflict(QAError):
+    """A write that contradicts what the archive holds (an id taken by other content); the message says how to fix."""
+
+    kind = "conflict"
+
+
 class NotReady(QAError):
     """The service is still loading its model and index."""
 

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -70,14 +71,24 @@ def remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(folder: Path) -> Iterator[None]:
-    """Hold a lock file in ``folder`` so two builds never write the same index at once."""
+def exclusive(folder: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold the lock file in ``folder`` so two processes never write the same index at once.
+
+    Waits up to ``wait`` seconds for another holder, then raises IndexBusy.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
     with open(folder / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexBusy(f"another process is building the index in {folder}; wait for it to finish") from None
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(
+                        f"another process is writing the index in {folder}; retry when it has finished"
+                    ) from None
+                time.sleep(0.02)
         try:
             yield
         finally:

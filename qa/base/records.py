@@ -6,7 +6,12 @@ import msgspec
 
 
 class Document(msgspec.Struct, frozen=True, kw_only=True):
-    """One article: its id (file stem), metadata and full text."""
+    """One article: its id, metadata and full text, and where and when it entered the archive.
+
+    ``source`` is the outlet that published it and ``url`` its address there; ``origin`` is the file it was read
+    from (None when it came over the API); ``sha256`` hashes its content, so re-adding it changes nothing;
+    ``duplicate_of`` names the indexed article it is a copy of (its passages are not indexed twice).
+    """
 
     id: str
     title: str
@@ -14,6 +19,12 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
     author: str | None = None
     date: str | None = None
     source: str | None = None
+    url: str | None = None
+    origin: str | None = None
+    sha256: str = ""
+    added_at: str | None = None
+    updated_at: str | None = None
+    duplicate_of: str | None = None
 
     @property
     def length(self) -> int:
@@ -67,6 +78,7 @@ class Citation(msgspec.Struct, frozen=True, kw_only=True):
     end: int
     quote: str
     supported: bool = True
+    copies: tuple[Copy, ...] = ()
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,3 +148,39 @@ class FinalEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Event = PassagesEvent | TokenEvent | FinalEvent
+
+
+class Filter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which documents a question may draw on: ids, author and outlet (case-insensitive, contained), date bounds.
+
+    ``after`` and ``before`` are ``YYYY-MM-DD`` and inclusive; a document without a date fails any date bound.
+    """
+
+    doc_ids: list[str] | None = None
+    author: str | None = None
+    source: str | None = None
+    after: str | None = None
+    before: str | None = None
+
+    def admits(self, doc: Document) -> bool:
+        """True when the document passes every condition given."""
+        if self.doc_ids is not None and doc.id not in self.doc_ids:
+            return False
+        if self.author is not None and self.author.casefold().strip() not in (doc.author or "").casefold():
+            return False
+        if self.source is not None and self.source.casefold().strip() not in (doc.source or "").casefold():
+            return False
+        if self.after is not None and (doc.date is None or doc.date[:10] < self.after):
+            return False
+        return not (self.before is not None and (doc.date is None or doc.date[:10] > self.before))
+
+
+class Copy(msgspec.Struct, frozen=True, kw_only=True):
+    """Another outlet's copy of a cited article that carries the quoted text: ``text[start:end]`` of that document."""
+
+    doc_id: str
+    title: str
+    source: str | None
+    url: str | None
+    start: int
+    end: int

@@ -36,11 +36,14 @@ class BuildSettings:
     batch_size: int = 32
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
+    duplicate_threshold: float = 0.8
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         _check(self)
         _positive(self, "chunk_tokens", "batch_size")
+        if not (0 <= self.duplicate_threshold <= 1):
+            _bad("duplicate_threshold", self.duplicate_threshold, "must be within 0..1 (0 turns grouping off)")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
         if not (0 < self.bm25_k1 <= 10):
@@ -68,11 +71,15 @@ class SearchSettings:
     candidates: int = 100
     reranker: str = ""
     rerank_depth: int = 20
+    recency_weight: float = 0.1
+    recency_half_life_days: float = 365.0
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         _check(self)
-        _positive(self, "rrf_k", "candidates", "rerank_depth")
+        _positive(self, "rrf_k", "candidates", "rerank_depth", "recency_half_life_days")
+        if not (0 <= self.recency_weight <= 1):
+            _bad("recency_weight", self.recency_weight, "must be within 0..1")
         if self.sentence_weight < 0:
             _bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
         if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:

@@ -36,7 +36,7 @@ def load_corpus(folder: Path) -> list[Document]:
         title, body = _string(path, lineno, rec, "title").strip(), _string(path, lineno, rec, "text", required=True)
         text = title + TITLE_SEPARATOR + body if title else body
         docs.append(
-            Document(id=doc_id, title=title or fallback_title(body, doc_id), text=text, source=f"{path}:{lineno}")
+            Document(id=doc_id, title=title or fallback_title(body, doc_id), text=text, origin=f"{path}:{lineno}")
         )
     return docs
 

@@ -13,7 +13,8 @@ from qa.evaluation.metrics import Run, evaluate_run, fold_to_documents, write_tr
 from qa.retrieval.rerank import Reranker, rerank
 from qa.retrieval.search import search
 from qa.store.embedding import Encoder, embed_all
-from qa.store.index import Index, Progress, build_from_documents
+from qa.store.index import Index
+from qa.store.snapshot import Progress, build_from_documents
 
 RUN_DEPTH = 100
 CHUNKS_PER_DOCUMENT = 3

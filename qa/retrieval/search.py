@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from qa.base.records import Hit, Scores
 from qa.base.settings import SearchSettings
 from qa.store.embedding import Vectors
-from qa.store.index import Index, dense_vectors
+from qa.store.index import Index, Mask
 
 SENTENCE_DEPTH = 300
 
 
-def search(index: Index, query: str, query_vector: Vectors, settings: SearchSettings, top_k: int) -> list[Hit]:
-    """The ``top_k`` passages for a query, best first, with dense, keyword and fused scores."""
-    total = index.dense.ntotal
-    if total == 0:
+def search(
+    index: Index,
+    query: str,
+    query_vector: Vectors,
+    settings: SearchSettings,
+    top_k: int,
+    *,
+    allowed: Mask | None = None,
+    boost: Mapping[str, float] | None = None,
+) -> list[Hit]:
+    """The ``top_k`` passages for a query, best first, with dense, keyword and fused scores.
+
+    ``allowed`` restricts the rows searched (a filter); ``boost`` multiplies the fused score of each document's
+    passages (recency), so it reorders passages of nearly equal scores only.
+    """
+    if not index.live_passages or (allowed is not None and not allowed.any()):
         return []
-    depth = min(settings.candidates, total)
-    dense_scores, dense_rows = index.dense.search(query_vector.reshape(1, -1), depth)
-    dense = {int(r): float(s) for r, s in zip(dense_rows[0], dense_scores[0], strict=True) if r >= 0}
-    dense_ranked = list(dense)
+    depth = min(settings.candidates, index.size)
+    found = index.dense_search(query_vector, depth, allowed)
+    dense = dict(found)
+    dense_ranked = [row for row, _ in found]
     all_keyword = index.keyword.scores(query)
+    if allowed is not None:
+        all_keyword[~allowed] = 0.0
     keyword_rows = [int(r) for r in np.argsort(-all_keyword, kind="stable")[:depth] if all_keyword[r] > 0]
 
     missing = [r for r in keyword_rows if r not in dense]
-    for row, vector in zip(missing, dense_vectors(index, missing), strict=True):
+    for row, vector in zip(missing, index.vectors_of(missing), strict=True):
         dense[row] = float(vector @ query_vector)
     if settings.fusion == "convex":
         fused = _convex(dense, {r: float(all_keyword[r]) for r in keyword_rows}, settings)
@@ -35,6 +51,8 @@ def search(index: Index, query: str, query_vector: Vectors, settings: SearchSett
     else:
         fused = _rrf([dense_ranked, keyword_rows], [settings.dense_weight, settings.keyword_weight], settings.rrf_k)
         sentence = {}
+    if boost:
+        fused = {r: f * boost.get(index.passages[r].doc_id, 1.0) for r, f in fused.items()}
     order = sorted(fused, key=lambda r: (-fused[r], -dense[r], r))[:top_k]
     return [
         Hit(
@@ -58,10 +76,10 @@ def _best_sentences(
     rest of it is about something else. Empty when ``sentence_weight`` is 0 or the index has no sentence vectors.
     """
     table = index.sentences
-    if settings.sentence_weight == 0 or not table.spans:
+    if settings.sentence_weight == 0 or not table.live_count():
         return {}
-    sims = table.vectors @ query_vector
-    depth = min(SENTENCE_DEPTH, len(sims))
+    sims = table.similarities(query_vector)
+    depth = min(SENTENCE_DEPTH, table.live_count())
     lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
     if hi <= lo:
         return {}

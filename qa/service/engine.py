@@ -10,14 +10,17 @@ from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
 from qa.answers.question import standalone
 from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
-from qa.base.records import Answer, Document, Draft, Event, Hit
+from qa.base.records import Answer, Document, Draft, Event, Filter, Hit
 from qa.base.settings import Settings
 from qa.models.interface import LanguageModel
 from qa.models.registry import choose_model
 from qa.retrieval.rerank import Reranker, open_reranker, rerank
 from qa.retrieval.search import search
 from qa.service import lifecycle
-from qa.service.wire import Explain, Readiness, explain_info
+from qa.service.scope import admitted, freshness, with_copies
+from qa.service.submissions import DocumentIn, WriteOut, check_filter, to_document
+from qa.service.wire import Explain, Readiness, explain_info, shape
+from qa.store.archive import Archive, Outcome
 from qa.store.chunking import token_counter
 from qa.store.embedding import Encoder, Vectors
 from qa.store.index import Index
@@ -32,10 +35,13 @@ Progress = Callable[[str], None]
 class Engine:
     """Answers questions over one loaded index with one embedding model."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, index: Index, *, reranker: Reranker | None = None) -> None:
+    def __init__(
+        self, settings: Settings, encoder: Encoder, index: Index | Archive, *, reranker: Reranker | None = None
+    ) -> None:
         self.settings = settings
         self.encoder = encoder
-        self.index = index
+        self.archive = index if isinstance(index, Archive) else None
+        self._index = index if isinstance(index, Index) else None
         self.reranker = reranker
         self._models: dict[str, LanguageModel] = {}
         self._count = token_counter(settings.build.encoding)
@@ -71,29 +77,78 @@ class Engine:
         encoder = encoder or lifecycle.open_encoder(settings, progress)
         return lifecycle.build(settings, encoder, progress, read=read).manifest
 
+    @property
+    def index(self) -> Index:
+        """The newest generation of the index; a request keeps the one it read first."""
+        return self.archive.index if self.archive is not None else self._index  # type: ignore[return-value]
+
+    def _writer(self) -> Archive:
+        """The archive writes go to, or ConfigError for an engine over an index held only in memory."""
+        if self.archive is None:
+            raise ConfigError("this engine serves an index held in memory; open it from a folder to write")
+        return self.archive
+
+    def add(self, body: DocumentIn) -> WriteOut:
+        """Add one article (``unchanged`` when the archive holds it already; Conflict when its id holds other text)."""
+        return _out(self._writer().put([to_document(body)], create_only=True))[0]
+
+    def replace(self, doc_id: str, body: DocumentIn) -> WriteOut:
+        """Put an article under an id, replacing what it held (``added`` when the id was free)."""
+        return _out(self._writer().put([to_document(body, doc_id)]))[0]
+
+    def remove(self, doc_id: str) -> None:
+        """Delete an article: its passages leave the dense and keyword indexes and the sentence table."""
+        self._writer().remove([doc_id])
+
+    def batch(self, bodies: Sequence[DocumentIn]) -> list[WriteOut]:
+        """Add or replace many articles as one write: all of them, or (on any error) none."""
+        docs = [to_document(b, where=f"line {i}") for i, b in enumerate(bodies, 1)]
+        return _out(self._writer().put(docs))
+
+    def refresh(self) -> bool:
+        """Catch up with writes made by other processes; True when the index changed."""
+        return self.archive.refresh() if self.archive is not None else False
+
     @staticmethod
     def catalogue(settings: Settings) -> list[Document]:
         """The documents of the index the settings name, by id, read without loading any model."""
         return sorted(lifecycle.documents(settings), key=lambda d: d.id)
 
     def ask(
-        self, question: str, top_k: int | None = None, model: str | None = None, *, earlier: Sequence[str] = ()
+        self,
+        question: str,
+        top_k: int | None = None,
+        model: str | None = None,
+        *,
+        earlier: Sequence[str] = (),
+        where: Filter | None = None,
+        recency: bool = False,
     ) -> Answer:
         """Retrieve the best passages for a question and answer it from them with a model, or abstain."""
-        return final_answer(self.stream(question, top_k, model, earlier=earlier))
+        return final_answer(self.stream(question, top_k, model, earlier=earlier, where=where, recency=recency))
 
     def stream(
-        self, question: str, top_k: int | None = None, model: str | None = None, *, earlier: Sequence[str] = ()
+        self,
+        question: str,
+        top_k: int | None = None,
+        model: str | None = None,
+        *,
+        earlier: Sequence[str] = (),
+        where: Filter | None = None,
+        recency: bool = False,
     ) -> Iterator[Event]:
         """Check the request and retrieve at once (errors raise here), then stream the answer's events.
 
         ``earlier`` are the user's previous questions in a conversation: a short follow-up ("and when?") is asked
-        together with the last of them. Limits apply to ``question``, what the user sent now.
+        together with the last of them. Limits apply to ``question``, what the user sent now. ``where`` limits the
+        documents drawn on; ``recency`` prefers newer articles among passages of nearly equal scores. The whole
+        request reads one generation of the index, whatever writes land meanwhile.
         """
         chosen = self.language_model(model)
         asked = standalone(self.check_question(question), [q.strip() for q in earlier])
-        draft = self.draft(asked, top_k)
-        return generate(draft, chosen, self.index, self.settings.answers, self._count, self.encoder)
+        index = self.index
+        draft = self.draft(asked, top_k, index=index, where=check_filter(where), recency=recency)
+        return generate(draft, chosen, index, self.settings.answers, self._count, self.encoder)
 
     def explain(self) -> Explain:
         """The search settings and the index build behind this engine's scores."""
@@ -109,22 +164,32 @@ class Engine:
                 raise ModelUnavailable(f"language model {key!r} is not usable on this server: {exc}") from exc
         return self._models[key]
 
-    def draft(self, question: str, top_k: int | None = None) -> Draft:
+    def draft(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        index: Index | None = None,
+        where: Filter | None = None,
+        recency: bool = False,
+    ) -> Draft:
         """Retrieve the best passages and the extractive answer over them (with any disagreement shown), or abstain."""
         k = self.check_top_k(top_k)
+        index = index or self.index
         clock = time.perf_counter()
         query_vector = self.encoder.encode([question])[0]
         embed_ms, clock = _ms(clock), time.perf_counter()
-        hits = self.retrieve(question, query_vector, k)
+        hits = self.retrieve(question, query_vector, k, index=index, where=where, recency=recency)
         search_ms, clock = _ms(clock), time.perf_counter()
-        ranked = answer.candidates(question, query_vector, hits, self.index)
-        conf = answer.confidence(question, ranked, hits, self.index.keyword)
+        ranked = answer.candidates(question, query_vector, hits, index)
+        conf = answer.confidence(question, ranked, hits, index.keyword)
         answerable = bool(hits) and conf >= self.settings.answers.abstain_threshold
         if answerable:
             text, citations = answer.compose(
-                answer.choose(ranked, self.settings.answers.answer_sentences), self.index.documents
+                answer.choose(ranked, self.settings.answers.answer_sentences), index.documents
             )
-            text, citations = answer.with_disagreement(text, citations, hits, self.index)
+            text, citations = answer.with_disagreement(text, citations, hits, index)
+            citations = with_copies(citations, index)
             reason = None
         else:
             text, citations = NO_ANSWER, ()
@@ -142,13 +207,25 @@ class Engine:
             answer_ms=_ms(clock),
         )
 
-    def retrieve(self, question: str, query_vector: Vectors, k: int) -> list[Hit]:
+    def retrieve(
+        self,
+        question: str,
+        query_vector: Vectors,
+        k: int,
+        *,
+        index: Index | None = None,
+        where: Filter | None = None,
+        recency: bool = False,
+    ) -> list[Hit]:
         """The top ``k`` passages: hybrid search, then the reranker over its first ``rerank_depth`` when one is set."""
+        index = index or self.index
+        allowed = admitted(index, where)
+        boost = freshness(index, self.settings.search) if recency else None
+        depth = k if self.reranker is None else max(k, self.settings.search.rerank_depth)
+        hits = search(index, question, query_vector, self.settings.search, depth, allowed=allowed, boost=boost)
         if self.reranker is None:
-            return search(self.index, question, query_vector, self.settings.search, k)
-        depth = self.settings.search.rerank_depth
-        hits = search(self.index, question, query_vector, self.settings.search, max(k, depth))
-        return rerank(hits, question, self.reranker, depth)[:k]
+            return hits
+        return rerank(hits, question, self.reranker, self.settings.search.rerank_depth)[:k]
 
     def check_question(self, question: str) -> str:
         """The question stripped, or InvalidInput saying what is wrong with it."""
@@ -172,12 +249,14 @@ class Engine:
 
     def readiness(self) -> Readiness:
         """What a ready engine serves: documents, passages, model and index build."""
+        index = self.index
         return Readiness(
             status="ready",
-            documents=len(self.index.documents),
-            passages=len(self.index.passages),
+            documents=len(index.documents),
+            passages=index.live_passages,
             model=self.encoder.name,
-            generation=self.index.manifest.generation,
+            generation=index.manifest.generation,
+            revision=index.revision,
         )
 
     def models(self) -> tuple[str, ...]:
@@ -194,6 +273,11 @@ class Engine:
             return self.index.documents[doc_id]
         except KeyError:
             raise NotFound(f"no document with id {doc_id!r}; GET /documents lists the ids") from None
+
+
+def _out(outcomes: Sequence[Outcome]) -> list[WriteOut]:
+    """The wire form of write outcomes."""
+    return [shape(o, WriteOut) for o in outcomes]
 
 
 def _ms(since: float) -> float:

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa.base.errors import CorpusError, IndexMismatch, IndexMissing
-from qa.base.files import TMP_PREFIX
+from qa.base.files import TMP_PREFIX, exclusive
 from qa.base.records import Document
 from qa.base.settings import Settings
-from qa.store import encoders
-from qa.store import index as index_files
+from qa.store import archive, encoders, snapshot
+from qa.store.archive import Archive
 from qa.store.corpus import Corpus, corpus_files, read_corpus
 from qa.store.embedding import Encoder
 from qa.store.index import Index
@@ -76,25 +76,26 @@ def open_encoder(settings: Settings, progress: Progress | None = None) -> Encode
 
 
 def documents(settings: Settings) -> list[Document]:
-    """The documents of the index in ``index_dir``, read without a model and without comparing the corpus."""
+    """The documents of the index in ``index_dir`` (writes included), read without a model or the corpus."""
     check_before_loading(settings, build=False, needs_corpus=False)
-    return list(index_files.load(settings.build.index_dir, settings.build, check_corpus=False).documents.values())
+    return list(archive.read(settings.build, check_corpus=False).documents.values())
 
 
-def load(settings: Settings, encoder: Encoder) -> Index:
-    """The index in ``index_dir``, refusing one built with another model, settings or corpus."""
-    return index_files.load(settings.build.index_dir, settings.build, encoder)
+def load(settings: Settings, encoder: Encoder) -> Archive:
+    """The index in ``index_dir`` with its writes, refusing one built with another model, settings or corpus."""
+    return Archive.open(settings.build, encoder)
 
 
-def ensure(settings: Settings, encoder: Encoder, progress: Progress | None = None) -> Index:
-    """Load the index, building it first when it is missing or stale (other model, settings or corpus)."""
+def ensure(settings: Settings, encoder: Encoder, progress: Progress | None = None) -> Archive:
+    """Open the index, building it first when it is missing or stale (other model, settings or corpus)."""
     say = progress or (lambda _msg: None)
     try:
-        return index_files.load(settings.build.index_dir, settings.build, encoder)
+        return Archive.open(settings.build, encoder)
     except (IndexMissing, IndexMismatch) as exc:
         say(f"{exc}; building")
     _check_writable(settings.build.index_dir)
-    return index_files.build(settings.build, encoder, progress=say)
+    build(settings, encoder, say)
+    return Archive.open(settings.build, encoder)
 
 
 def corpus(settings: Settings) -> Corpus:
@@ -106,4 +107,5 @@ def build(
     settings: Settings, encoder: Encoder, progress: Progress | None = None, *, read: Corpus | None = None
 ) -> Index:
     """Build the index of the corpus (``read``: as already read) and write it atomically to ``index_dir``."""
-    return index_files.build(settings.build, encoder, progress=progress, corpus=read)
+    with exclusive(settings.build.index_dir):
+        return snapshot.build(settings.build, encoder, progress=progress, corpus=read)

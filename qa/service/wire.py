@@ -57,6 +57,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     passages: int
     model: str
     generation: str
+    revision: int = 0
 
 
 class ScoresOut(msgspec.Struct, kw_only=True):

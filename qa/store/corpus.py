@@ -7,13 +7,15 @@ import json
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
+
+import msgspec
 
 from qa.base.errors import CorpusError
 from qa.base.figures import parse_date
 from qa.base.records import Document
 from qa.store.cleaning import clean
+from qa.store.html_article import read_html
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
@@ -74,7 +76,7 @@ def read_corpus(folder: Path) -> Corpus:
             if why is None:
                 docs.append(doc)
             else:
-                skipped.append(f"{doc.source}: {why}")
+                skipped.append(f"{doc.origin}: {why}")
     if not docs:
         shown = "; ".join(skipped[:3]) + ("; …" if len(skipped) > 3 else "")
         raise CorpusError(f"corpus folder {folder} holds no article text to index (skipped {shown}); add articles")
@@ -120,7 +122,7 @@ def unique(docs: Iterable[Document]) -> list[Document]:
     for doc in docs:
         if doc.id in seen:
             raise CorpusError(
-                f"document id {doc.id!r} appears twice ({seen[doc.id].source} and {doc.source}); rename one"
+                f"document id {doc.id!r} appears twice ({seen[doc.id].origin} and {doc.origin}); rename one"
             )
         seen[doc.id] = doc
     return list(seen.values())
@@ -145,8 +147,8 @@ def parse_file(path: Path, data: bytes) -> list[Document]:
     if why is not None:
         raise CorpusError(f"{path}: its name gives the document id {path.stem!r}, which {why}; rename the file")
     if suffix in HTML_SUFFIXES:
-        return [_from_html(path, raw)]
-    return [make_document(path.stem, raw, source=str(path))]
+        return [from_html(path, raw)]
+    return [make_document(path.stem, raw, origin=str(path))]
 
 
 def make_document(
@@ -157,17 +159,39 @@ def make_document(
     author: str | None = None,
     date: str | None = None,
     source: str | None = None,
+    url: str | None = None,
+    origin: str | None = None,
 ) -> Document:
-    """A Document whose missing metadata is read from the text itself."""
+    """A Document whose missing metadata is read from the text itself, with its content hash."""
     found = clean(text)
-    return Document(
-        id=doc_id,
-        text=text,
-        source=source,
-        title=title or found.title or fallback_title(text, doc_id),
-        author=author or found.author,
-        date=(parse_date(date) or date) if date else found.date,
+    return stamped(
+        Document(
+            id=doc_id,
+            text=text,
+            source=source,
+            url=url,
+            origin=origin,
+            title=title or found.title or fallback_title(text, doc_id),
+            author=author or found.author,
+            date=(parse_date(date) or date) if date else found.date,
+        )
     )
+
+
+def content_hash(doc: Document) -> str:
+    """sha256 over what a reader sees of a document: text and metadata (not where or when it was added)."""
+    fields = (doc.title, doc.text, doc.author, doc.date, doc.source, doc.url)
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+def content_id(text: str) -> str:
+    """The id of a document sent without one: derived from its text, so sending it again finds it."""
+    return "doc-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stamped(doc: Document) -> Document:
+    """The document with its content hash."""
+    return msgspec.structs.replace(doc, sha256=content_hash(doc))
 
 
 def fallback_title(text: str, doc_id: str) -> str:
@@ -199,14 +223,15 @@ def _from_jsonl(path: Path, raw: str) -> list[Document]:
         if why is not None:
             raise CorpusError(f"{path}:{lineno}: document id {str(doc_id)!r} {why}; change the id")
         meta = {
-            k: rec[k] if isinstance(rec.get(k), str) and rec[k].strip() else None for k in ("title", "author", "date")
+            k: rec[k] if isinstance(rec.get(k), str) and rec[k].strip() else None
+            for k in ("title", "author", "date", "source", "url")
         }
         if not all(_encodable(v) for v in (text, *meta.values()) if v is not None):
             raise CorpusError(
                 f"{path}:{lineno}: holds a lone surrogate escape (such as \\ud800 without its pair), "
                 "which is no text; fix the line"
             )
-        docs.append(make_document(str(doc_id), text, source=f"{path}:{lineno}", **meta))
+        docs.append(make_document(str(doc_id), text, origin=f"{path}:{lineno}", **meta))
     return docs
 
 
@@ -219,69 +244,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-class _HTMLText(HTMLParser):
-    """Collects visible article text and metadata, skipping scripts, navigation and footers."""
-
-    SKIP = frozenset({"script", "style", "nav", "footer", "header", "aside", "form", "noscript", "figure", "svg"})
-    BLOCK = frozenset(
-        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "section", "article", "blockquote", "tr"}
-    )
-    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "param", "source", "wbr"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.meta: dict[str, str] = {}
-        self.title = ""
-        self.h1 = ""
-        self._skip = 0
-        self._stack: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "meta":
-            key = a.get("name") or a.get("property") or ""
-            if key and a.get("content"):
-                self.meta[key.lower()] = a["content"]
-            return
-        if tag == "time" and a.get("datetime"):
-            self.meta.setdefault("time", a["datetime"])
-        if tag in self.SKIP:
-            self._skip += 1
-        if tag in self.BLOCK:
-            self.parts.append("\n\n")
-        if tag not in self.VOID:
-            self._stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self._skip:
-            self._skip -= 1
-        if tag in self.BLOCK:
-            self.parts.append("\n\n")
-        if tag in self._stack:
-            while self._stack.pop() != tag:
-                pass
-
-    def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
-        if "title" in self._stack:
-            self.title += data
-            return
-        if "h1" in self._stack:
-            self.h1 += data
-        self.parts.append(data)
-
-
-def _from_html(path: Path, raw: str) -> Document:
-    """A document from an HTML page: visible text, headline, author and date from meta tags."""
-    parser = _HTMLText()
-    parser.feed(raw)
-    text = "\n\n".join(" ".join(block.split()) for block in "".join(parser.parts).split("\n\n") if block.strip())
-    meta = parser.meta
-    title = " ".join((meta.get("og:title") or parser.h1 or parser.title).split()) or None
-    author = meta.get("author") or meta.get("article:author")
-    date = meta.get("article:published_time") or meta.get("date") or meta.get("time")
-    if date:
-        date = parse_date(date) or date[:10]  # "December 11, 2023" must not become "December 1"
-    return make_document(path.stem, text, title=title, author=author, date=date or None, source=str(path))
+def from_html(path: Path, raw: str) -> Document:
+    """A document from an HTML page (its file stem is the id)."""
+    text, meta = read_html(raw)
+    return make_document(path.stem, text, origin=str(path), **meta)

@@ -1,214 +1,145 @@
-"""The on-disk index: manifest.json, a FAISS file, a BM25 folder, passages and documents as JSON Lines."""
+"""The index one request reads: a base part and a recent part, the live rows, and the documents; never changed.
+
+A write makes a new Index (a new generation) from the old one without touching it, so a request finishes on
+the generation it started with. Row numbers run through the base part, then the recent part.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import faiss
-import msgspec
 import numpy as np
+import numpy.typing as npt
 
-from qa.base.errors import CorpusError, IndexMismatch
-from qa.base.files import TMP_PREFIX, exclusive, remove, write_atomic, write_bytes_atomic
 from qa.base.records import Document, Passage
-from qa.base.settings import BuildSettings
-from qa.store.chunking import Chunker, token_counter
-from qa.store.corpus import Corpus, read_corpus
-from qa.store.embedding import Encoder, Vectors, embed_all
+from qa.store.embedding import Vectors
 from qa.store.keyword import KeywordIndex
-from qa.store.manifest import FORMAT_VERSION, MANIFEST, REBUILD, Manifest, mismatches, read_manifest
+from qa.store.manifest import Manifest
+from qa.store.part import Part, embed_input
 from qa.store.sentence_table import SentenceTable
 
-GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", TMP_PREFIX)
-Progress = Callable[[str], None]
+__all__ = ["Index", "Mask", "dense_vectors", "embed_input"]
+
+Mask = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
 class Index:
-    """Everything search needs, loaded in memory: row i of ``vectors`` and ``keyword`` is ``passages[i]``."""
+    """Everything search needs for one generation; ``base_dead`` are documents whose base rows are replaced or gone."""
 
     manifest: Manifest
     documents: dict[str, Document]
-    passages: list[Passage]
-    dense: faiss.Index
-    keyword: KeywordIndex
-    sentences: SentenceTable
+    base: Part
+    recent: Part
+    base_dead: frozenset[str] = frozenset()
+    revision: int = 0
+    passages: list[Passage] = field(init=False, repr=False, compare=False)
+    live: Mask | None = field(init=False, repr=False, compare=False)
+    keyword: KeywordIndex = field(init=False, repr=False, compare=False)
+    sentences: SentenceTable = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        live: Mask | None = None
+        if self.base_dead:
+            live = np.ones(self.base.size + self.recent.size, dtype=np.bool_)
+            for doc_id in self.base_dead:
+                first, end = self.base.doc_rows.get(doc_id, (0, 0))
+                live[first:end] = False
+        owner = {doc_id: 0 for doc_id in self.base.doc_rows if doc_id not in self.base_dead}
+        owner.update({doc_id: 1 for doc_id in self.recent.doc_rows})
+        parts = (self.base.keyword, self.recent.keyword)
+        k1, b = self.manifest.bm25_k1, self.manifest.bm25_b
+        object.__setattr__(self, "passages", self.base.passages + self.recent.passages)
+        object.__setattr__(self, "live", live)
+        object.__setattr__(self, "keyword", KeywordIndex(parts, live, k1=k1, b=b))
+        object.__setattr__(self, "sentences", SentenceTable((self.base.sentences, self.recent.sentences), owner))
+
+    @classmethod
+    def single(cls, manifest: Manifest, documents: Mapping[str, Document], part: Part) -> Index:
+        """An index of one part (a fresh build)."""
+        return cls(manifest, dict(documents), part, Part.empty(part.dense.d))
+
+    @property
+    def size(self) -> int:
+        """Number of passage rows, live or not."""
+        return self.base.size + self.recent.size
+
+    @property
+    def live_passages(self) -> int:
+        """Number of passages search can return."""
+        return self.size if self.live is None else int(self.live.sum())
+
+    @functools.cached_property
+    def copies(self) -> dict[str, list[Document]]:
+        """The copies grouped under each original, by original id."""
+        out: dict[str, list[Document]] = {}
+        for doc in sorted(self.documents.values(), key=lambda d: d.id):
+            if doc.duplicate_of is not None:
+                out.setdefault(doc.duplicate_of, []).append(doc)
+        return out
 
     def title(self, doc_id: str) -> str:
         """The title of a document in the index."""
         return self.documents[doc_id].title
 
+    def doc_rows(self, doc_id: str) -> range:
+        """The live rows of a document's passages."""
+        if doc_id in self.recent.doc_rows:
+            first, end = self.recent.doc_rows[doc_id]
+            return range(self.base.size + first, self.base.size + end)
+        if doc_id in self.base.doc_rows and doc_id not in self.base_dead:
+            return range(*self.base.doc_rows[doc_id])
+        return range(0)
 
-def embed_input(title: str, text: str, with_title: bool) -> str:
-    """The text indexed for a passage: its article's title, then the passage (the first passage always has it)."""
-    return f"{title}\n{text}" if with_title else text
+    def allowed(self, doc_ids: Sequence[str]) -> Mask:
+        """The rows of some documents."""
+        mask = np.zeros(self.size, dtype=np.bool_)
+        for doc_id in doc_ids:
+            rows = self.doc_rows(doc_id)
+            mask[rows.start : rows.stop] = True
+        return mask
+
+    def dense_search(self, query_vector: Vectors, depth: int, allowed: Mask | None = None) -> list[tuple[int, float]]:
+        """The ``depth`` best live (and ``allowed``) rows by inner product with the query, best first."""
+        mask = self.live if allowed is None else (allowed if self.live is None else allowed & self.live)
+        query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+        found: list[tuple[int, float]] = []
+        for offset, part in ((0, self.base), (self.base.size, self.recent)):
+            if not part.size:
+                continue
+            part_mask = None if mask is None else mask[offset : offset + part.size]
+            found += [(offset + r, s) for r, s in _search(part.dense, query, depth, part_mask)]
+        return sorted(found, key=lambda rs: (-rs[1], rs[0]))[:depth]
+
+    def vectors_of(self, rows: Sequence[int]) -> Vectors:
+        """The stored vectors of some rows, in order."""
+        if not rows:
+            return np.zeros((0, self.base.dense.d), dtype=np.float32)
+        return np.vstack(
+            [
+                self.base.vectors([r])[0] if r < self.base.size else self.recent.vectors([r - self.base.size])[0]
+                for r in rows
+            ]
+        )
 
 
-def build(
-    settings: BuildSettings, encoder: Encoder, *, progress: Progress | None = None, corpus: Corpus | None = None
-) -> Index:
-    """Chunk, embed and index the corpus (read now unless given) and write the index atomically to ``index_dir``."""
-    started = time.perf_counter()
-    say = progress or (lambda _msg: None)
-    corpus = corpus or read_corpus(settings.corpus_dir)
-    for skipped in corpus.skipped:
-        say(f"warning: skipped {skipped}")
-    index = build_from_documents(corpus.documents, settings, encoder, progress=say)
-    manifest = msgspec.structs.replace(
-        index.manifest,
-        corpus_dir=str(settings.corpus_dir),
-        corpus_sha256=corpus.sha256,
-        build_seconds=round(time.perf_counter() - started, 3),
-    )
-    manifest = save(dataclasses.replace(index, manifest=manifest), settings.index_dir)
-    index = dataclasses.replace(index, manifest=manifest)
-    say(
-        f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
-        f"in {manifest.build_seconds:.1f}s"
-    )
-    return index
-
-
-def build_from_documents(
-    docs: list[Document],
-    settings: BuildSettings,
-    encoder: Encoder,
-    *,
-    progress: Progress | None = None,
-    with_sentences: bool = True,
-) -> Index:
-    """An in-memory index of ``docs`` (nothing written); ``with_sentences=False`` skips answer extraction data."""
-    started = time.perf_counter()
-    say = progress or (lambda _msg: None)
-    by_id = {d.id: d for d in docs}
-    chunker = Chunker(
-        count=token_counter(settings.encoding),
-        max_tokens=settings.chunk_tokens,
-        overlap=settings.chunk_overlap,
-        fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, True)),
-    )
-    passages = [p for d in docs for p in chunker.chunk(d)]
-    if not passages:
-        raise CorpusError(f"the {len(docs)} documents hold no article text to index; add articles to the corpus")
-    say(f"chunked {len(docs)} documents into {len(passages)} passages; embedding")
-    inputs = [
-        embed_input(by_id[p.doc_id].title, p.text, settings.embed_title or prev is None or p.doc_id != prev.doc_id)
-        for prev, p in zip([None, *passages], passages, strict=False)
-    ]
-    vectors = embed_all(encoder, inputs, settings.batch_size, "passages", say)
-    dense = faiss.IndexFlatIP(encoder.dimension)
-    if len(vectors):
-        dense.add(vectors)
-    keyword = KeywordIndex.build(inputs, k1=settings.bm25_k1, b=settings.bm25_b)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        generation=_generation(),
-        built_at=dt.datetime.now(dt.UTC).isoformat(),
-        model=encoder.name,
-        model_sha256=encoder.fingerprint,
-        dimension=encoder.dimension,
-        encoding=settings.encoding,
-        chunk_tokens=settings.chunk_tokens,
-        chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title,
-        bm25_k1=settings.bm25_k1,
-        bm25_b=settings.bm25_b,
-        corpus_dir="",
-        corpus_sha256="",
-        documents=len(docs),
-        passages=len(passages),
-        files={},
-        build_seconds=round(time.perf_counter() - started, 3),
-    )
-    if with_sentences:
-        say(f"embedding the sentences of {len(passages)} passages (answers and the best-sentence signal)")
-        sentences = SentenceTable.build(passages, by_id, encoder, settings.batch_size, say)
+def _search(dense: faiss.Index, query: Vectors, depth: int, mask: Mask | None) -> list[tuple[int, float]]:
+    """Rows and scores of one FAISS index, restricted to ``mask`` when given."""
+    if mask is not None and not mask.any():
+        return []
+    k = min(depth, dense.ntotal)
+    if mask is None or mask.all():
+        scores, rows = dense.search(query, k)
     else:
-        sentences = SentenceTable([], np.zeros((0, encoder.dimension), dtype=np.float32))
-    return Index(manifest, by_id, passages, dense, keyword, sentences)
-
-
-def _generation() -> str:
-    """A sortable unique name for one build's files."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def save(index: Index, folder: Path) -> Manifest:
-    """Write the index's files under new names, then switch ``manifest.json`` to them in one rename."""
-    gen = index.manifest.generation
-    files = {
-        "dense": f"dense-{gen}.faiss",
-        "passages": f"passages-{gen}.jsonl",
-        "documents": f"documents-{gen}.jsonl",
-        "keyword": f"keyword-{gen}",
-        "sentences": f"sentences-{gen}.jsonl",
-        "sentence_vectors": f"sentence-vectors-{gen}.npy",
-    }
-    manifest = msgspec.structs.replace(index.manifest, files=files)
-    with exclusive(folder):
-        try:
-            previous = read_manifest(folder) if (folder / MANIFEST).exists() else None
-        except IndexMismatch:
-            previous = None  # an unreadable manifest must not block the rebuild it asks for
-        write_atomic(folder / files["dense"], lambda tmp: faiss.write_index(index.dense, str(tmp)))
-        write_bytes_atomic(folder / files["passages"], _jsonl(index.passages))
-        write_bytes_atomic(folder / files["documents"], _jsonl(list(index.documents.values())))
-        write_atomic(folder / files["keyword"], lambda tmp: index.keyword.save(tmp))
-        write_bytes_atomic(folder / files["sentences"], _jsonl(index.sentences.spans))
-        write_atomic(folder / files["sentence_vectors"], index.sentences.save_vectors)
-        write_bytes_atomic(folder / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
-        _collect_garbage(folder, keep={*files.values(), *(previous.files.values() if previous else ())})
-    return manifest
-
-
-def _jsonl(rows: list[Passage] | list[Document]) -> bytes:
-    """One JSON object per line."""
-    encoder = msgspec.json.Encoder()
-    return b"".join(encoder.encode(r) + b"\n" for r in rows)
-
-
-def _collect_garbage(folder: Path, keep: set[str]) -> None:
-    """Delete files of older builds and leftovers of interrupted ones, keeping the current and previous build."""
-    for path in folder.iterdir():
-        generated = path.name.startswith(GENERATED_PREFIXES)
-        if generated and path.name not in keep:
-            remove(path)
-
-
-def load(folder: Path, settings: BuildSettings, encoder: Encoder | None = None, *, check_corpus: bool = True) -> Index:
-    """Load the index in ``folder``, refusing one built with another model, settings or corpus."""
-    manifest = read_manifest(folder)
-    problems = mismatches(manifest, settings, encoder, check_corpus=check_corpus)
-    if problems:
-        raise IndexMismatch(f"index in {folder} does not match: {'; '.join(problems)}; {REBUILD}")
-    try:
-        dense = faiss.read_index(str(folder / manifest.files["dense"]))
-        passages = msgspec.json.decode(
-            b"[" + b",".join((folder / manifest.files["passages"]).read_bytes().splitlines()) + b"]", type=list[Passage]
-        )
-        docs = msgspec.json.decode(
-            b"[" + b",".join((folder / manifest.files["documents"]).read_bytes().splitlines()) + b"]",
-            type=list[Document],
-        )
-        keyword = KeywordIndex.load(folder / manifest.files["keyword"])
-        sentences = SentenceTable.load(
-            folder / manifest.files["sentences"], folder / manifest.files["sentence_vectors"]
-        )
-    except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
-        raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
-    if not dense.ntotal == len(passages) == keyword.size == manifest.passages:
-        raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
-    return Index(manifest, {d.id: d for d in docs}, passages, dense, keyword, sentences)
+        bits = np.packbits(mask, bitorder="little")
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)))  # type: ignore[call-arg]
+        scores, rows = dense.search(query, k, params=params)
+    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
 
 def dense_vectors(index: Index, rows: list[int]) -> Vectors:
     """The stored vectors of some passages."""
-    if not rows:
-        return np.zeros((0, index.dense.d), dtype=np.float32)
-    return np.vstack([index.dense.reconstruct(int(r)) for r in rows]).astype(np.float32)
+    return index.vectors_of(rows)

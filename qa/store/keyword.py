@@ -1,61 +1,227 @@
-"""BM25 keyword index (bm25s) over stemmed, stopword-free terms."""
+"""BM25 keyword search over stemmed, stopword-free terms: postings per part, scored with the live rows' statistics.
+
+Each part of an index keeps term postings (which rows hold a term, how often) and row lengths; nothing in them
+depends on the rest of the archive. Scores are computed at query time from the statistics of the rows that are
+live now (their count, mean length and each term's document frequency), so a deleted passage is forgotten
+exactly: the scores equal those of an index built from the remaining passages alone (Lucene's BM25 variant,
+the one bm25s computes by default).
+"""
 
 from __future__ import annotations
 
-import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import bm25s
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from qa.base.terms import terms
 
+Rows = npt.NDArray[np.int64]
 
-class KeywordIndex:
-    """BM25 over passages; row i of the scores is passage i."""
 
-    def __init__(self, bm25: bm25s.BM25) -> None:
-        self.bm25 = bm25
-        self.size = int(bm25.scores["num_docs"])
+@dataclass(frozen=True)
+class Postings:
+    """Term postings of some rows: for term ``vocab[t]``, rows ``rows[indptr[t]:indptr[t+1]]`` hold it ``tfs`` times."""
+
+    vocab: dict[str, int]
+    indptr: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int32]
+    tfs: npt.NDArray[np.float32]
+    lengths: npt.NDArray[np.float32]
 
     @classmethod
-    def build(cls, texts: list[str], *, k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
-        """Index the texts (one BM25 document each)."""
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-        bm25 = bm25s.BM25(k1=k1, b=b)
-        bm25.index([terms(t) or [""] for t in texts], show_progress=False)
-        return cls(bm25)
+    def build(cls, texts: Sequence[str]) -> Postings:
+        """The postings of the texts (row i is text i)."""
+        vocab: dict[str, int] = {}
+        term_ids: list[int] = []
+        rows: list[int] = []
+        counts: list[int] = []
+        lengths = np.zeros(len(texts), dtype=np.float32)
+        for row, text in enumerate(texts):
+            found = terms(text)
+            lengths[row] = len(found)
+            for term, count in Counter(found).items():
+                term_ids.append(vocab.setdefault(term, len(vocab)))
+                rows.append(row)
+                counts.append(count)
+        return cls._from_entries(
+            vocab,
+            np.asarray(term_ids, dtype=np.int64),
+            np.asarray(rows, dtype=np.int32),
+            np.asarray(counts, dtype=np.float32),
+            lengths,
+        )
+
+    @property
+    def size(self) -> int:
+        """Number of rows."""
+        return len(self.lengths)
+
+    @classmethod
+    def _from_entries(
+        cls,
+        vocab: dict[str, int],
+        ids: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.int32],
+        tfs: npt.NDArray[np.float32],
+        lengths: npt.NDArray[np.float32],
+    ) -> Postings:
+        """Postings from unordered (term id, row, count) entries."""
+        order = np.lexsort((rows, ids))
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ids, minlength=len(vocab)), out=indptr[1:])
+        return cls(vocab, indptr, rows[order].astype(np.int32), tfs[order].astype(np.float32), lengths)
+
+    def _entries(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """Every (term id, row, count) entry."""
+        ids = np.repeat(np.arange(len(self.vocab), dtype=np.int64), np.diff(self.indptr))
+        return ids, self.rows, self.tfs
+
+    def select(self, keep: npt.NDArray[np.int64]) -> Postings:
+        """The postings of some rows only, renumbered in the order given (ascending)."""
+        new_row = np.full(self.size, -1, dtype=np.int64)
+        new_row[keep] = np.arange(len(keep))
+        ids, rows, tfs = self._entries()
+        kept = new_row[rows] >= 0
+        used = np.unique(ids[kept])
+        remap = np.full(len(self.vocab), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        words = sorted(self.vocab, key=self.vocab.__getitem__)
+        vocab = {words[t]: i for i, t in enumerate(used.tolist())}
+        return Postings._from_entries(
+            vocab, remap[ids[kept]], new_row[rows[kept]].astype(np.int32), tfs[kept], self.lengths[keep]
+        )
+
+    @staticmethod
+    def join(parts: Sequence[Postings]) -> Postings:
+        """One set of postings over the rows of several, in order."""
+        vocab: dict[str, int] = {}
+        all_ids, all_rows, all_tfs, offset = [], [], [], 0
+        for part in parts:
+            words = sorted(part.vocab, key=part.vocab.__getitem__)
+            remap = np.asarray([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int64)
+            ids, rows, tfs = part._entries()
+            all_ids.append(remap[ids] if len(ids) else ids)
+            all_rows.append(rows.astype(np.int32) + offset)
+            all_tfs.append(tfs)
+            offset += part.size
+        lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.float32)
+        if not parts:
+            return Postings.build([])
+        return Postings._from_entries(
+            vocab, np.concatenate(all_ids), np.concatenate(all_rows), np.concatenate(all_tfs), lengths
+        )
+
+    def term(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """The rows holding ``term`` and how often each holds it."""
+        t = self.vocab.get(term)
+        if t is None:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        lo, hi = int(self.indptr[t]), int(self.indptr[t + 1])
+        return self.rows[lo:hi], self.tfs[lo:hi]
+
+    def save(self, folder: Path) -> None:
+        """Write the postings into ``folder`` (a vocabulary JSON file and one .npz of arrays)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        words = sorted(self.vocab, key=self.vocab.__getitem__)
+        (folder / "vocab.json").write_bytes(msgspec.json.encode(words))
+        with (folder / "postings.npz").open("wb") as fh:
+            np.savez(fh, indptr=self.indptr, rows=self.rows, tfs=self.tfs, lengths=self.lengths)
+
+    @classmethod
+    def load(cls, folder: Path) -> Postings:
+        """Read postings written by :meth:`save`."""
+        words = msgspec.json.decode((folder / "vocab.json").read_bytes(), type=list[str])
+        with np.load(folder / "postings.npz", allow_pickle=False) as arrays:
+            out = cls(
+                {w: i for i, w in enumerate(words)},
+                arrays["indptr"],
+                arrays["rows"],
+                arrays["tfs"],
+                arrays["lengths"],
+            )
+        if len(out.indptr) != len(words) + 1 or not len(out.rows) == len(out.tfs) == int(out.indptr[-1]):
+            raise ValueError("keyword postings are inconsistent")
+        return out
+
+
+@dataclass(frozen=True)
+class KeywordIndex:
+    """BM25 over the live rows of some parts; row numbers run through the parts in order."""
+
+    parts: tuple[Postings, ...]
+    live: npt.NDArray[np.bool_] | None = None
+    k1: float = 1.2
+    b: float = 0.75
+    _offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _count: int = field(init=False, repr=False, compare=False)
+    _mean_length: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        offsets, total = [], 0
+        for part in self.parts:
+            offsets.append(total)
+            total += part.size
+        lengths = np.concatenate([p.lengths for p in self.parts]) if self.parts else np.zeros(0, np.float32)
+        if self.live is not None:
+            if len(self.live) != total:
+                raise ValueError(f"{len(self.live)} live flags for {total} keyword rows")
+            lengths = lengths[self.live]
+        object.__setattr__(self, "_offsets", tuple(offsets))
+        object.__setattr__(self, "_count", len(lengths))
+        object.__setattr__(self, "_mean_length", float(lengths.mean()) if len(lengths) else 1.0)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
+        """Index the texts (one row each) as a single part."""
+        return cls((Postings.build(texts),), k1=k1, b=b)
+
+    @property
+    def size(self) -> int:
+        """Number of rows, live or not."""
+        return sum(p.size for p in self.parts)
+
+    def _postings(self, term: str) -> tuple[Rows, npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Live rows holding ``term``, its count in each, and each row's length."""
+        rows, tfs, lengths = [], [], []
+        for offset, part in zip(self._offsets, self.parts, strict=True):
+            local, tf = part.term(term)
+            rows.append(local.astype(np.int64) + offset)
+            tfs.append(tf)
+            lengths.append(part.lengths[local])
+        all_rows, all_tfs, all_lengths = np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
+        if self.live is not None and len(all_rows):
+            keep = self.live[all_rows]
+            return all_rows[keep], all_tfs[keep], all_lengths[keep]
+        return all_rows, all_tfs, all_lengths
+
+    def _idf(self, df: int) -> float:
+        """Lucene's BM25 inverse document frequency over the live rows."""
+        return float(np.log(1.0 + (self._count - df + 0.5) / (df + 0.5)))
 
     def scores(self, query: str) -> npt.NDArray[np.float32]:
-        """BM25 score of every passage for the query (zeros when no query term is known)."""
-        ids = self.bm25.get_tokens_ids(terms(query))
-        if not ids:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+        """BM25 score of every row for the query (0 for rows not live and when no query term is known)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        norm = self.k1 * (1.0 - self.b)
+        for term, times in Counter(terms(query)).items():
+            rows, tfs, lengths = self._postings(term)
+            if not len(rows):
+                continue
+            tfc = tfs / (norm + self.k1 * self.b * lengths / self._mean_length + tfs)
+            out[rows] += (times * self._idf(len(rows)) * tfc).astype(np.float32)
+        return out
 
     def known_fraction(self, query: str) -> float:
-        """Share of the query's terms that occur anywhere in the index."""
+        """Share of the query's terms that occur in some live row."""
         query_terms = terms(query)
         if not query_terms:
             return 0.0
-        return sum(t in self.bm25.vocab_dict for t in query_terms) / len(query_terms)
-
-    def save(self, folder: Path) -> None:
-        """Write the index files into ``folder``."""
-        self.bm25.save(str(folder), show_progress=False)
-
-    @classmethod
-    def load(cls, folder: Path) -> KeywordIndex:
-        """Read an index written by :meth:`save`."""
-        return cls(bm25s.BM25.load(str(folder), show_progress=False))
+        return sum(len(self._postings(t)[0]) > 0 for t in query_terms) / len(query_terms)
 
     def idf(self, query_terms: list[str]) -> list[float]:
-        """BM25 inverse document frequency of each term; a term the index never saw gets the highest."""
-        indptr = self.bm25.scores["indptr"]
-        out = []
-        for term in query_terms:
-            row = self.bm25.vocab_dict.get(term)
-            df = 0 if row is None else int(indptr[row + 1] - indptr[row])
-            out.append(float(np.log((self.size - df + 0.5) / (df + 0.5) + 1.0)))
-        return out
+        """BM25 inverse document frequency of each term; a term no live row holds gets the highest."""
+        return [self._idf(len(self._postings(t)[0])) for t in query_terms]

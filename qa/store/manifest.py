@@ -11,13 +11,17 @@ from qa.base.settings import BuildSettings
 from qa.store.corpus import corpus_hash
 from qa.store.embedding import Encoder
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
-    """What an index was built from and with; loading compares it to the running settings."""
+    """What an index was built from and with; loading compares it to the running settings.
+
+    ``journal`` names the write-ahead log of writes made since this snapshot; ``revision`` counts the writes the
+    snapshot holds; ``living`` is true once a write changed the index, which then no longer mirrors a corpus folder.
+    """
 
     format_version: int
     generation: str
@@ -37,6 +41,9 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     passages: int
     files: dict[str, str]
     build_seconds: float
+    revision: int = 0
+    journal: str = ""
+    living: bool = False
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -79,7 +86,7 @@ def mismatches(
             )
         elif manifest.dimension != encoder.dimension:
             out.append(f"dimension {manifest.dimension} in the index, {encoder.dimension} from the model")
-    if check_corpus and manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
+    if check_corpus and not manifest.living and manifest.corpus_sha256 != corpus_hash(settings.corpus_dir):
         out.append(f"the corpus in {settings.corpus_dir} changed since the index was built")
     return out
 

@@ -30,6 +30,7 @@ KINDS: dict[str, tuple[HTTPStatus, str]] = {
     "index-missing": (HTTPStatus.SERVICE_UNAVAILABLE, "Index missing"),
     "index-mismatch": (HTTPStatus.SERVICE_UNAVAILABLE, "Index mismatch"),
     "index-busy": (HTTPStatus.SERVICE_UNAVAILABLE, "Index busy"),
+    "conflict": (HTTPStatus.CONFLICT, "Conflict"),
     "not-ready": (HTTPStatus.SERVICE_UNAVAILABLE, "Not ready"),
     "model-error": (HTTPStatus.BAD_GATEWAY, "Language model error"),
     "model-unavailable": (HTTPStatus.SERVICE_UNAVAILABLE, "Language model unavailable"),

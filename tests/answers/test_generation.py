@@ -16,7 +16,7 @@ from qa.models.extractive import ExtractiveModel
 from qa.models.interface import Prompt
 from qa.service.engine import Engine
 from qa.store.corpus import make_document
-from qa.store.index import build_from_documents
+from qa.store.snapshot import build_from_documents
 
 TEXTS = {
     "otters": "Otters return to the harbour\n\nFishermen in the harbour counted twelve otters on the rocks by the old "

@@ -104,7 +104,7 @@ def test_exclusive_refuses_a_second_holder(tmp_path: Path) -> None:
     folder = tmp_path / "index"
     with exclusive(folder):
         assert folder.is_dir()
-        with pytest.raises(QAError, match="another process is building") as info, exclusive(folder):
+        with pytest.raises(QAError, match="another process is writing") as info, exclusive(folder):
             pass
         assert str(folder) in str(info.value)
     with exclusive(folder):

@@ -49,7 +49,7 @@ def test_corpus_prepends_the_title_to_the_text(beir: Path) -> None:
     assert list(docs) == ["d1", "d2", "3"]
     assert docs["d1"].title == "Vitamin D and bones"
     assert docs["d1"].text == "Vitamin D and bones\n\nVitamin D raises bone density."
-    assert docs["d1"].source is not None and docs["d1"].source.endswith("corpus.jsonl:1")
+    assert docs["d1"].origin is not None and docs["d1"].origin.endswith("corpus.jsonl:1")
 
 
 def test_untitled_document_keeps_its_text_and_takes_its_first_words_as_title(beir: Path) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import faiss
 import numpy as np
 import pytest
 from conftest import FakeEncoder
@@ -13,7 +10,9 @@ from qa.base.records import Hit
 from qa.base.settings import Settings
 from qa.retrieval.search import search
 from qa.store.corpus import make_document
-from qa.store.index import Index, build_from_documents, dense_vectors
+from qa.store.index import Index, dense_vectors
+from qa.store.part import Part
+from qa.store.snapshot import build_from_documents
 
 DOCS = [
     make_document(
@@ -106,8 +105,7 @@ def test_keyword_only_passage_is_found_and_scored(index: Index, fake_encoder: Fa
     query = "Where was the zeppelin in the story of the town?"
     vector = fake_encoder.encode([query])[0]
     target = next(r for r, p in enumerate(index.passages) if "zeppelin" in p.text)
-    _, dense_rows = index.dense.search(vector.reshape(1, -1), 1)
-    assert int(dense_rows[0][0]) != target, "precondition: dense search alone does not find it first"
+    assert index.dense_search(vector, 1)[0][0] != target, "precondition: dense search alone does not find it first"
     assert int(np.argmax(index.keyword.scores(query))) == target
 
     for fusion in ("rrf", "convex"):
@@ -125,7 +123,7 @@ def test_rrf_scores_follow_the_formula(index: Index, fake_encoder: FakeEncoder) 
     vector = fake_encoder.encode([query])[0]
     settings = SETTINGS.replace(fusion="rrf", dense_weight=0.7, keyword_weight=1.3, rrf_k=10)
     total = len(index.passages)
-    _, dense_rows = index.dense.search(vector.reshape(1, -1), total)
+    dense_rows = [[row for row, _ in index.dense_search(vector, total)]]
     keyword = index.keyword.scores(query)
     keyword_rows = [int(r) for r in np.argsort(-keyword, kind="stable") if keyword[r] > 0]
     expected = dict.fromkeys(range(total), 0.0)
@@ -204,7 +202,7 @@ def test_query_of_unknown_words_still_ranks_by_dense(index: Index, fake_encoder:
 
 
 def test_empty_index_returns_nothing(index: Index, fake_encoder: FakeEncoder) -> None:
-    empty = dataclasses.replace(index, documents={}, passages=[], dense=faiss.IndexFlatIP(fake_encoder.dimension))
+    empty = Index.single(index.manifest, {}, Part.empty(fake_encoder.dimension))
     for fusion in ("rrf", "convex"):
         assert run(empty, fake_encoder, "otters", fusion=fusion) == []
 
@@ -215,7 +213,7 @@ def test_sentence_signal_adds_the_best_sentence(index: Index, fake_encoder: Fake
     boosted = run(index, fake_encoder, query, top_k=50, sentence_weight=0.5)
     assert all(h.scores.sentence is None for h in plain.values())
     vector = fake_encoder.encode([query])[0]
-    sims = index.sentences.vectors @ vector
+    sims = index.sentences.similarities(vector)
     assert max(h.scores.sentence or 0.0 for h in boosted) == pytest.approx(1.0)  # the passage with the best sentence
     for hit in boosted:
         row = row_of(index, hit)

@@ -18,7 +18,7 @@ from qa.base.records import Answer
 from qa.base.settings import Settings
 from qa.service.engine import NO_RELEVANT_PASSAGE, Engine
 from qa.store.corpus import make_document
-from qa.store.index import build, build_from_documents
+from qa.store.snapshot import build, build_from_documents
 from qa.web.decoding import parse_ask
 
 TEXTS = {

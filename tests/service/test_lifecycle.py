@@ -20,7 +20,7 @@ import qa.service.lifecycle
 from qa.base.errors import CorpusError
 from qa.base.settings import Settings
 from qa.service.engine import Engine
-from qa.store.index import build
+from qa.store.snapshot import build
 
 TESTS = Path(__file__).resolve().parent.parent
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2  # <linux/prctl.h>, <linux/capability.h>

@@ -62,6 +62,7 @@ CITATION_JSON = {
     "end": 25,
     "quote": TEXT[:25],
     "supported": True,
+    "copies": [],
 }
 PASSAGE_JSON = {
     "rank": 1,

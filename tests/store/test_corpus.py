@@ -27,7 +27,7 @@ def test_seeds_load_as_five_documents_byte_identical() -> None:
     for doc, path in zip(docs, files, strict=True):
         assert doc.text == path.read_text(encoding="utf-8")
         assert doc.text.encode("utf-8") == path.read_bytes()
-        assert doc.source == str(path)
+        assert doc.origin == str(path)
         assert doc.title
     by_id = {d.id: d for d in docs}
     assert by_id["000_f8c65552ac3faefe"].title.startswith("Balochistan: a long tale of oppression")
@@ -149,7 +149,7 @@ def test_jsonl_documents(tmp_path: Path) -> None:
     assert docs[0].text == rows[0]["text"]
     assert docs[1].title == "Bridge reopens" and docs[1].author == "Jane Roe"
     assert docs[2].title == "A third article."
-    assert docs[0].source == f"{path}:1" and docs[2].source == f"{path}:4"
+    assert docs[0].origin == f"{path}:1" and docs[2].origin == f"{path}:4"
 
 
 @pytest.mark.parametrize(

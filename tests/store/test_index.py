@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,15 +13,17 @@ import numpy as np
 import pytest
 from conftest import SEEDS
 
-import qa.store.index
+import qa.store.snapshot
 from qa.base.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.base.files import TMP_PREFIX
 from qa.base.records import Passage
 from qa.base.settings import Settings
 from qa.service.lifecycle import ensure
+from qa.store.archive import read as load_index
 from qa.store.embedding import Encoder
-from qa.store.index import Index, build, dense_vectors, embed_input, load
+from qa.store.index import Index, dense_vectors, embed_input
 from qa.store.manifest import FORMAT_VERSION, MANIFEST
+from qa.store.snapshot import build
 
 GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-")
 
@@ -117,12 +120,12 @@ def test_keyword_row_i_is_passage_i(settings: Settings, fake_encoder: Encoder) -
 
 def load_after_build(settings: Settings, encoder: Encoder) -> Index:
     build(settings.build, encoder)
-    return load(settings.build.index_dir, settings.build, encoder)
+    return load_index(settings.build, encoder)
 
 
 def test_load_round_trips(settings: Settings, fake_encoder: Encoder) -> None:
     built = build(settings.build, fake_encoder)
-    loaded = load(settings.build.index_dir, settings.build, fake_encoder)
+    loaded = load_index(settings.build, fake_encoder)
     assert loaded.manifest == built.manifest
     assert loaded.passages == built.passages
     assert loaded.documents == built.documents
@@ -138,7 +141,7 @@ def test_load_round_trips(settings: Settings, fake_encoder: Encoder) -> None:
 def test_load_refuses_another_model(settings: Settings, fake_encoder: Encoder, other_model: Encoder) -> None:
     build(settings.build, fake_encoder)
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.build.index_dir, settings.build, other_model)
+        load_index(settings.build, other_model)
     assert "fake-bow" in str(info.value)
 
 
@@ -148,26 +151,26 @@ def test_same_weights_on_another_backend_is_named(settings: Settings, fake_encod
     torch_like.fingerprint, onnx_like.fingerprint = digest, f"{digest}:onnx-int8"
     build(settings.build, torch_like)
     with pytest.raises(IndexMismatch) as info:
-        load(settings.build.index_dir, settings.build, onnx_like)
+        load_index(settings.build, onnx_like)
     assert "torch backend" in str(info.value) and "onnx-int8 backend" in str(info.value)
 
 
 def test_load_refuses_other_chunk_settings(settings: Settings, fake_encoder: Encoder) -> None:
     build(settings.build, fake_encoder)
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.build.index_dir, settings.replace(chunk_tokens=128).build, fake_encoder)
+        load_index(settings.replace(chunk_tokens=128).build, fake_encoder)
     assert "chunk_tokens" in str(info.value)
     with pytest.raises(IndexMismatch, match="embed_title"):
-        load(settings.build.index_dir, settings.replace(embed_title=False).build, fake_encoder)
+        load_index(settings.replace(embed_title=False).build, fake_encoder)
 
 
 def test_load_refuses_a_changed_corpus(settings: Settings, fake_encoder: Encoder) -> None:
     build(settings.build, fake_encoder)
     add_article(settings)
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.build.index_dir, settings.build, fake_encoder)
+        load_index(settings.build, fake_encoder)
     assert "corpus" in str(info.value) and "changed" in str(info.value)
-    assert load(settings.build.index_dir, settings.build, fake_encoder, check_corpus=False).manifest.documents == 2
+    assert load_index(settings.build, fake_encoder, check_corpus=False).manifest.documents == 2
 
 
 def test_load_refuses_another_format_version(settings: Settings, fake_encoder: Encoder) -> None:
@@ -177,7 +180,7 @@ def test_load_refuses_another_format_version(settings: Settings, fake_encoder: E
     data["format_version"] = FORMAT_VERSION + 1
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index") as info:
-        load(settings.build.index_dir, settings.build, fake_encoder)
+        load_index(settings.build, fake_encoder)
     assert "format version" in str(info.value)
 
 
@@ -185,30 +188,28 @@ def test_unreadable_manifest_is_a_mismatch_and_can_be_rebuilt(settings: Settings
     build(settings.build, fake_encoder)
     (settings.build.index_dir / MANIFEST).write_text('{"format_version": 2, "from": "the future"}', encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index"):
-        load(settings.build.index_dir, settings.build, fake_encoder)
-    rebuilt = ensure(settings, fake_encoder)
-    assert (
-        load(settings.build.index_dir, settings.build, fake_encoder).manifest.generation == rebuilt.manifest.generation
-    )
+        load_index(settings.build, fake_encoder)
+    rebuilt = ensure(settings, fake_encoder).index
+    assert load_index(settings.build, fake_encoder).manifest.generation == rebuilt.manifest.generation
 
 
 def test_damaged_index_is_a_mismatch(settings: Settings, fake_encoder: Encoder) -> None:
     index = build(settings.build, fake_encoder)
     (settings.build.index_dir / index.manifest.files["passages"]).write_text("", encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index"):
-        load(settings.build.index_dir, settings.build, fake_encoder)
+        load_index(settings.build, fake_encoder)
     (settings.build.index_dir / index.manifest.files["dense"]).unlink()
     with pytest.raises(IndexMismatch, match="damaged"):
-        load(settings.build.index_dir, settings.build, fake_encoder)
+        load_index(settings.build, fake_encoder)
 
 
 def test_missing_index(tmp_path: Path, settings: Settings, fake_encoder: Encoder) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(IndexMissing, match="qa index"):
-        load(empty, settings.build, fake_encoder)
+        load_index(dataclasses.replace(settings.build, index_dir=empty), fake_encoder)
     with pytest.raises(IndexMissing):
-        load(tmp_path / "absent", settings.build, fake_encoder)
+        load_index(dataclasses.replace(settings.build, index_dir=tmp_path / "absent"), fake_encoder)
 
 
 def test_rebuild_keeps_current_and_previous_generation(settings: Settings, fake_encoder: Encoder) -> None:
@@ -228,31 +229,29 @@ def test_failed_build_leaves_previous_index_loadable(
     folder = settings.build.index_dir
     old = build(settings.build, fake_encoder)
     add_article(settings)
-    real_write = qa.store.index.write_bytes_atomic
-    calls: list[Path] = []
+    real_write = qa.store.snapshot.write_manifest
 
-    def crash_on_documents(target: Path, data: bytes) -> None:
-        calls.append(target)
-        if target.name.startswith("documents-"):
-            real_write(target.with_name(TMP_PREFIX + "999-" + target.name), data[: len(data) // 2])
-            raise OSError("disk full")
-        real_write(target, data)
+    def crash_before_the_switch(target: Path, manifest: object) -> None:
+        (target / (TMP_PREFIX + "999-manifest.json")).write_text("{", encoding="utf-8")
+        raise OSError("disk full")
 
-    monkeypatch.setattr(qa.store.index, "write_bytes_atomic", crash_on_documents)
+    monkeypatch.setattr(qa.store.snapshot, "write_manifest", crash_before_the_switch)
     with pytest.raises(OSError, match="disk full"):
         build(settings.build, fake_encoder)
-    assert any(p.name.startswith("passages-") for p in calls), "the crash happened midway through the build"
+    assert any(p.name.startswith("passages-") and old.manifest.generation not in p.name for p in folder.iterdir()), (
+        "the crash happened after the new files were written"
+    )
 
-    kept = load(folder, settings.build, fake_encoder, check_corpus=False)
+    kept = load_index(dataclasses.replace(settings.build, index_dir=folder), fake_encoder, check_corpus=False)
     assert kept.manifest.generation == old.manifest.generation
     assert kept.passages == old.passages
     assert set(kept.documents) == set(old.documents)
     with pytest.raises(IndexMismatch, match="changed"):
-        load(folder, settings.build, fake_encoder)
+        load_index(dataclasses.replace(settings.build, index_dir=folder), fake_encoder)
 
-    monkeypatch.setattr(qa.store.index, "write_bytes_atomic", real_write)
+    monkeypatch.setattr(qa.store.snapshot, "write_manifest", real_write)
     new = build(settings.build, fake_encoder)
-    loaded = load(folder, settings.build, fake_encoder)
+    loaded = load_index(dataclasses.replace(settings.build, index_dir=folder), fake_encoder)
     assert loaded.manifest.generation == new.manifest.generation
     assert "005_new" in loaded.documents
     assert not [p for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
@@ -272,26 +271,26 @@ def test_failed_faiss_write_leaves_previous_index(
     with pytest.raises(RuntimeError, match="killed"):
         build(settings.build, fake_encoder)
     assert not [p for p in settings.build.index_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
-    assert load(settings.build.index_dir, settings.build, fake_encoder).manifest == old.manifest
+    assert load_index(settings.build, fake_encoder).manifest == old.manifest
 
 
 def test_ensure_builds_when_missing_loads_when_current_rebuilds_when_stale(
     settings: Settings, fake_encoder: Encoder, other_model: Encoder
 ) -> None:
     messages: list[str] = []
-    first = ensure(settings, fake_encoder, progress=messages.append)
+    first = ensure(settings, fake_encoder, progress=messages.append).index
     assert any("building" in m for m in messages)
     messages.clear()
-    again = ensure(settings, fake_encoder, progress=messages.append)
+    again = ensure(settings, fake_encoder, progress=messages.append).index
     assert again.manifest.generation == first.manifest.generation
     assert messages == []
     add_article(settings)
-    rebuilt = ensure(settings, fake_encoder, progress=messages.append)
+    rebuilt = ensure(settings, fake_encoder, progress=messages.append).index
     assert rebuilt.manifest.generation != first.manifest.generation
     assert rebuilt.manifest.documents == 3
-    other = ensure(settings, other_model)
+    other = ensure(settings, other_model).index
     assert other.manifest.model_sha256 == "fake-bow-v2"
-    assert ensure(settings, other_model).manifest.generation == other.manifest.generation
+    assert ensure(settings, other_model).index.manifest.generation == other.manifest.generation
 
 
 def test_embed_input() -> None:
@@ -307,7 +306,7 @@ def test_embed_title_off_puts_the_title_on_each_document_s_first_passage_only(
     for row, passage in enumerate(index.passages):
         first = row == 0 or index.passages[row - 1].doc_id != passage.doc_id
         text = embed_input(index.title(passage.doc_id), passage.text, first)
-        np.testing.assert_allclose(index.dense.reconstruct(row), fake_encoder.encode([text])[0], atol=1e-6)
+        np.testing.assert_allclose(index.vectors_of([row])[0], fake_encoder.encode([text])[0], atol=1e-6)
     assert len({p.doc_id for p in index.passages}) < len(index.passages)  # some documents have several passages
 
 
@@ -330,13 +329,13 @@ def test_build_skips_sources_without_article_text_and_says_so(settings: Settings
     assert len(warnings) == 2
     assert any(str(corpus / "empty.txt") in w and "no text" in w for w in warnings)
     assert any(str(corpus / "binary.txt") in w and "control characters" in w for w in warnings)
-    assert load(settings.build.index_dir, settings.build, fake_encoder).manifest == index.manifest
+    assert load_index(settings.build, fake_encoder).manifest == index.manifest
 
 
 def test_load_with_a_missing_corpus_folder_is_an_error(settings: Settings, fake_encoder: Encoder) -> None:
     build(settings.build, fake_encoder)
     gone = settings.replace(corpus_dir=settings.build.corpus_dir.parent / "moved")
     with pytest.raises(CorpusError, match="does not exist") as info:
-        load(gone.build.index_dir, gone.build, fake_encoder)
+        load_index(gone.build, fake_encoder)
     assert "QA_CORPUS_DIR" in str(info.value) and "moved" in str(info.value)
-    assert len(load(gone.build.index_dir, gone.build, fake_encoder, check_corpus=False).documents) == 2
+    assert len(load_index(gone.build, fake_encoder, check_corpus=False).documents) == 2

@@ -7,7 +7,7 @@ from conftest import FakeEncoder
 
 from qa.base.records import Passage
 from qa.store.corpus import make_document
-from qa.store.sentence_table import SentenceTable
+from qa.store.sentence_table import SentencePart, SentenceTable
 
 
 def test_rows_are_aligned_unique_and_found_by_passage(fake_encoder: FakeEncoder) -> None:
@@ -34,9 +34,9 @@ def test_load_refuses_misaligned_files(fake_encoder: FakeEncoder, tmp_path) -> N
     table = SentenceTable.build([Passage(doc_id="d", start=0, end=41, text=doc.text)], {"d": doc}, fake_encoder, 8)
     spans, vectors = tmp_path / "s.jsonl", tmp_path / "v.npy"
     spans.write_bytes(b"".join(__import__("msgspec").json.encode(s) + b"\n" for s in table.spans[:1]))
-    table.save_vectors(vectors)
+    table.parts[0].save(tmp_path / "all.jsonl", vectors)
     try:
-        SentenceTable.load(spans, vectors)
+        SentencePart.load(spans, vectors)
     except ValueError as exc:
         assert "1 sentences but 2 sentence vectors" in str(exc)
     else:

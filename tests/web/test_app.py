@@ -13,7 +13,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-import qa.store.index
+import qa.service.lifecycle
 from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.store.embedding import SentenceEncoder
@@ -184,6 +184,7 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
         "passages": len(seed_index.passages),
         "model": seed_index.manifest.model,
         "generation": seed_index.manifest.generation,
+        "revision": 0,
     }
     schema = client.get("/schema/openapi.json")
     assert schema.status_code == 200
@@ -314,7 +315,7 @@ def test_loading_then_ready(
         release.wait(5)
         return seed_index
 
-    monkeypatch.setattr(qa.store.index, "load", slow_load)
+    monkeypatch.setattr(qa.service.lifecycle, "load", slow_load)
     app = create_app(seed_settings, encoder=fake_encoder)
     with TestClient(app) as test_client:
         assert test_client.get("/healthz").status_code == 200

@@ -20,7 +20,7 @@ from qa.store.index import Index
 from qa.web.app import create_app
 
 # The document comes from the types alone: an app that never starts (so never loads a model) serves the same one.
-DOCUMENT = create_app(Settings.of()).openapi_schema.to_schema()
+DOCUMENT = json.loads(json.dumps(create_app(Settings.of()).openapi_schema.to_schema()))
 # Every check runs everywhere. One allowance: a body the schema accepts may still be refused (400) by /ask and
 # /v1/chat/completions for limits set at run time, which their descriptions state rather than the schema (the
 # model allow-list QA_LLM_ALLOWED, QA_MAX_TOP_K, QA_MAX_QUESTION_CHARS, a blank question), and by the chat for a

@@ -1,0 +1,173 @@
+"""A part of an index: some documents' passages with their vectors, keyword postings and sentences.
+
+An index is a large base part, written at the last checkpoint, and a small recent part holding what was
+written since; both are immutable, so a reader keeps the one it started with while a writer makes new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import msgspec
+import numpy as np
+
+from qa.base.errors import CorpusError
+from qa.base.records import Document, Passage
+from qa.base.settings import BuildSettings
+from qa.store.chunking import Chunker, token_counter
+from qa.store.embedding import Encoder, Vectors, embed_all
+from qa.store.keyword import Postings
+from qa.store.sentence_table import SentencePart, split_passages
+
+Progress = Callable[[str], None]
+
+
+def embed_input(title: str, text: str, with_title: bool) -> str:
+    """The text indexed for a passage: its article's title, then the passage (the first passage always has it)."""
+    return f"{title}\n{text}" if with_title else text
+
+
+def flat(vectors: Vectors, dimension: int) -> faiss.Index:
+    """An exact inner-product FAISS index over the vectors."""
+    dense = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return dense
+
+
+def indexed_texts(passages: Sequence[Passage], docs: Mapping[str, Document], embed_title: bool) -> list[str]:
+    """What is embedded and keyword-indexed for each passage (titles where ``embed_input`` puts them)."""
+    return [
+        embed_input(docs[p.doc_id].title, p.text, embed_title or prev is None or p.doc_id != prev.doc_id)
+        for prev, p in zip([None, *passages], passages, strict=False)
+    ]
+
+
+@dataclass(frozen=True)
+class Part:
+    """Passages (row i of ``dense`` and ``keyword`` is ``passages[i]``) and the sentences inside them."""
+
+    passages: list[Passage]
+    dense: faiss.Index
+    keyword: Postings
+    sentences: SentencePart
+    doc_rows: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.dense.ntotal == len(self.passages) == self.keyword.size:
+            raise ValueError(
+                f"{len(self.passages)} passages, {self.dense.ntotal} vectors and {self.keyword.size} keyword rows"
+            )
+        rows: dict[str, tuple[int, int]] = {}
+        for row, p in enumerate(self.passages):
+            first, _ = rows.get(p.doc_id, (row, row))
+            if first != row and self.passages[row - 1].doc_id != p.doc_id:
+                raise ValueError(f"the passages of document {p.doc_id!r} are not contiguous")
+            rows[p.doc_id] = (first, row + 1)
+        object.__setattr__(self, "doc_rows", rows)
+
+    @property
+    def size(self) -> int:
+        """Number of passages."""
+        return len(self.passages)
+
+    @classmethod
+    def empty(cls, dimension: int) -> Part:
+        """A part with no passages."""
+        return cls(
+            [], flat(np.zeros((0, dimension), np.float32), dimension), Postings.build([]), _no_sentences(dimension)
+        )
+
+    @classmethod
+    def build(
+        cls,
+        docs: Sequence[Document],
+        settings: BuildSettings,
+        encoder: Encoder,
+        *,
+        progress: Progress | None = None,
+        with_sentences: bool = True,
+    ) -> Part:
+        """Chunk and embed the documents: the one step whose cost grows with the text, so it sees only new text."""
+        say = progress or (lambda _msg: None)
+        by_id = {d.id: d for d in docs}
+        chunker = Chunker(
+            count=token_counter(settings.encoding),
+            max_tokens=settings.chunk_tokens,
+            overlap=settings.chunk_overlap,
+            fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, True)),
+        )
+        passages = [p for d in docs for p in chunker.chunk(d)]
+        if docs and not passages:
+            raise CorpusError(f"the {len(docs)} documents hold no article text to index; add article text")
+        say(f"chunked {len(docs)} documents into {len(passages)} passages; embedding")
+        inputs = indexed_texts(passages, by_id, settings.embed_title)
+        vectors = embed_all(encoder, inputs, settings.batch_size, "passages", say)
+        if with_sentences:
+            say(f"embedding the sentences of {len(passages)} passages (answers and the best-sentence signal)")
+            spans = split_passages(passages, by_id)
+            sentences = SentencePart(
+                spans, embed_all(encoder, [s.text for s in spans], settings.batch_size, "sentences", say)
+            )
+        else:
+            sentences = _no_sentences(encoder.dimension)
+        return cls(passages, flat(vectors, encoder.dimension), Postings.build(inputs), sentences)
+
+    def vectors(self, rows: Sequence[int] | np.ndarray | None = None) -> Vectors:
+        """The stored vectors of some rows (all when None)."""
+        if rows is None:
+            return self.dense.reconstruct_n(0, self.size) if self.size else np.zeros((0, self.dense.d), np.float32)
+        if not len(rows):
+            return np.zeros((0, self.dense.d), dtype=np.float32)
+        return self.dense.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+
+    def without(self, doc_ids: Collection[str]) -> Part:
+        """This part less some documents (a copy; the cost is this part's size)."""
+        gone = [d for d in doc_ids if d in self.doc_rows]
+        if not gone:
+            return self
+        keep = np.asarray([i for i, p in enumerate(self.passages) if p.doc_id not in doc_ids], dtype=np.int64)
+        return Part(
+            [self.passages[i] for i in keep],
+            flat(self.vectors(keep), self.dense.d),
+            self.keyword.select(keep),
+            self.sentences.without(set(gone)),
+        )
+
+    @staticmethod
+    def join(parts: Sequence[Part], dimension: int) -> Part:
+        """One part holding the passages of several, in order."""
+        vectors = [p.vectors() for p in parts if p.size]
+        return Part(
+            [x for p in parts for x in p.passages],
+            flat(np.vstack(vectors) if vectors else np.zeros((0, dimension), np.float32), dimension),
+            Postings.join([p.keyword for p in parts]),
+            SentencePart.join([p.sentences for p in parts], dimension),
+        )
+
+    def save(self, folder: Path, names: dict[str, str]) -> None:
+        """Write the part's files into ``folder`` under the given names (each written aside by the caller)."""
+        faiss.write_index(self.dense, str(folder / names["dense"]))
+        encoder = msgspec.json.Encoder()
+        (folder / names["passages"]).write_bytes(b"".join(encoder.encode(p) + b"\n" for p in self.passages))
+        self.keyword.save(folder / names["keyword"])
+        self.sentences.save(folder / names["sentences"], folder / names["sentence_vectors"])
+
+    @classmethod
+    def load(cls, folder: Path, names: dict[str, str]) -> Part:
+        """Read a part written by :meth:`save`."""
+        lines = (folder / names["passages"]).read_bytes().splitlines()
+        return cls(
+            msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage]),
+            faiss.read_index(str(folder / names["dense"])),
+            Postings.load(folder / names["keyword"]),
+            SentencePart.load(folder / names["sentences"], folder / names["sentence_vectors"]),
+        )
+
+
+def _no_sentences(dimension: int) -> SentencePart:
+    """An empty sentence part."""
+    return SentencePart([], np.zeros((0, dimension), dtype=np.float32))

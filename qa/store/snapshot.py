@@ -1,0 +1,199 @@
+"""Index snapshots on disk: manifest.json naming one base part's files and the journal of writes made since.
+
+Files are written under new names, then ``manifest.json`` is switched to them in one rename: a crash leaves
+the previous snapshot (and its journal) serving. Files of older snapshots are collected afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from qa.base.errors import CorpusError, IndexMismatch
+from qa.base.files import TMP_PREFIX, fsync_dir, fsync_tree, remove, write_bytes_atomic
+from qa.base.records import Document
+from qa.base.settings import BuildSettings
+from qa.store.corpus import Corpus, read_corpus
+from qa.store.duplicates import Groups
+from qa.store.embedding import Encoder
+from qa.store.index import Index
+from qa.store.manifest import FORMAT_VERSION, MANIFEST, REBUILD, Manifest, mismatches, read_manifest
+from qa.store.part import Part
+
+GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", "journal-")
+Progress = Callable[[str], None]
+
+
+def build(
+    settings: BuildSettings, encoder: Encoder, *, progress: Progress | None = None, corpus: Corpus | None = None
+) -> Index:
+    """Chunk, embed and index the corpus (read now unless given) and write the index atomically to ``index_dir``."""
+    started = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    corpus = corpus or read_corpus(settings.corpus_dir)
+    for skipped in corpus.skipped:
+        say(f"warning: skipped {skipped}")
+    index = build_from_documents(
+        grouped(corpus.documents, settings.duplicate_threshold), settings, encoder, progress=say
+    )
+    manifest = msgspec.structs.replace(
+        index.manifest,
+        corpus_dir=str(settings.corpus_dir),
+        corpus_sha256=corpus.sha256,
+        build_seconds=round(time.perf_counter() - started, 3),
+    )
+    index = save(dataclasses.replace(index, manifest=manifest), settings.index_dir)
+    manifest = index.manifest
+    say(
+        f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
+        f"in {manifest.build_seconds:.1f}s"
+    )
+    return index
+
+
+def build_from_documents(
+    docs: list[Document],
+    settings: BuildSettings,
+    encoder: Encoder,
+    *,
+    progress: Progress | None = None,
+    with_sentences: bool = True,
+) -> Index:
+    """An in-memory index of ``docs`` (nothing written); ``with_sentences=False`` skips answer extraction data."""
+    started = time.perf_counter()
+    if not docs:
+        raise CorpusError("there are no documents to index; add articles")
+    indexed = [d for d in docs if d.duplicate_of is None]
+    part = Part.build(indexed, settings, encoder, progress=progress, with_sentences=with_sentences)
+    return Index.single(new_manifest(settings, encoder, len(docs), part.size, started), {d.id: d for d in docs}, part)
+
+
+def grouped(docs: list[Document], threshold: float) -> list[Document]:
+    """The documents stamped with the build time, copies of an earlier one grouped under it (not indexed)."""
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    groups = Groups(threshold)
+    out = []
+    for doc in docs:
+        original = groups.original_of(doc.text)
+        if original is None:
+            groups.add(doc.id, doc.text)
+        out.append(msgspec.structs.replace(doc, duplicate_of=original, added_at=at, updated_at=at))
+    return out
+
+
+def new_manifest(settings: BuildSettings, encoder: Encoder, documents: int, passages: int, started: float) -> Manifest:
+    """The manifest of a fresh build (no files yet)."""
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        generation=generation_name(),
+        built_at=dt.datetime.now(dt.UTC).isoformat(),
+        model=encoder.name,
+        model_sha256=encoder.fingerprint,
+        dimension=encoder.dimension,
+        encoding=settings.encoding,
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap,
+        embed_title=settings.embed_title,
+        bm25_k1=settings.bm25_k1,
+        bm25_b=settings.bm25_b,
+        corpus_dir="",
+        corpus_sha256="",
+        documents=documents,
+        passages=passages,
+        files={},
+        build_seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def generation_name() -> str:
+    """A sortable unique name for one snapshot's files."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def save(index: Index, folder: Path) -> Index:
+    """Write the index as a new snapshot (its recent part folded into the base) and switch the manifest to it.
+
+    The caller holds the index folder's lock. The new snapshot starts with an empty journal.
+    """
+    gen = index.manifest.generation
+    files = {
+        "dense": f"dense-{gen}.faiss",
+        "passages": f"passages-{gen}.jsonl",
+        "documents": f"documents-{gen}.jsonl",
+        "keyword": f"keyword-{gen}",
+        "sentences": f"sentences-{gen}.jsonl",
+        "sentence_vectors": f"sentence-vectors-{gen}.npy",
+    }
+    base = index.base.without(index.base_dead) if index.base_dead else index.base
+    part = Part.join([base, index.recent], base.dense.d) if index.recent.size else base
+    manifest = msgspec.structs.replace(
+        index.manifest,
+        files=files,
+        journal=f"journal-{gen}.log",
+        documents=len(index.documents),
+        passages=part.size,
+        revision=index.revision,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = read_manifest(folder) if (folder / MANIFEST).exists() else None
+    except IndexMismatch:
+        previous = None  # an unreadable manifest must not block the rebuild it asks for
+    part.save(folder, files)
+    encoder = msgspec.json.Encoder()
+    docs = sorted(index.documents.values(), key=lambda d: d.id)
+    (folder / files["documents"]).write_bytes(b"".join(encoder.encode(d) + b"\n" for d in docs))
+    for name in files.values():
+        fsync_tree(folder / name) if (folder / name).is_dir() else _fsync(folder / name)
+    fsync_dir(folder)
+    write_manifest(folder, manifest)
+    keep = {*files.values(), manifest.journal}
+    if previous is not None:
+        keep |= {*previous.files.values(), previous.journal}
+    collect_garbage(folder, keep)
+    return Index.single(manifest, index.documents, part)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Switch ``manifest.json`` atomically."""
+    write_bytes_atomic(folder / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
+
+
+def _fsync(path: Path) -> None:
+    """Flush one file."""
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def collect_garbage(folder: Path, keep: set[str]) -> None:
+    """Delete files of older snapshots and leftovers of interrupted writes, keeping the named ones."""
+    for path in folder.iterdir():
+        generated = path.name.startswith((*GENERATED_PREFIXES, TMP_PREFIX))
+        if generated and path.name not in keep:
+            remove(path)
+
+
+def load_snapshot(
+    folder: Path, settings: BuildSettings, encoder: Encoder | None = None, *, check_corpus: bool = True
+) -> Index:
+    """The snapshot in ``folder`` (without its journal), refusing one built with another model, settings or corpus."""
+    manifest = read_manifest(folder)
+    problems = mismatches(manifest, settings, encoder, check_corpus=check_corpus)
+    if problems:
+        raise IndexMismatch(f"index in {folder} does not match: {'; '.join(problems)}; {REBUILD}")
+    try:
+        part = Part.load(folder, manifest.files)
+        lines = (folder / manifest.files["documents"]).read_bytes().splitlines()
+        docs = msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Document])
+    except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
+        raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
+    if part.size != manifest.passages:
+        raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
+    return dataclasses.replace(Index.single(manifest, {d.id: d for d in docs}, part), revision=manifest.revision)
