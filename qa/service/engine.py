@@ -22,6 +22,7 @@ from qa.service.submissions import DocumentIn, WriteOut, check_filter, to_docume
 from qa.service.wire import Explain, Readiness, explain_info, shape
 from qa.store.archive import Archive, Outcome
 from qa.store.chunking import token_counter
+from qa.store.corpus import stamped
 from qa.store.embedding import Encoder, Vectors
 from qa.store.index import Index
 from qa.store.manifest import Manifest
@@ -104,6 +105,14 @@ class Engine:
         """Add or replace many articles as one write: all of them, or (on any error) none."""
         docs = [to_document(b, where=f"line {i}") for i, b in enumerate(bodies, 1)]
         return _out(self._writer().put(docs))
+
+    def put_documents(self, docs: Sequence[Document]) -> list[WriteOut]:
+        """Add or replace documents already read (from files) as one write: all of them or none."""
+        return _out(self._writer().put([stamped(d) for d in docs]))
+
+    def remove_documents(self, doc_ids: Sequence[str]) -> list[WriteOut]:
+        """Delete documents as one write; any unknown id is NotFound and nothing is deleted."""
+        return _out(self._writer().remove(doc_ids))
 
     def refresh(self) -> bool:
         """Catch up with writes made by other processes; True when the index changed."""
