@@ -87,6 +87,13 @@ def engine(seed_settings: Settings, encoder: SentenceEncoder, seed_index: Index)
 
 
 @pytest.fixture
+def living_settings(seed_settings: Settings, seed_index: Index, tmp_path: Path) -> Settings:
+    """Settings over a private copy of the seed index, for tests that write to it."""
+    shutil.copytree(seed_settings.build.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns(".lock", "onnx"))
+    return seed_settings.replace(index_dir=tmp_path / "index")
+
+
+@pytest.fixture
 def openai_stub() -> Iterator[OpenAIStub]:
     """A scripted OpenAI chat-completions server on 127.0.0.1 (``.script(Reply...)``, ``.requests``)."""
     with OpenAIStub() as stub:

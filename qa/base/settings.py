@@ -155,12 +155,16 @@ class HttpSettings:
     port: int = 8000
     cors_origins: str = ""
     max_body_bytes: int = 65536
+    max_write_bytes: int = 16 * 1024 * 1024
     body_timeout: float = 30.0
+    refresh_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         _check(self)
-        _positive(self, "max_body_bytes", "body_timeout")
+        _positive(self, "max_body_bytes", "max_write_bytes", "body_timeout")
+        if self.refresh_seconds < 0:
+            _bad("refresh_seconds", self.refresh_seconds, "must be >= 0 (0: never look for other processes' writes)")
         if not 0 < self.port < 65536:
             _bad("port", self.port, "must be within 1..65535")
 

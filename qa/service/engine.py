@@ -27,7 +27,7 @@ from qa.store.embedding import Encoder, Vectors
 from qa.store.index import Index
 from qa.store.manifest import Manifest
 
-__all__ = ["NO_RELEVANT_PASSAGE", "Encoder", "Engine", "Manifest", "Progress"]
+__all__ = ["NO_RELEVANT_PASSAGE", "Encoder", "Engine", "Manifest", "Progress", "final_answer"]
 
 NO_RELEVANT_PASSAGE = "no_relevant_passage"
 Progress = Callable[[str], None]

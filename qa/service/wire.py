@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 
-from qa.base.records import Answer, Citation, Document, Hit, Scores
+from qa.base.records import Answer, Citation, Document, Filter, Hit, Scores
 
 if TYPE_CHECKING:
     from qa.base.settings import Settings
@@ -33,7 +33,8 @@ MODEL = msgspec.Meta(
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Body of ``POST /ask``: ``model`` picks a language model from the server's allow-list (default: the
-    deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body.
+    deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body;
+    ``filter`` limits the articles drawn on; ``recency`` prefers newer articles among nearly equal passages.
     """
 
     question: Annotated[str, QUESTION]
@@ -41,6 +42,8 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     explain: bool = False
     model: Annotated[str, MODEL] | None = None
     stream: bool = False
+    filter: Filter | None = None
+    recency: bool = False
 
 
 class Health(msgspec.Struct):
@@ -163,6 +166,11 @@ class DocumentSummary(msgspec.Struct, kw_only=True):
     author: str | None
     date: str | None
     length: int
+    source: str | None = None
+    url: str | None = None
+    added_at: str | None = None
+    updated_at: str | None = None
+    duplicate_of: str | None = None
 
 
 class DocumentOut(DocumentSummary, kw_only=True):

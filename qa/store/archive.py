@@ -30,7 +30,7 @@ from qa.store.journal import Entry
 from qa.store.keyword import Postings
 from qa.store.manifest import read_manifest
 from qa.store.part import Part, flat, indexed_texts
-from qa.store.planning import Outcome, Plan, groups_of, plan_put, plan_remove
+from qa.store.planning import Outcome, Plan, check_unique, groups_of, plan_put, plan_remove
 from qa.store.sentence_table import SentencePart
 
 CHECKPOINT_SHARE = 0.25  # fold the recent part into a new snapshot once it holds this share of the base
@@ -82,6 +82,7 @@ class Archive:
 
         ``create_only``: an id already holding other content is a Conflict instead of a replacement.
         """
+        check_unique(docs)
         fresh = [d for d in docs if self._changed(d)]
         ready = Part.build(fresh, self.settings, self.encoder, with_sentences=True) if fresh else None
         with self._lock, exclusive(self.folder, wait=LOCK_WAIT):

@@ -50,10 +50,7 @@ def copies_of(index: Index, doc_id: str) -> list[Document]:
 
 def plan_put(index: Index, docs: Sequence[Document], at: str, groups: Groups, *, create_only: bool) -> Plan:
     """Put each document (replacing one with its id) unless the archive holds it unchanged."""
-    ids = [d.id for d in docs]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
-    if repeated:
-        raise InvalidInput(f"document id {repeated[0]!r} appears more than once in one write; send each once")
+    check_unique(docs)
     plan = Plan()
     for doc in docs:
         held = index.documents.get(doc.id)
@@ -74,6 +71,15 @@ def plan_put(index: Index, docs: Sequence[Document], at: str, groups: Groups, *,
         if held is not None and held.duplicate_of is None:
             _regroup(index, plan, copies_of(index, doc.id), groups, at)
     return plan
+
+
+def check_unique(docs: Sequence[Document]) -> None:
+    """InvalidInput when one write names a document id twice."""
+    seen: set[str] = set()
+    for doc in docs:
+        if doc.id in seen:
+            raise InvalidInput(f"document id {doc.id!r} appears more than once in one write; send each once")
+        seen.add(doc.id)
 
 
 def plan_remove(index: Index, doc_ids: Sequence[str], groups: Groups, at: str) -> Plan:

@@ -158,7 +158,7 @@ def save(index: Index, folder: Path) -> Index:
     if previous is not None:
         keep |= {*previous.files.values(), previous.journal}
     collect_garbage(folder, keep)
-    return Index.single(manifest, index.documents, part)
+    return dataclasses.replace(Index.single(manifest, index.documents, part), revision=index.revision)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

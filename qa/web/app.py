@@ -14,7 +14,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 import qa
 from qa.base.settings import Settings, comma_list
 from qa.service.engine import Encoder, Engine
-from qa.web import chat, intake, openapi, problems, routes
+from qa.web import chat, intake, openapi, problems, routes, writes
 from qa.web.runtime import EngineSlot
 
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
             routes.healthz,
             routes.healthz_head,
             routes.readyz,
+            *writes.handlers(settings),
             chat.router(),
         ],
         state=State({"slot": slot}),
@@ -50,6 +51,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Enc
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         on_startup=[lambda: slot.start()],
+        on_shutdown=[lambda: slot.stop()],
         before_request=intake.require_json,
         middleware=[intake.BodyDeadline(settings.http.body_timeout)],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle)), *openapi.schema_plugins()],
@@ -65,7 +67,9 @@ def cors(settings: Settings) -> CORSConfig | None:
     origins = comma_list(settings.http.cors_origins)
     if not origins:
         return None
-    return CORSConfig(allow_origins=list(origins), allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+    return CORSConfig(
+        allow_origins=list(origins), allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"], allow_headers=["*"]
+    )
 
 
 def app_from_env() -> Litestar:

@@ -20,7 +20,7 @@ from litestar.dto import MsgspecDTO
 from litestar.response import ServerSentEventMessage
 
 from qa.base.errors import InvalidInput, ModelNotFound
-from qa.base.records import Answer, Event, FinalEvent, TokenEvent
+from qa.base.records import Answer, Event, Filter, FinalEvent, TokenEvent
 from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.service.streams import Extension, extension
@@ -50,6 +50,8 @@ class ChatRequest(msgspec.Struct, kw_only=True):
     model: Annotated[str, MODEL]
     messages: Annotated[list[ChatMessage], MESSAGES]
     stream: bool = False
+    filter: Filter | None = None
+    recency: bool = False
 
 
 class AssistantMessage(msgspec.Struct, kw_only=True):
@@ -216,7 +218,7 @@ def chat_completions(data: ChatRequest, engine: Engine) -> ChatCompletion | Chat
         served = ", ".join(allowed)
         raise ModelNotFound(f"model {data.model!r} is not served here; use one of {served} (GET /v1/models)")
     question, earlier = question_of(data.messages)
-    events = engine.stream(question, None, data.model, earlier=earlier)
+    events = engine.stream(question, None, data.model, earlier=earlier, where=data.filter, recency=data.recency)
     if data.stream:
         return ChatStream(chunks(events, data.model))
     answer = next(e.answer for e in events if isinstance(e, FinalEvent))

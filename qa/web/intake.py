@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 log = logging.getLogger("qa.web")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 SEND_JSON = "send the body as JSON with the header Content-Type: application/json"
+JSON_LINES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
 
 
 class BodyTimeout(ClientException):
@@ -35,11 +36,16 @@ def is_json(media_type: str) -> bool:
 
 
 def require_json(request: Request[Any, Any, Any]) -> None:
-    """Refuse a body that is not declared JSON (415), so no browser can send one without a CORS preflight."""
+    """Refuse a body that is not declared JSON (415), so no browser can send one without a CORS preflight.
+
+    A route marked ``opt={"lines": True}`` takes JSON Lines (``application/x-ndjson`` or ``application/jsonl``).
+    """
     if request.method not in BODY_METHODS:
         return
     media_type, _ = request.content_type
     if is_json(media_type):
+        return
+    if media_type in JSON_LINES and request.route_handler.opt.get("lines"):
         return
     declared = f"Content-Type {media_type}" if media_type else "no Content-Type"
     raise ClientException(

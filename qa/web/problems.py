@@ -130,7 +130,8 @@ def handler(max_body_bytes: int) -> Callable[[Request[Any, Any, Any], Exception]
 
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         """Every error's response: problem+json, or the OpenAI error shape for anything under ``/v1``."""
-        found = problem(exc, max_body_bytes)
+        limit = getattr(request.scope.get("route_handler"), "request_max_body_size", None)
+        found = problem(exc, limit if isinstance(limit, int) and not isinstance(limit, bool) else max_body_bytes)
         if request.url.path == OPENAI_PREFIX or request.url.path.startswith(OPENAI_PREFIX + "/"):
             return Response(openai_body(found), status_code=found.status_code, headers=found.headers)
         return found.to_response(request)

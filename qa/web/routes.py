@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import get, head, post
 
-from qa.service.engine import Engine
+from qa.service.engine import Engine, final_answer
 from qa.service.wire import (
     AskRequest,
     AskResponse,
@@ -39,9 +39,10 @@ def ask(data: AskRequest, engine: Engine) -> AskResponse | AskStream:
     event, ``token`` events, a ``citations`` event and ``done`` (or ``error``, with a problem body).
     """
     explain = engine.explain() if data.explain else None
+    events = engine.stream(data.question, data.top_k, data.model, where=data.filter, recency=data.recency)
     if data.stream:
-        return stream_response(engine.stream(data.question, data.top_k, data.model), explain)
-    return ask_response(engine.ask(data.question, data.top_k, data.model), explain=explain)
+        return stream_response(events, explain)
+    return ask_response(final_answer(events), explain=explain)
 
 
 @get("/documents", sync_to_thread=False, responses=problem_responses(500, 503))

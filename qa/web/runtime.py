@@ -22,12 +22,32 @@ class EngineSlot:
         self.encoder = encoder
         self.error: BaseException | None = None
         self._loader: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def start(self) -> None:
-        """Begin opening the engine in the background, once, so /healthz answers at once."""
-        if self.engine is None and self._loader is None:
-            self._loader = threading.Thread(target=self._open, name="qa-load", daemon=True)
+        """Open the engine in the background, once, so /healthz answers at once; then follow other writers."""
+        if self._loader is None:
+            self._stop.clear()
+            self._loader = threading.Thread(target=self._run, name="qa-load", daemon=True)
             self._loader.start()
+
+    def stop(self) -> None:
+        """Stop following other processes' writes."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        """Open the engine if needed, then replay other processes' writes every ``refresh_seconds``."""
+        if self.engine is None:
+            self._open()
+        interval = self.settings.http.refresh_seconds
+        while self.engine is not None and interval > 0 and not self._stop.wait(interval):
+            try:
+                if self.engine.refresh():
+                    log.info("index now at revision %d", self.engine.index.revision)
+            except QAError as exc:
+                log.warning("cannot catch up with the index on disk (will retry): %s", exc)
+            except Exception:
+                log.exception("unexpected error catching up with the index on disk (will retry)")
 
     def _open(self) -> None:
         """Open the engine (model, reranker, index), keeping it or the error."""

@@ -1,0 +1,87 @@
+"""The write routes: add, replace and delete articles, one at a time or as a JSON Lines batch applied as one unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import delete, post, put
+from litestar.dto import MsgspecDTO
+from litestar.handlers import HTTPRouteHandler
+
+from qa.base.settings import Settings
+from qa.service.engine import Engine
+from qa.service.submissions import EXAMPLE, DocumentIn, WriteOut, parse_lines
+from qa.web.decoding import decode
+from qa.web.openapi import ModelSchema, problem_responses
+
+WRITE = {"access": "write"}
+WRITE_ERRORS = (400, 401, 403, 408, 409, 413, 415, 429, 500, 503)
+
+
+class DocumentBody(ModelSchema, MsgspecDTO[DocumentIn]):
+    """Decodes an article strictly, so a wrong field or type is a 400 problem naming it."""
+
+    def decode_bytes(self, value: bytes) -> Any:
+        """The request body as a DocumentIn, or InvalidInput saying what to fix."""
+        return decode(value, DocumentIn, EXAMPLE)
+
+
+def handlers(settings: Settings) -> list[HTTPRouteHandler]:
+    """The write routes, taking bodies up to ``max_write_bytes``."""
+    limit = settings.http.max_write_bytes
+
+    @post(
+        "/documents",
+        request_max_body_size=limit,
+        status_code=201,
+        dto=DocumentBody,
+        return_dto=None,
+        sync_to_thread=True,
+        opt=WRITE,
+        responses=problem_responses(*WRITE_ERRORS),
+    )
+    def add_document(data: DocumentIn, engine: Engine) -> WriteOut:
+        """Add one article; answered once it is on disk. Sending the same article again is ``unchanged``.
+
+        Without ``id`` the id is derived from the text; an id that holds other text is a 409 (PUT replaces).
+        """
+        return engine.add(data)
+
+    @put(
+        "/documents/{doc_id:str}",
+        request_max_body_size=limit,
+        status_code=200,
+        dto=DocumentBody,
+        return_dto=None,
+        sync_to_thread=True,
+        opt=WRITE,
+        responses=problem_responses(*WRITE_ERRORS),
+    )
+    def replace_document(doc_id: str, data: DocumentIn, engine: Engine) -> WriteOut:
+        """Put an article under an id, replacing every passage of what it held (``added`` when the id was free)."""
+        return engine.replace(doc_id, data)
+
+    @delete(
+        "/documents/{doc_id:str}",
+        status_code=204,
+        sync_to_thread=True,
+        opt=WRITE,
+        responses=problem_responses(400, 401, 403, 404, 429, 500, 503),
+    )
+    def delete_document(doc_id: str, engine: Engine) -> None:
+        """Delete an article: it leaves the listing, every answer and the keyword statistics."""
+        engine.remove(doc_id)
+
+    @post(
+        "/documents:batch",
+        request_max_body_size=limit,
+        status_code=200,
+        sync_to_thread=True,
+        opt={**WRITE, "lines": True},
+        responses=problem_responses(*WRITE_ERRORS),
+    )
+    def add_batch(body: bytes, engine: Engine) -> list[WriteOut]:
+        """Add or replace many articles sent as JSON Lines (one article per line), all of them or none."""
+        return engine.batch(parse_lines(body))
+
+    return [add_document, replace_document, delete_document, add_batch]
