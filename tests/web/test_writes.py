@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,7 +108,7 @@ def test_delete_removes_it_everywhere_and_bm25_returns_to_before(http: httpx.Cli
 
 def test_a_batch_is_applied_whole_or_not_at_all(http: httpx.Client) -> None:
     count = len(http.get("/documents").json())
-    good = '{"id": "plant", "text": %s}\n{"id": "ferry", "text": %s}\n' % (_q(PLANT), _q(FERRY))
+    good = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in (("plant", PLANT), ("ferry", FERRY)))
     bad = good + '{"id": "broken", "txt": "no text field"}\n'
     headers = {"content-type": "application/x-ndjson"}
     assert_problem(http.post("/documents:batch", content=bad, headers=headers), 400, "line 3")
@@ -147,9 +148,3 @@ def test_bad_articles_are_refused_with_what_to_fix(http: httpx.Client) -> None:
     assert_problem(http.post("/documents", json={"text": PLANT, "id": "a/b"}), 400, "id")
     assert_problem(http.post("/documents", json={"text": PLANT, "url": "ftp://x"}), 400, "url")
     assert_problem(http.put("/documents/x", json={"text": PLANT, "id": "y"}), 400, "differs")
-
-
-def _q(text: str) -> str:
-    import json
-
-    return json.dumps(text)
