@@ -148,3 +148,21 @@ def test_bad_articles_are_refused_with_what_to_fix(http: httpx.Client) -> None:
     assert_problem(http.post("/documents", json={"text": PLANT, "id": "a/b"}), 400, "id")
     assert_problem(http.post("/documents", json={"text": PLANT, "url": "ftp://x"}), 400, "url")
     assert_problem(http.put("/documents/x", json={"text": PLANT, "id": "y"}), 400, "differs")
+
+
+def test_a_wire_story_from_two_outlets_is_indexed_once_and_cited_with_both(http: httpx.Client) -> None:
+    first = http.post("/documents", json={"id": "dawn-plant", "text": PLANT, "source": "Dawn"})
+    copy_text = "From our correspondent. " + PLANT + "\n\nRead more on our website."
+    second = http.post(
+        "/documents", json={"id": "tribune-plant", "text": copy_text, "source": "Tribune", "url": "https://t.example/p"}
+    )
+    assert first.json()["passages"] >= 1
+    assert second.status_code == 201 and second.json()["duplicate_of"] == "dawn-plant"
+    assert second.json()["passages"] == 0
+    answer = ask(http, PLANT_QUESTION)
+    assert all(p["doc_id"] != "tribune-plant" for p in answer["passages"])
+    cited = next(c for c in answer["citations"] if c["doc_id"] == "dawn-plant")
+    [copy] = cited["copies"]
+    assert copy["doc_id"] == "tribune-plant" and copy["source"] == "Tribune" and copy["url"] == "https://t.example/p"
+    assert copy_text[copy["start"] : copy["end"]] == cited["quote"]
+    assert http.get("/documents/tribune-plant").json()["duplicate_of"] == "dawn-plant"
