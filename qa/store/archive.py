@@ -33,7 +33,7 @@ from qa.store.part import Part, flat, indexed_texts
 from qa.store.planning import Outcome, Plan, check_unique, groups_of, plan_put, plan_remove
 from qa.store.sentence_table import SentencePart
 
-CHECKPOINT_SHARE = 0.25  # fold the recent part into a new snapshot once it holds this share of the base
+CHECKPOINT_SHARE = 0.25  # fold into a new snapshot once recent and deleted passages reach this share of the base
 CHECKPOINT_MIN = 2000  # … and at least this many passages
 LOCK_WAIT = 30.0
 
@@ -139,9 +139,15 @@ class Archive:
             self.index = dataclasses.replace(self.index, manifest=manifest)
         self._end = journal.append(self.folder / manifest.journal, entry, self._end)
         self.index = apply(self.index, entry)
-        if self.index.recent.size >= max(CHECKPOINT_MIN, CHECKPOINT_SHARE * self.index.base.size):
+        if self._due():
             self._fold()
         return outcomes
+
+    def _due(self) -> bool:
+        """True when the recent part and the dead base rows together pass a share of the base: time to fold."""
+        index = self.index
+        churn = index.recent.size + (index.size - index.live_passages)
+        return churn >= max(CHECKPOINT_MIN, CHECKPOINT_SHARE * index.base.size)
 
     def _part_for(self, plan: Plan, ready: Part | None) -> Part:
         """The indexed documents' part: cut from ``ready`` where it holds them, embedded now otherwise."""
