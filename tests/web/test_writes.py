@@ -166,3 +166,14 @@ def test_a_wire_story_from_two_outlets_is_indexed_once_and_cited_with_both(http:
     assert copy["doc_id"] == "tribune-plant" and copy["source"] == "Tribune" and copy["url"] == "https://t.example/p"
     assert copy_text[copy["start"] : copy["end"]] == cited["quote"]
     assert http.get("/documents/tribune-plant").json()["duplicate_of"] == "dawn-plant"
+
+
+def test_the_chat_api_takes_the_same_filter(http: httpx.Client) -> None:
+    http.post("/documents", json={"id": "plant", "text": PLANT, "date": "2024-03-04"})
+    body = {"model": "extractive", "messages": [{"role": "user", "content": PLANT_QUESTION}]}
+    plain = http.post("/v1/chat/completions", json=body).json()["articleqa"]
+    assert plain["passages"][0]["doc_id"] == "plant"
+    kept = http.post("/v1/chat/completions", json={**body, "filter": {"before": "2024-01-01"}}).json()["articleqa"]
+    assert kept["passages"] and all(p["doc_id"] != "plant" for p in kept["passages"])
+    bad = http.post("/v1/chat/completions", json={**body, "filter": {"after": "soon"}})
+    assert bad.status_code == 400 and "filter.after" in bad.json()["error"]["message"]
