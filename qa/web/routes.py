@@ -17,6 +17,7 @@ from qa.service.wire import (
     document_summary,
 )
 from qa.web.decoding import AskBody
+from qa.web.metrics import observe
 from qa.web.openapi import JsonOrStream, problem_responses
 from qa.web.sse import AskStream, stream_response
 
@@ -41,7 +42,9 @@ def ask(data: AskRequest, engine: Engine) -> AskResponse | AskStream:
     explain = engine.explain() if data.explain else None
     if data.stream:
         return stream_response(engine.stream(data.question, data.top_k, data.model), explain)
-    return ask_response(engine.ask(data.question, data.top_k, data.model), explain=explain)
+    answer = engine.ask(data.question, data.top_k, data.model)
+    observe(answer)
+    return ask_response(answer, explain=explain)
 
 
 @get("/documents", sync_to_thread=False, responses=problem_responses(500, 503))
