@@ -81,3 +81,25 @@ class ModelNotFound(NotFound):
     """A language model asked for by name is not served here."""
 
     kind = "model-not-found"
+
+
+class Unauthorized(QAError):
+    """The request needs an API key and sent none, or one that is not valid."""
+
+    kind = "unauthorized"
+
+
+class Forbidden(QAError):
+    """The request is refused whatever key it sends (writes on a server with no API key configured)."""
+
+    kind = "forbidden"
+
+
+class RateLimited(QAError):
+    """The caller sent more requests than the rate limit allows; ``retry_after`` seconds until it may again."""
+
+    kind = "rate-limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,4 +1,4 @@
-"""Settings, grouped by concern (building, search, answers, models, HTTP): frozen, checked, built from the environment.
+"""Settings, grouped by concern (building, search, answers, models, HTTP, access): frozen, checked, from the env.
 
 Each part receives only its group. Environment names are ``QA_`` + a field's name in capitals, whatever its group;
 nothing is read at import.
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.base.errors import ConfigError
+from qa.base.policy import parse_keys, parse_rate
 
 ENV_PREFIX = "QA_"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -149,15 +150,17 @@ class ModelSettings:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HttpSettings:
-    """The HTTP service: where it listens, which browser origins may call it, how large and how slow a body may be."""
+    """The HTTP service: where it listens, the proxies it trusts, browser origins, body limits, tracing."""
 
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = "127.0.0.1"
     cors_origins: str = ""
     max_body_bytes: int = 65536
     max_write_bytes: int = 16 * 1024 * 1024
     body_timeout: float = 30.0
     refresh_seconds: float = 1.0
+    otel: bool = False
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
@@ -169,7 +172,26 @@ class HttpSettings:
             _bad("port", self.port, "must be within 1..65535")
 
 
-Group = BuildSettings | SearchSettings | AnswerSettings | ModelSettings | HttpSettings
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AccessSettings:
+    """Who may call the HTTP service and how often: API keys for writes (and reads when required), the rate limit."""
+
+    api_keys: str = dataclasses.field(default="", repr=False)
+    read_keys_required: bool = False
+    rate_limit: str = ""
+
+    def __post_init__(self) -> None:
+        """Check the keys (never echoed) and the rate, naming the setting at fault."""
+        for name, parse in (("api_keys", parse_keys), ("rate_limit", parse_rate)):
+            try:
+                parse(getattr(self, name))
+            except ValueError as exc:
+                _bad(name, "<hidden>" if name == "api_keys" else getattr(self, name), str(exc))
+        if self.read_keys_required and not parse_keys(self.api_keys):
+            _bad("read_keys_required", True, "needs at least one API key: set QA_API_KEYS too")
+
+
+Group = BuildSettings | SearchSettings | AnswerSettings | ModelSettings | HttpSettings | AccessSettings
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -181,6 +203,7 @@ class Settings:
     answers: AnswerSettings = dataclasses.field(default_factory=AnswerSettings)
     models: ModelSettings = dataclasses.field(default_factory=ModelSettings)
     http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
+    access: AccessSettings = dataclasses.field(default_factory=AccessSettings)
 
     @classmethod
     def of(cls, **values: Any) -> Settings:
@@ -228,6 +251,7 @@ _GROUPS: dict[str, type[Group]] = {
     "answers": AnswerSettings,
     "models": ModelSettings,
     "http": HttpSettings,
+    "access": AccessSettings,
 }
 _OWNER = {field.name: group for group, kind in _GROUPS.items() for field in dataclasses.fields(kind)}
 

@@ -91,7 +91,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with _bind(host, port) as sock:
         engine = Engine.open(settings, build=not args.no_build, progress=_progress)
         _progress(f"serving {len(engine.documents())} documents on http://{host}:{port}")
-        uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine))).run(sockets=[sock])
+        app = create_app(settings, engine=engine)  # sets up the JSON logs, uvicorn's lines included
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,  # the app logs each request's own access line, with its id
+            proxy_headers=True,
+            forwarded_allow_ips=settings.http.forwarded_allow_ips,
+            server_header=False,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

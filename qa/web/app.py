@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -10,12 +11,17 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.types import ControllerRouterHandler
+from opentelemetry.sdk.trace import TracerProvider
 
 import qa
+from qa.base.policy import parse_keys
 from qa.base.settings import Settings, comma_list
 from qa.service.engine import Encoder, Engine
-from qa.web import chat, intake, openapi, problems, routes, writes
+from qa.web import access, chat, context, documents, intake, limits, logs, metrics, openapi, problems, routes, traces
 from qa.web.runtime import EngineSlot
+
+EXPOSED = ["X-Request-ID", "Retry-After", *(f"RateLimit-{part}" for part in ("Limit", "Remaining", "Reset", "Policy"))]
 
 
 def provide_engine(state: State) -> Engine:
@@ -30,45 +36,80 @@ def provide_settings(state: State) -> Settings:
     return slot.settings
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, encoder: Encoder | None = None) -> Litestar:
-    """The HTTP app over ``engine``; without one it opens it in the background (with ``encoder`` when given)."""
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    encoder: Encoder | None = None,
+    handlers: Sequence[ControllerRouterHandler] = (),
+    tracer_provider: TracerProvider | None = None,
+) -> Litestar:
+    """The HTTP app over ``engine``; without one it opens it in the background (with ``encoder`` when given).
+
+    ``handlers`` are added to the app's routes (keys, limits and metrics apply to them as to all); with ``QA_OTEL``
+    spans go to ``tracer_provider`` when given, else to the exporters the ``OTEL_*`` variables name.
+    """
     slot = EngineSlot(settings, engine, encoder)
     handle = problems.handler(settings.http.max_body_bytes)
+    keys = access.Keys(parse_keys(settings.access.api_keys))
+    measured = metrics.Metrics(slot)
+    limit = limits.config(settings.access, keys)
+    tracing = traces.tracing(settings.http, os.environ, tracer_provider)
     return Litestar(
         route_handlers=[
             routes.ask,
-            routes.documents,
-            routes.document,
             routes.healthz,
             routes.healthz_head,
             routes.readyz,
-            *writes.handlers(settings),
+            *documents.handlers(settings),
             chat.router(),
+            metrics.MetricsController,
+            *handlers,
         ],
-        state=State({"slot": slot}),
+        state=State({"slot": slot, "metrics": measured}),
         dependencies={
             "engine": Provide(provide_engine, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
+        guards=[access.guard(keys, reads=settings.access.read_keys_required)],
         on_startup=[lambda: slot.start()],
-        on_shutdown=[lambda: slot.stop()],
+        on_shutdown=[lambda: slot.stop(), *tracing.on_shutdown],
         before_request=intake.require_json,
-        middleware=[intake.BodyDeadline(settings.http.body_timeout)],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle)), *openapi.schema_plugins()],
+        before_send=[context.stamp],
+        middleware=[
+            context.RequestContext(),
+            *tracing.middleware,
+            metrics.config(measured).middleware,
+            *([limit.middleware] if limit else []),
+            intake.BodyDeadline(settings.http.body_timeout),
+        ],
+        plugins=[
+            ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=handle)),
+            *openapi.schema_plugins(),
+            *tracing.plugins,
+        ],
         exception_handlers={Exception: handle},
         openapi_config=OpenAPIConfig(title="articleqa", version=qa.__version__),
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=cors(settings),
+        logging_config=logs.config(),
     )
 
 
 def cors(settings: Settings) -> CORSConfig | None:
-    """CORS for browser frontends on the origins in ``cors_origins`` (comma-separated; ``*`` for any), else off."""
+    """CORS for browser frontends on the origins in ``cors_origins`` (comma-separated; ``*`` for any), else off.
+
+    Preflights may ask for any header (``Authorization`` included); responses expose the request id and the rate
+    limit headers to scripts.
+    """
     origins = comma_list(settings.http.cors_origins)
     if not origins:
         return None
     return CORSConfig(
-        allow_origins=list(origins), allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"], allow_headers=["*"]
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED,
     )
 
 

@@ -26,6 +26,7 @@ from qa.service.engine import Engine
 from qa.service.streams import Extension, extension
 from qa.web import problems
 from qa.web.decoding import decode
+from qa.web.metrics import observe
 from qa.web.openapi import JsonOrStream, ModelSchema, openai_error_responses
 from qa.web.sse import EventStream
 
@@ -194,6 +195,7 @@ def chunks(events: Iterator[Event], model: str) -> Iterator[ServerSentEventMessa
             if isinstance(event, TokenEvent):
                 yield ServerSentEventMessage(data=_chunk(ident, created, model, Delta(content=event.text)))
             elif isinstance(event, FinalEvent):
+                observe(event.answer)
                 tail = Delta(content=sources(event.answer)) if event.answer.citations else Delta()
                 yield ServerSentEventMessage(data=_chunk(ident, created, model, tail, extension(event.answer)))
     except Exception as exc:
@@ -222,6 +224,7 @@ def chat_completions(data: ChatRequest, engine: Engine) -> ChatCompletion | Chat
     if data.stream:
         return ChatStream(chunks(events, data.model))
     answer = next(e.answer for e in events if isinstance(e, FinalEvent))
+    observe(answer)
     message = AssistantMessage(content=answer.answer + sources(answer))
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",

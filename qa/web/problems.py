@@ -12,7 +12,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from qa.base.errors import QAError
+from qa.base.errors import QAError, RateLimited
 
 log = logging.getLogger("qa.web")
 TYPE_PREFIX = "urn:articleqa:problem:"
@@ -23,8 +23,11 @@ EXAMPLE = '{"question": "Who led the long march to Islamabad?", "top_k": 5}'
 # Each kind of library error (qa.base.errors) as an HTTP status and a problem title.
 KINDS: dict[str, tuple[HTTPStatus, str]] = {
     "invalid-input": (HTTPStatus.BAD_REQUEST, "Invalid input"),
+    "unauthorized": (HTTPStatus.UNAUTHORIZED, "Unauthorized"),
+    "forbidden": (HTTPStatus.FORBIDDEN, "Forbidden"),
     "not-found": (HTTPStatus.NOT_FOUND, "Not found"),
     "model-not-found": (HTTPStatus.NOT_FOUND, "Model not found"),
+    "rate-limited": (HTTPStatus.TOO_MANY_REQUESTS, "Too many requests"),
     "config-error": (HTTPStatus.INTERNAL_SERVER_ERROR, "Configuration error"),
     "corpus-error": (HTTPStatus.INTERNAL_SERVER_ERROR, "Corpus error"),
     "index-missing": (HTTPStatus.SERVICE_UNAVAILABLE, "Index missing"),
@@ -73,7 +76,11 @@ def problem(exc: BaseException, max_body_bytes: int | None = None) -> ProblemDet
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             log.error("%s: %s", type(exc).__name__, exc)
         return ProblemDetailsException(
-            status_code=status, title=title, detail=str(exc) or title, type_=TYPE_PREFIX + exc.kind
+            status_code=status,
+            title=title,
+            detail=str(exc) or title,
+            type_=TYPE_PREFIX + exc.kind,
+            headers=_headers(exc),
         )
     if isinstance(exc, HTTPException) and exc.status_code < HTTPStatus.INTERNAL_SERVER_ERROR:
         return _http_problem(exc, max_body_bytes)
@@ -84,6 +91,15 @@ def problem(exc: BaseException, max_body_bytes: int | None = None) -> ProblemDet
         detail=UNEXPECTED,
         type_=TYPE_PREFIX + "internal",
     )
+
+
+def _headers(exc: QAError) -> dict[str, str] | None:
+    """The headers a library error's response needs: the auth scheme on a 401, when to retry on a 429."""
+    if exc.kind == "unauthorized":
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 def _http_problem(exc: HTTPException, max_body_bytes: int | None) -> ProblemDetailsException:
@@ -130,10 +146,15 @@ def handler(max_body_bytes: int) -> Callable[[Request[Any, Any, Any], Exception]
 
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         """Every error's response: problem+json, or the OpenAI error shape for anything under ``/v1``."""
-        limit = getattr(request.scope.get("route_handler"), "request_max_body_size", None)
-        found = problem(exc, limit if isinstance(limit, int) and not isinstance(limit, bool) else max_body_bytes)
-        if request.url.path == OPENAI_PREFIX or request.url.path.startswith(OPENAI_PREFIX + "/"):
-            return Response(openai_body(found), status_code=found.status_code, headers=found.headers)
-        return found.to_response(request)
+        return respond(request, exc, max_body_bytes)
 
     return handle
+
+
+def respond(request: Request[Any, Any, Any], exc: BaseException, max_body_bytes: int | None = None) -> Response[Any]:
+    """The response to an error: problem+json, or the OpenAI error shape for anything under ``/v1``."""
+    limit = getattr(request.scope.get("route_handler"), "request_max_body_size", None)
+    found = problem(exc, limit if isinstance(limit, int) and not isinstance(limit, bool) else max_body_bytes)
+    if request.url.path == OPENAI_PREFIX or request.url.path.startswith(OPENAI_PREFIX + "/"):
+        return Response(openai_body(found), status_code=found.status_code, headers=found.headers)
+    return found.to_response(request)

@@ -1,4 +1,4 @@
-"""The HTTP routes of the service: ``/ask``, the documents, health and readiness; each parses, calls, formats."""
+"""The HTTP routes of the service: ``/ask``, health and readiness; each parses, calls, formats."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from qa.service.engine import Engine, final_answer
 from qa.service.wire import (
     AskRequest,
     AskResponse,
-    DocumentOut,
-    DocumentSummary,
     Health,
     Readiness,
     ask_response,
-    document_out,
-    document_summary,
 )
 from qa.web.decoding import AskBody
+from qa.web.metrics import observe
 from qa.web.openapi import JsonOrStream, problem_responses
 from qa.web.sse import AskStream, stream_response
 
@@ -42,19 +39,9 @@ def ask(data: AskRequest, engine: Engine) -> AskResponse | AskStream:
     events = engine.stream(data.question, data.top_k, data.model, where=data.filter, recency=data.recency)
     if data.stream:
         return stream_response(events, explain)
-    return ask_response(final_answer(events), explain=explain)
-
-
-@get("/documents", sync_to_thread=False, responses=problem_responses(500, 503))
-def documents(engine: Engine) -> list[DocumentSummary]:
-    """List every indexed article."""
-    return [document_summary(doc) for doc in engine.documents()]
-
-
-@get("/documents/{doc_id:str}", sync_to_thread=False, responses=problem_responses(400, 404, 500, 503))
-def document(doc_id: str, engine: Engine) -> DocumentOut:
-    """One article with its full text; passage and citation offsets index into it."""
-    return document_out(engine.document(doc_id))
+    answer = final_answer(events)
+    observe(answer)
+    return ask_response(answer, explain=explain)
 
 
 @get("/healthz", sync_to_thread=False, responses=problem_responses(500))

@@ -17,6 +17,7 @@ from qa.base.records import Event, FinalEvent, PassagesEvent, TokenEvent
 from qa.service.streams import CitationsData, Done, PassagesData, TokenData, citations_data, passages_data
 from qa.service.wire import Explain, shape
 from qa.web import problems
+from qa.web.metrics import observe
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def sse_messages(events: Iterator[Event], explain: Explain | None) -> Iterator[S
             elif isinstance(event, TokenEvent):
                 yield _message("token", shape(event, TokenData))
             elif isinstance(event, FinalEvent):
+                observe(event.answer)
                 yield _message("citations", citations_data(event.answer))
         yield _message("done", Done())
     except Exception as exc:

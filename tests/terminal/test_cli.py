@@ -357,13 +357,18 @@ def test_serve_hands_its_socket_to_uvicorn(engine: Engine, tmp_path: Path, monke
     monkeypatch.setattr(commands, "_progress", progress.append)
 
     def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
-        served.append((server.config.app, [s.getsockname() for s in sockets]))
+        served.append((server.config, [s.getsockname() for s in sockets]))
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
+    monkeypatch.setenv("QA_FORWARDED_ALLOW_IPS", "10.0.0.5")
     assert cli.main(["serve", "--port", str(port), "--index", str(tmp_path)]) == 0
-    [(app, names)] = served
-    assert isinstance(app, Litestar) and names == [("127.0.0.1", port)]
+    [(config, names)] = served
+    assert isinstance(config.app, Litestar) and names == [("127.0.0.1", port)]
     assert progress == [f"serving 5 documents on http://127.0.0.1:{port}"]
+    # The app's JSON logs, uvicorn's lines included, and the app's access line instead of uvicorn's.
+    assert config.log_config is None and config.access_log is False
+    # The client address behind a trusted proxy, for the rate limit.
+    assert config.proxy_headers is True and config.forwarded_allow_ips == "10.0.0.5"
 
 
 def test_bad_setting_in_environment(

@@ -280,10 +280,10 @@ def test_unexpected_error_is_a_generic_500(
 ) -> None:
     app = create_app(seed_settings, engine=Engine(seed_settings, encoder, seed_index))
 
-    def broken(*_args: Any) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("secret internals")
 
-    app.state.slot.engine.ask = broken
+    app.state.slot.engine.stream = broken
     handler = Records()
     logging.getLogger("qa.web").addHandler(handler)
     try:

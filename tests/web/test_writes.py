@@ -21,6 +21,8 @@ PLANT = (
     "The desalination plant in Gwadar opened on 3 March 2024. Officials said it supplies 1.2 million gallons of "
     "water a day to the port city, where taps had run dry for most of the previous summer."
 )
+KEY = "test-key-0123456789abcdef"
+AUTH = {"authorization": f"Bearer {KEY}"}
 PLANT_QUESTION = "How many gallons of water a day does the Gwadar desalination plant supply?"
 FERRY = (
     "Ferry service resumes\n\n"
@@ -32,10 +34,13 @@ FERRY = (
 @pytest.fixture
 def http(living_settings: Settings, encoder: SentenceEncoder) -> Iterator[httpx.Client]:
     """A client of a server over a writable copy of the seed index, on 127.0.0.1."""
-    settings = living_settings.replace(refresh_seconds=0)
+    settings = living_settings.replace(refresh_seconds=0, api_keys=KEY)
     app = create_app(settings, engine=Engine.open(settings, encoder))
-    with served(app, log_level="warning") as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
-        yield c
+    with (
+        served(app, log_level="warning") as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers=AUTH) as client,
+    ):
+        yield client
 
 
 def ask(http: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
@@ -177,3 +182,25 @@ def test_the_chat_api_takes_the_same_filter(http: httpx.Client) -> None:
     assert kept["passages"] and all(p["doc_id"] != "plant" for p in kept["passages"])
     bad = http.post("/v1/chat/completions", json={**body, "filter": {"after": "soon"}})
     assert bad.status_code == 400 and "filter.after" in bad.json()["error"]["message"]
+
+
+def test_writes_need_a_valid_key_reads_do_not(http: httpx.Client) -> None:
+    anonymous = httpx.Client(base_url=str(http.base_url), timeout=60)
+    assert_problem(anonymous.post("/documents", json={"text": PLANT}), 401, "Authorization: Bearer")
+    wrong = {"authorization": "Bearer not-the-key-at-all-000"}
+    assert_problem(anonymous.delete("/documents/000_f8c65552ac3faefe", headers=wrong), 401)
+    assert_problem(anonymous.put("/documents/x", json={"text": PLANT}, headers=wrong), 401)
+    batch = {"content-type": "application/x-ndjson"}
+    assert_problem(anonymous.post("/documents:batch", content=json.dumps({"text": PLANT}), headers=batch), 401)
+    assert anonymous.get("/documents").status_code == 200
+    assert anonymous.post("/ask", json={"question": PLANT_QUESTION}).status_code == 200
+    assert "plant" not in {d["id"] for d in anonymous.get("/documents").json()}
+
+
+def test_without_configured_keys_every_write_is_refused(living_settings: Settings, encoder: SentenceEncoder) -> None:
+    settings = living_settings.replace(refresh_seconds=0)
+    app = create_app(settings, engine=Engine.open(settings, encoder))
+    with served(app, log_level="warning") as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        assert_problem(client.post("/documents", json={"text": PLANT}, headers=AUTH), 403, "QA_API_KEYS")
+        assert_problem(client.delete("/documents/000_f8c65552ac3faefe", headers=AUTH), 403, "QA_API_KEYS")
+        assert client.get("/documents/000_f8c65552ac3faefe").status_code == 200

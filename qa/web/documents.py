@@ -1,20 +1,22 @@
-"""The write routes: add, replace and delete articles, one at a time or as a JSON Lines batch applied as one unit."""
+"""The documents routes: list and read articles; add, replace and delete them, singly or as one JSON Lines batch."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import delete, post, put
+from litestar import MediaType, Response, delete, get, post, put, route
 from litestar.dto import MsgspecDTO
+from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 
 from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.service.submissions import EXAMPLE, DocumentIn, WriteOut, parse_lines
+from qa.service.wire import DocumentOut, DocumentSummary, document_out, document_summary
+from qa.web.access import WRITE
 from qa.web.decoding import decode
 from qa.web.openapi import ModelSchema, problem_responses
 
-WRITE = {"access": "write"}
 WRITE_ERRORS = (400, 401, 403, 408, 409, 413, 415, 429, 500, 503)
 
 
@@ -27,8 +29,18 @@ class DocumentBody(ModelSchema, MsgspecDTO[DocumentIn]):
 
 
 def handlers(settings: Settings) -> list[HTTPRouteHandler]:
-    """The write routes, taking bodies up to ``max_write_bytes``."""
+    """The documents routes; write bodies may be up to ``max_write_bytes``."""
     limit = settings.http.max_write_bytes
+
+    @get("/documents", sync_to_thread=False, responses=problem_responses(500, 503))
+    def documents(engine: Engine) -> list[DocumentSummary]:
+        """List every article: its metadata, when it was added and changed, and the article it copies if any."""
+        return [document_summary(doc) for doc in engine.documents()]
+
+    @get("/documents/{doc_id:str}", sync_to_thread=False, responses=problem_responses(400, 404, 500, 503))
+    def document(doc_id: str, engine: Engine) -> DocumentOut:
+        """One article with its full text; passage and citation offsets index into it."""
+        return document_out(engine.document(doc_id))
 
     @post(
         "/documents",
@@ -84,4 +96,29 @@ def handlers(settings: Settings) -> list[HTTPRouteHandler]:
         """Add or replace many articles sent as JSON Lines (one article per line), all of them or none."""
         return engine.batch(parse_lines(body))
 
-    return [add_document, replace_document, delete_document, add_batch]
+    allowed = {"/documents": "GET, OPTIONS, POST", "/documents/{doc_id:str}": "DELETE, GET, OPTIONS, PUT"}
+    return [*_options(allowed), documents, document, add_document, replace_document, delete_document, add_batch]
+
+
+def _options(allowed: dict[str, str]) -> list[HTTPRouteHandler]:
+    """Explicit OPTIONS answers for paths with several handlers, registered before them.
+
+    Litestar 2 builds its automatic OPTIONS answer with the first handler of a path and never updates it
+    (litestar#4169, fixed only in v3), so ``Allow`` would list one method.
+    """
+    out = []
+    for path, methods in allowed.items():
+
+        def answer(methods: str = methods) -> Response[None]:
+            return Response(None, status_code=204, headers={"Allow": methods}, media_type=MediaType.TEXT)
+
+        out.append(
+            route(
+                path,
+                http_method=[HttpMethod.OPTIONS],
+                include_in_schema=False,
+                sync_to_thread=False,
+                name=f"options {path}",
+            )(answer)
+        )
+    return out
