@@ -1,4 +1,4 @@
-"""Command line: `ask QUESTION` and `qa index|serve|ask|eval|documents`: parse flags, run, one `error:` line."""
+"""Command line: `ask` and `qa index|serve|ask|eval|documents|add|rm|sync`: parse flags, run, one `error:` line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 
 from qa.base.errors import QAError
+from qa.service.files import BATCH
+from qa.terminal.archive_commands import cmd_add, cmd_rm, cmd_sync
 from qa.terminal.commands import UserError, cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_serve
 from qa.terminal.render import printable
 
@@ -93,8 +95,28 @@ def _ask_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also show each passage's dense, keyword and fused scores and the settings behind them",
     )
+    where = parser.add_argument_group("which articles the answer may draw on")
+    where.add_argument(
+        "--doc-id", action="append", dest="doc_ids", metavar="ID", help="only this document (repeat for more)"
+    )
+    where.add_argument("--author", help="only articles whose author contains this (case-insensitive)")
+    where.add_argument("--source", help="only articles whose outlet contains this (case-insensitive)")
+    where.add_argument("--after", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
+    where.add_argument("--before", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
+    where.add_argument("--recent", action="store_true", help="prefer newer articles among equally good passages")
     _common(parser)
     parser.set_defaults(command=cmd_ask)
+
+
+def _writes(parser: argparse.ArgumentParser, *, batched: bool = True) -> None:
+    """Flags of the commands that write the archive (they need no corpus folder)."""
+    if batched:
+        parser.add_argument(
+            "--batch", type=int, default=BATCH, metavar="N", help=f"documents per saved write (default {BATCH})"
+        )
+    parser.add_argument("--index", type=Path, metavar="DIR", help="index folder (env QA_INDEX_DIR)")
+    parser.add_argument("--embedding-model", metavar="NAME", help="embedding model name or folder (env QA_MODEL)")
+    parser.set_defaults(corpus=None)
 
 
 def _qa_parser() -> argparse.ArgumentParser:
@@ -145,6 +167,34 @@ def _qa_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.set_defaults(command=cmd_documents)
+
+    p = sub.add_parser(
+        "add",
+        help="add or update articles in the index",
+        description="Add articles to the index on disk, or update them (a file's name is its id; re-adding an "
+        "unchanged article changes nothing). Folders give their supported files, not their subfolders.",
+    )
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="article file, folder or .jsonl file")
+    _writes(p)
+    p.set_defaults(command=cmd_add)
+
+    p = sub.add_parser(
+        "rm", help="delete articles from the index", description="Delete articles by id, all of them or none."
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="document id (`qa documents` lists them)")
+    _writes(p, batched=False)
+    p.set_defaults(command=cmd_rm)
+
+    p = sub.add_parser(
+        "sync",
+        help="make the index match a folder",
+        description="Add the folder's new articles, update changed ones and delete the articles read from its "
+        "files that are gone. Articles sent over the API or read from elsewhere are never deleted.",
+    )
+    p.add_argument("folder", type=Path, metavar="DIR", help="folder of articles (its subfolders are not read)")
+    p.add_argument("--dry-run", action="store_true", help="only print what would change")
+    _writes(p)
+    p.set_defaults(command=cmd_sync)
     return parser
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import msgspec
 
 from qa.base.errors import ConfigError, InvalidInput
+from qa.base.records import Filter
 from qa.base.settings import Settings
 from qa.service import evaluation
 from qa.service.engine import Engine
+from qa.service.submissions import check_date
 from qa.service.wire import ask_response
 from qa.terminal.render import format_benchmark, format_report, format_scores, print_stream, printable
 
@@ -24,7 +26,7 @@ class UserError(Exception):
     """An expected failure outside the library's error tree (a missing file, an empty question)."""
 
 
-def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
     """Settings from the environment, overridden by the flags that were given."""
     return Settings.from_env(
         os.environ, corpus_dir=args.corpus, index_dir=args.index, model=args.embedding_model, **extra
@@ -57,20 +59,33 @@ def cmd_ask(args: argparse.Namespace) -> int:
         question = " ".join(words).strip()
     if not question:
         raise InvalidInput('the question is empty; pass it as an argument (ask "Who ...?") or on stdin')
-    engine = _open_engine(_settings(args))
+    where, recency = where_from(args), bool(args.recent)
+    engine = _open_engine(settings_from(args))
     explain = engine.explain() if args.explain else None
     if args.json:
-        _json(ask_response(engine.ask(question, args.top_k, args.model), explain=explain))
+        _json(ask_response(engine.ask(question, args.top_k, args.model, where=where, recency=recency), explain=explain))
         return 0
-    result = print_stream(engine.stream(question, args.top_k, args.model))
+    result = print_stream(engine.stream(question, args.top_k, args.model, where=where, recency=recency))
     if explain is not None:
         print("\n" + format_scores(result, explain))
     return 0
 
 
+def where_from(args: argparse.Namespace) -> Filter | None:
+    """The document filter the ask flags give (None when none is given), its dates checked."""
+    after, before = args.after, args.before
+    check_date(after, "--after")
+    check_date(before, "--before")
+    if after and before and after > before:
+        raise InvalidInput(f"--after {after} is later than --before {before}; swap them")
+    if not (args.doc_ids or args.author or args.source or after or before):
+        return None
+    return Filter(doc_ids=args.doc_ids or None, author=args.author, source=args.source, after=after, before=before)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     """Build the index of the corpus and print a summary line."""
-    settings = _settings(args)
+    settings = settings_from(args)
     started = time.perf_counter()
     manifest = Engine.build(settings, progress=_progress)
     print(
@@ -86,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from qa.web.app import create_app
 
-    settings = _settings(args, host=args.host, port=args.port)
+    settings = settings_from(args, host=args.host, port=args.port)
     host, port = settings.http.host, settings.http.port
     with _bind(host, port) as sock:
         engine = Engine.open(settings, build=not args.no_build, progress=_progress)
@@ -133,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UserError(f"question file {path} does not exist (or is not a file)")
     questions = evaluation.load_questions(path)
-    report = evaluation.questions(_open_engine(_settings(args)), questions, args.top_k)
+    report = evaluation.questions(_open_engine(settings_from(args)), questions, args.top_k)
     if args.json:
         _json(report)
         return 0
@@ -149,7 +164,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval_beir(args: argparse.Namespace) -> int:
     """Index a BEIR corpus in memory, run the split's queries and print nDCG@10, recall and MRR."""
-    result = evaluation.beir(_settings(args), args.beir, args.split, run_out=args.run_out, progress=_progress)
+    result = evaluation.beir(settings_from(args), args.beir, args.split, run_out=args.run_out, progress=_progress)
     if args.json:
         _json(
             {
@@ -166,7 +181,7 @@ def _eval_beir(args: argparse.Namespace) -> int:
 
 def cmd_documents(args: argparse.Namespace) -> int:
     """List the indexed documents: id, date, author, title (tab-separated)."""
-    for doc in Engine.catalogue(_settings(args)):
+    for doc in Engine.catalogue(settings_from(args)):
         fields = (doc.id, doc.date or "-", doc.author or "-", doc.title)
         print("\t".join(printable(field) for field in fields))
     return 0
