@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from test_app import assert_problem
 
 from qa.base.settings import Settings
 from qa.service.engine import Engine
+from qa.store.corpus import make_document
 from qa.store.embedding import SentenceEncoder
 from qa.web.app import create_app
 
@@ -204,3 +206,19 @@ def test_without_configured_keys_every_write_is_refused(living_settings: Setting
         assert_problem(client.post("/documents", json={"text": PLANT}, headers=AUTH), 403, "QA_API_KEYS")
         assert_problem(client.delete("/documents/000_f8c65552ac3faefe", headers=AUTH), 403, "QA_API_KEYS")
         assert client.get("/documents/000_f8c65552ac3faefe").status_code == 200
+
+
+def test_a_server_follows_writes_made_by_another_process(living_settings: Settings, encoder: SentenceEncoder) -> None:
+    settings = living_settings.replace(refresh_seconds=0.2)
+    app = create_app(settings, engine=Engine.open(settings, encoder))
+    other = Engine.open(settings, encoder)  # its own archive on the same folder, as `qa add` would have
+    with served(app, log_level="warning") as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        [out] = other.put_documents([make_document("plant", PLANT)])
+        assert out.status == "added"
+        deadline = time.monotonic() + 10
+        while "plant" not in {d["id"] for d in client.get("/documents").json()} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "plant" in {d["id"] for d in client.get("/documents").json()}
+        answer = client.post("/ask", json={"question": PLANT_QUESTION}).json()
+        assert answer["passages"][0]["doc_id"] == "plant"
+        assert client.get("/readyz").json()["revision"] == other.index.revision
