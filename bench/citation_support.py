@@ -28,8 +28,8 @@ from qa.base.terms import terms
 from qa.evaluation.questions import Question, contains_evidence, load_questions
 from qa.store.corpus import load_corpus
 from qa.store.embedding import SentenceEncoder
-from qa.store.snapshot import build_from_documents
 from qa.store.sentence_table import SentenceTable
+from qa.store.snapshot import build_from_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "tests" / "data" / "dev_qa.jsonl"
