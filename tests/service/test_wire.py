@@ -172,6 +172,11 @@ def test_document_out_carries_the_length_and_the_text() -> None:
         "author": "A. Writer",
         "date": None,
         "length": len(TEXT),
+        "source": None,
+        "url": None,
+        "added_at": None,
+        "updated_at": None,
+        "duplicate_of": None,
         "text": TEXT,
     }
     assert isinstance(document_out(doc), DocumentOut)
