@@ -105,6 +105,9 @@ class IndexCollector(Collector):
         state = engine.readiness()
         yield GaugeMetricFamily("articleqa_index_documents", "Documents in the index", value=state.documents)
         yield GaugeMetricFamily("articleqa_index_passages", "Passages in the index", value=state.passages)
+        yield GaugeMetricFamily(
+            "articleqa_index_revision", "Writes applied to the index since it was built", value=state.revision
+        )
         yield InfoMetricFamily(
             "articleqa_index", "The index build served", value={"generation": state.generation, "model": state.model}
         )

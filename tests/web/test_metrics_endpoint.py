@@ -109,7 +109,7 @@ class Changed:
     """An engine whose index has changed under the server (documents added, a new build)."""
 
     def readiness(self) -> Readiness:
-        return Readiness(status="ready", documents=7, passages=99, model="m", generation="g2")
+        return Readiness(status="ready", documents=7, passages=99, model="m", generation="g2", revision=3)
 
 
 def test_index_gauges_are_read_at_scrape_time(seed_settings: Settings, engine: Engine) -> None:
@@ -120,6 +120,7 @@ def test_index_gauges_are_read_at_scrape_time(seed_settings: Settings, engine: E
         slot.engine = Changed()  # type: ignore[assignment]
         samples = scrape(client)
         assert value(samples, "articleqa_index_documents") == 7 and value(samples, "articleqa_index_passages") == 99
+        assert value(samples, "articleqa_index_revision") == 3
         assert value(samples, "articleqa_index_info", generation="g2") == 1
         slot.engine = None  # still loading
         samples = scrape(client)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import served
+from prometheus_client.parser import text_string_to_metric_families
 from test_app import assert_problem
 
 from qa.base.settings import Settings
@@ -222,3 +223,21 @@ def test_a_server_follows_writes_made_by_another_process(living_settings: Settin
         answer = client.post("/ask", json={"question": PLANT_QUESTION}).json()
         assert answer["passages"][0]["doc_id"] == "plant"
         assert client.get("/readyz").json()["revision"] == other.index.revision
+
+
+def test_metrics_count_the_writes_and_follow_the_index(http: httpx.Client) -> None:
+    def sample(name: str, **labels: str) -> float:
+        for family in text_string_to_metric_families(http.get("/metrics").text):
+            for found in family.samples:
+                if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                    return float(found.value)
+        return 0.0
+
+    documents, revision = sample("articleqa_index_documents"), sample("articleqa_index_revision")
+    http.post("/documents", json={"id": "plant", "text": PLANT})
+    http.post("/documents", json={"id": "plant", "text": PLANT})
+    assert sample("articleqa_index_documents") == documents + 1
+    assert sample("articleqa_index_revision") == revision + 1, "an unchanged article writes nothing"
+    assert sample("articleqa_http_requests_total", method="POST", path="/documents", status_code="201") == 2
+    http.delete("/documents/plant")
+    assert sample("articleqa_index_documents") == documents and sample("articleqa_index_revision") == revision + 2
