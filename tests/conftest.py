@@ -18,11 +18,12 @@ import uvicorn
 from litestar import Litestar
 from openai_stub import OpenAIStub
 
-from qa.base.settings import DEFAULT_ENCODING, Settings
+from qa.base.settings import DEFAULT_ENCODING, DEFAULT_MODEL, Settings
 from qa.service.engine import Engine
 from qa.store.chunking import token_counter
 from qa.store.embedding import SentenceEncoder, Vectors
 from qa.store.index import Index
+from qa.store.onnx_encoder import OnnxEncoder
 from qa.store.snapshot import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,14 @@ class FakeEncoder:
 def encoder() -> SentenceEncoder:
     """The real bundled all-MiniLM-L6-v2, loaded once."""
     return SentenceEncoder()
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the int8 export of the bundled model (exported once per session; copy, never write)."""
+    folder = tmp_path_factory.mktemp("onnx") / "cache"
+    OnnxEncoder(DEFAULT_MODEL, folder)
+    return folder
 
 
 @pytest.fixture

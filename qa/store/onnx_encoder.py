@@ -17,7 +17,7 @@ import numpy as np
 
 from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
-from qa.store.embedding import Vectors, resolve_model, weights_sha256
+from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
 
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -36,6 +36,7 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
+    quiet_transformers()
     sha = weights_sha256(model_folder)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out_dir)

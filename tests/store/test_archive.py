@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from qa.store import journal
 from qa.store.archive import Archive, read
 from qa.store.corpus import make_document
 from qa.store.keyword import KeywordIndex, Postings
+from qa.store.manifest import MANIFEST, read_manifest
 from qa.store.part import indexed_texts
 from qa.store.snapshot import build
 
@@ -166,3 +169,52 @@ def test_a_copy_is_grouped_and_takes_over_when_the_original_goes(archive: Archiv
     archive.remove(["dawn"])
     promoted = archive.index.documents["tribune"]
     assert promoted.duplicate_of is None and archive.index.doc_rows("tribune")
+
+
+def test_a_write_returns_only_once_what_it_wrote_is_fsynced(
+    archive: Archive, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What killing the process cannot show (the page cache outlives it): at each acknowledgement, every file the
+    manifest names (and the manifest and journal) was fsynced after its last change, and the folder after them."""
+    clock = itertools.count()
+    synced: dict[int, tuple[int, int, int]] = {}  # inode: (size, mtime_ns, when) at its last fsync
+    first: dict[int, int] = {}  # inode: when it was first fsynced
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        found, when = os.fstat(fd), next(clock)
+        synced[found.st_ino] = (found.st_size, found.st_mtime_ns, when)
+        first.setdefault(found.st_ino, when)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(qa.store.archive, "CHECKPOINT_MIN", 4)  # some writes fold the journal into a snapshot
+    monkeypatch.setattr(qa.store.archive, "CHECKPOINT_SHARE", 0.01)
+    folder = settings.build.index_dir
+    generations = set()
+
+    def check_durable() -> None:
+        manifest = read_manifest(folder)
+        generations.add(manifest.generation)
+        named = [folder / MANIFEST, folder / manifest.journal, *(folder / n for n in manifest.files.values())]
+        paths = [q for p in named for q in ([p, *p.rglob("*")] if p.is_dir() else [p]) if q.exists()]
+        assert folder / manifest.journal in paths or archive.index.revision == manifest.revision
+        folder_synced = synced.get(folder.stat().st_ino, (0, 0, -1))[2]
+        for path in paths:
+            found = path.stat()
+            size, mtime, _ = synced.get(found.st_ino, (-1, -1, -1))
+            assert (size, mtime) == (found.st_size, found.st_mtime_ns) or path.is_dir(), f"{path.name} not fsynced"
+            assert first[found.st_ino] < folder_synced, f"{path.name}: its folder was not fsynced after it"
+
+    archive.checkpoint()  # a snapshot written while fsyncs are watched
+    check_durable()
+    for n in range(12):
+        text = f"Report {n}: the ferry to island {n} sailed at dawn with {n * 7} passengers and {n + 3} cars aboard."
+        if n % 4 == 3:
+            archive.remove([f"note{n - 1}"])
+        elif n % 4 == 2:
+            archive.put([doc(f"note{n}", text), doc(f"extra{n}", text.replace("ferry", "barge") + " Late.")])
+        else:
+            archive.put([doc(f"note{n}", text)])
+        check_durable()
+    assert len(generations) >= 3, "no write folded the journal into a snapshot"

@@ -43,14 +43,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder holding the int8 export of the bundled model (exported once per session)."""
-    folder = tmp_path_factory.mktemp("onnx") / "cache"
-    OnnxEncoder(DEFAULT_MODEL, folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
 def onnx_encoder(onnx_cache: Path) -> OnnxEncoder:
     """The ONNX encoder over the session's cache."""
     return OnnxEncoder(DEFAULT_MODEL, onnx_cache)
