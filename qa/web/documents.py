@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import MediaType, Response, delete, get, post, put, route
@@ -108,10 +109,7 @@ def _options(allowed: dict[str, str]) -> list[HTTPRouteHandler]:
     """
     out = []
     for path, methods in allowed.items():
-
-        def answer(methods: str = methods) -> Response[None]:
-            return Response(None, status_code=204, headers={"Allow": methods}, media_type=MediaType.TEXT)
-
+        answer = _allow(methods)
         out.append(
             route(
                 path,
@@ -122,3 +120,12 @@ def _options(allowed: dict[str, str]) -> list[HTTPRouteHandler]:
             )(answer)
         )
     return out
+
+
+def _allow(methods: str) -> Callable[[], Response[None]]:
+    """A handler answering 204 with ``Allow: methods`` (no parameters a client could set)."""
+
+    def answer() -> Response[None]:
+        return Response(None, status_code=204, headers={"Allow": methods}, media_type=MediaType.TEXT)
+
+    return answer
