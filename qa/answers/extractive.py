@@ -2,66 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
+from dataclasses import replace
 
 from qa.answers.conflicts import disagreements
-from qa.answers.question import answer_type, content_terms, has_type
+from qa.answers.decision import Decision, probability
+from qa.answers.signals import CANDIDATE_PASSAGES, Asked, Candidate, as_array, candidates, question_features
 from qa.base.records import Citation, Document, Hit
-from qa.base.terms import terms
 from qa.store.embedding import Vectors
 from qa.store.index import Index
-from qa.store.keyword import KeywordIndex
 
-CANDIDATE_PASSAGES = 3
-LEXICAL_WEIGHT = 0.3
-RANK_PENALTY = 0.02
-SECOND_MARGIN = 0.05
-TYPE_BONUS = 0.25
-TYPE_MISS_FACTOR = 0.7
-COVERAGE_FLOOR = 0.4
+# A runner-up from another passage is quoted too when its sentence score is within this many log-odds of the best
+# and it is itself more likely than not to hold the answer (a second source, or a disagreement).
+SECOND_MARGIN = 1.0
+SECOND_FLOOR = 0.0
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """A candidate answer sentence: where it is, which hit it came from, and how well it answers."""
-
-    hit: Hit
-    start: int
-    end: int
-    score: float
-    similarity: float
-    typed: bool
-
-
-def candidates(question: str, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Sentence]:
-    """Sentences of the top passages scored by similarity to the question plus term overlap, best first."""
-    rows: list[tuple[Hit, int]] = []
-    seen: set[int] = set()
-    for hit in hits[:CANDIDATE_PASSAGES]:
-        for row in index.sentences.rows_in(hit.passage):
-            if row not in seen:
-                seen.add(row)
-                rows.append((hit, row))
-    if not rows:
+def ranked(asked: Asked, query_vector: Vectors, hits: list[Hit], index: Index, decision: Decision) -> list[Candidate]:
+    """The sentences of the top passages scored by the learned sentence model, best first."""
+    found = candidates(asked, query_vector, hits, index)
+    if not found:
         return []
-    similarity = index.sentences.vectors_at([r for _, r in rows]) @ query_vector
-    asked = set(terms(question))
-    kind = answer_type(question)
-    out = []
-    for (hit, row), sim in zip(rows, similarity, strict=True):
-        span = index.sentences.span(row)
-        overlap = len(asked & set(terms(span.text))) / len(asked) if asked else 0.0
-        typed = has_type(kind, span.text, question)
-        score = (
-            float(sim) + LEXICAL_WEIGHT * overlap + TYPE_BONUS * (typed and bool(kind)) - RANK_PENALTY * (hit.rank - 1)
-        )
-        out.append(Sentence(hit=hit, start=span.start, end=span.end, score=score, similarity=float(sim), typed=typed))
-    return sorted(out, key=lambda s: -s.score)
+    scores = decision.sentence.logits(as_array([c.features for c in found]))
+    return sorted(
+        (replace(c, score=float(v)) for c, v in zip(found, scores, strict=True)), key=lambda c: (-c.score, c.row)
+    )
 
 
-def choose(ranked: list[Sentence], limit: int) -> list[Sentence]:
+def confidence(asked: Asked, ranked: list[Candidate], hits: list[Hit], decision: Decision) -> float:
+    """The learned probability that the archive answers the question, from the signals of the question."""
+    if not hits:
+        return 0.0
+    row = as_array([question_features(asked, ranked, hits)])
+    return float(probability(decision.answer.logits(row))[0])
+
+
+def choose(ranked: list[Candidate], limit: int) -> list[Candidate]:
     """The best sentence, plus close runners-up from other passages (a second source, or a disagreement)."""
     if not ranked:
         return []
@@ -69,12 +44,12 @@ def choose(ranked: list[Sentence], limit: int) -> list[Sentence]:
     for cand in ranked[1:]:
         if len(chosen) >= limit or cand.score < ranked[0].score - SECOND_MARGIN:
             break
-        if all(cand.hit.rank != c.hit.rank for c in chosen):
+        if cand.score >= SECOND_FLOOR and all(cand.hit.rank != c.hit.rank for c in chosen):
             chosen.append(cand)
     return sorted(chosen, key=lambda s: (s.hit.rank, s.start))
 
 
-def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tuple[Citation, ...]]:
+def compose(chosen: list[Candidate], docs: dict[str, Document]) -> tuple[str, tuple[Citation, ...]]:
     """Answer text with a ``[n]`` marker after each quoted sentence, and the citations behind the markers."""
     parts, citations = [], []
     for sent in chosen:
@@ -112,22 +87,3 @@ def with_disagreement(
 def _overlaps(citation: Citation, doc_id: str, start: int, end: int) -> bool:
     """True when the citation quotes part of ``doc_id[start:end]``."""
     return citation.doc_id == doc_id and citation.start < end and start < citation.end
-
-
-def coverage(question: str, hits: list[Hit], keyword: KeywordIndex) -> float:
-    """IDF-weighted share of the question's subject terms found in the top passages."""
-    asked = content_terms(question)
-    if not asked:
-        return 1.0
-    found = set().union(*(terms(h.passage.text + " " + h.title) for h in hits[:CANDIDATE_PASSAGES]))
-    weights = keyword.idf(asked)
-    return sum(w for t, w in zip(asked, weights, strict=True) if t in found) / sum(weights)
-
-
-def confidence(question: str, ranked: list[Sentence], hits: list[Hit], keyword: KeywordIndex) -> float:
-    """How sure the best sentence answers the question, in [0, 1]: similarity, term coverage, answer type."""
-    if not ranked:
-        return 0.0
-    typed = any(s.typed for s in ranked[:CANDIDATE_PASSAGES])
-    score = ranked[0].similarity * (COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage(question, hits, keyword))
-    return float(np.clip(score * (1.0 if typed else TYPE_MISS_FACTOR), 0.0, 1.0))

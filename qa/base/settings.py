@@ -92,7 +92,8 @@ class SearchSettings:
 class AnswerSettings:
     """What a question may be and how it is answered: limits, abstention, extractive length, the model's context."""
 
-    abstain_threshold: float = 0.26
+    # None: the operating point stored with the learned decision (qa/answers/decision.json, README "Abstention").
+    abstain_threshold: float | None = None
     answer_sentences: int = 2
     default_top_k: int = 5
     max_top_k: int = 50
@@ -105,7 +106,7 @@ class AnswerSettings:
         check_positive(self, "answer_sentences", "default_top_k", "max_top_k", "max_question_chars", "context_tokens")
         if not 1 <= self.default_top_k <= self.max_top_k:
             bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
-        if not 0.0 <= self.abstain_threshold <= 1.0:
+        if self.abstain_threshold is not None and not 0.0 <= self.abstain_threshold <= 1.0:
             bad("abstain_threshold", self.abstain_threshold, "must be within 0..1")
 
 

@@ -15,6 +15,8 @@ ENV_PREFIX = "QA_"
 def parse_value(name: str, kind: Any, raw: str) -> Any:
     """Turn one environment string into the field's type, or fail naming the variable."""
     env = ENV_PREFIX + name.upper()
+    if isinstance(kind, str) and kind.endswith(" | None"):
+        kind = kind.removesuffix(" | None")
     text = raw.strip()
     if not text:
         raise ConfigError(f"{env} is empty; set it to a value or unset it")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from qa.base.errors import InvalidInput
 from qa.base.records import Answer, Hit
@@ -49,6 +50,11 @@ class Report(msgspec.Struct, kw_only=True):
     abstention_accuracy: float
     answerable_abstained: int
     answer_match: float
+    answered_unanswerable: int
+    abstention_precision: float
+    abstention_recall: float
+    confidence_auc: float | None
+    answer_sentence: float
     misses: list[str]
 
 
@@ -101,11 +107,14 @@ def hit_docs(question: Question, hit: Hit) -> set[str]:
 def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Report:
     """Run every question through ``ask`` and score passage hits and abstentions."""
     n = answerable = hit1 = hit5 = multi = covered = unanswerable = abstained = wrongly_abstained = matched_answers = 0
+    sentence = 0
     rr = 0.0
     misses = []
+    confidence: dict[bool, list[float]] = {True: [], False: []}
     for q in questions:
         n += 1
         result = ask(q.question)
+        confidence[q.type != UNANSWERABLE].append(result.confidence)
         if q.type == UNANSWERABLE:
             unanswerable += 1
             abstained += not result.answerable
@@ -113,6 +122,7 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
         answerable += 1
         wrongly_abstained += not result.answerable
         matched_answers += result.answerable and answer_matches(result.answer, q.answers)
+        sentence += result.answerable and answer_sentence(result, q)
         matched = [hit_docs(q, h) for h in result.hits[:DEPTH]]
         first = next((i for i, m in enumerate(matched) if m), None)
         hit1 += first == 0
@@ -135,8 +145,46 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
         abstention_accuracy=_ratio(abstained, unanswerable),
         answerable_abstained=wrongly_abstained,
         answer_match=_ratio(matched_answers, answerable),
+        answered_unanswerable=unanswerable - abstained,
+        abstention_precision=_ratio(abstained, abstained + wrongly_abstained),
+        abstention_recall=_ratio(abstained, unanswerable),
+        confidence_auc=roc_auc(confidence[True], confidence[False]),
+        answer_sentence=_ratio(sentence, answerable),
         misses=misses,
     )
+
+
+def answer_sentence(result: Answer, question: Question) -> bool:
+    """True when the first sentence the answer quotes is a gold evidence sentence (most of its words, in a run)."""
+    first = next(iter(result.citations), None)
+    return first is not None and any(
+        first.doc_id == doc and contains_evidence(first.quote, ev) for doc, ev in question.gold
+    )
+
+
+def roc_auc(positive: list[float], negative: list[float]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half); None without both."""
+    if not positive or not negative:
+        return None
+    scores = np.asarray(positive + negative)
+    ranks = _average_ranks(scores)
+    wins = ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2
+    return round(float(wins / (len(positive) * len(negative))), 4)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of the values, ties sharing their average rank."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
 
 
 def _ratio(part: int, whole: int) -> float:

@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from qa.answers import extractive as answer
+from qa.answers import decision
 from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
 from qa.answers.question import standalone
+from qa.answers.signals import Asked
 from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
 from qa.base.records import Answer, Document, Draft, Event, Filter, Hit
 from qa.base.settings import Settings
@@ -44,6 +46,10 @@ class Engine:
         self.archive = index if isinstance(index, Archive) else None
         self._index = index if isinstance(index, Index) else None
         self.reranker = reranker
+        self.decision = decision.load()
+        self.threshold = (
+            self.decision.threshold if settings.answers.abstain_threshold is None else settings.answers.abstain_threshold
+        )
         self._models: dict[str, LanguageModel] = {}
         self._count = token_counter(settings.build.encoding)
 
@@ -161,7 +167,7 @@ class Engine:
 
     def explain(self) -> Explain:
         """The search settings and the index build behind this engine's scores."""
-        return explain_info(self.settings, self.index.manifest)
+        return explain_info(self.settings, self.index.manifest, self.threshold)
 
     def language_model(self, name: str | None = None) -> LanguageModel:
         """A model by name (None: the deployment's), if the allow-list permits it; built once per name."""
@@ -190,9 +196,10 @@ class Engine:
         embed_ms, clock = _ms(clock), time.perf_counter()
         hits = self.retrieve(question, query_vector, k, index=index, where=where, recency=recency)
         search_ms, clock = _ms(clock), time.perf_counter()
-        ranked = answer.candidates(question, query_vector, hits, index)
-        conf = answer.confidence(question, ranked, hits, index.keyword)
-        answerable = bool(hits) and conf >= self.settings.answers.abstain_threshold
+        asked = Asked.of(question, index)
+        ranked = answer.ranked(asked, query_vector, hits, index, self.decision)
+        conf = answer.confidence(asked, ranked, hits, self.decision)
+        answerable = bool(hits) and conf >= self.threshold
         if answerable:
             text, citations = answer.compose(
                 answer.choose(ranked, self.settings.answers.answer_sentences), index.documents

@@ -186,7 +186,7 @@ def shape(source: object, kind: type[S], /, **given: Any) -> S:
     return msgspec.convert({k: v for k, v in values.items() if v is not msgspec.UNSET}, kind)
 
 
-def explain_info(settings: Settings, manifest: Manifest) -> Explain:
+def explain_info(settings: Settings, manifest: Manifest, threshold: float) -> Explain:
     """The search settings and the index build behind an engine's scores."""
     return Explain(
         fusion=settings.search.fusion,
@@ -205,7 +205,7 @@ def explain_info(settings: Settings, manifest: Manifest) -> Explain:
         model=manifest.model,
         embed_backend="onnx" if manifest.model_sha256.endswith(":onnx-int8") else "torch",
         index_generation=manifest.generation,
-        abstain_threshold=settings.answers.abstain_threshold,
+        abstain_threshold=threshold,
     )
 
 

@@ -117,7 +117,19 @@ def format_report(report: Report) -> str:
         ("multi-source coverage", f"{report.multi_coverage:.3f}  (n={report.multi_questions})"),
         ("abstention accuracy", f"{report.abstention_accuracy:.3f}  (n={report.unanswerable} unanswerable)"),
         ("answerable abstained", f"{report.answerable_abstained} of {report.answerable}"),
+        (
+            "decision",
+            f"answerable: {report.answerable - report.answerable_abstained} answered, "
+            f"{report.answerable_abstained} abstained; unanswerable: {report.answered_unanswerable} answered, "
+            f"{report.unanswerable - report.answered_unanswerable} abstained",
+        ),
+        (
+            "abstention P / R",
+            f"{report.abstention_precision:.3f} / {report.abstention_recall:.3f}  (precision, recall of abstaining)",
+        ),
+        ("confidence ROC AUC", "n/a" if report.confidence_auc is None else f"{report.confidence_auc:.3f}"),
         ("answer holds gold", f"{report.answer_match:.3f}  (extractive answer contains a gold short answer)"),
+        ("answer sentence", f"{report.answer_sentence:.3f}  (first quoted sentence is the gold evidence)"),
     ]
     return "\n".join(f"{name:<24}{value}" for name, value in rows)
 
