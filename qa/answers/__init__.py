@@ -1,4 +1,4 @@
-"""Answers: question analysis, extractive answers, disagreements, grounded prompts, generation and citation checks.
+"""Answers: question analysis, conversations, extractive answers, disagreements, prompts, generation, citation checks.
 
 May import ``qa.models``, ``qa.retrieval``, ``qa.store`` and ``qa.base``.
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from qa.base.figures import COUNTING_WORDS, MONTHS
 from qa.base.terms import terms
@@ -65,14 +64,3 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
 def content_terms(question: str) -> list[str]:
     """Stemmed terms of the question that name its subject (framing words removed)."""
     return [t for t in terms(question) if t not in FRAME_WORDS]
-
-
-FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is asked together with the previous one
-
-
-def standalone(question: str, earlier: Sequence[str]) -> str:
-    """The question to retrieve for: a short follow-up ("and when?") joined to the last earlier question."""
-    previous = [text for text in earlier if text]
-    if previous and len(content_terms(question)) < FOLLOW_UP_TERMS:
-        return f"{previous[-1]} {question}"
-    return question

@@ -80,15 +80,19 @@ class Asked:
     pairs: frozenset[tuple[str, str]]
 
     @classmethod
-    def of(cls, question: str, index: Index) -> Asked:
-        """Analyse a question against the index's keyword statistics (IDF scaled to 0..1 by the largest possible)."""
+    def of(cls, question: str, index: Index, *, kind_of: str | None = None) -> Asked:
+        """Analyse a question against the index's keyword statistics (IDF scaled to 0..1 by the largest possible).
+
+        ``kind_of`` is the text the answer kind is read from when not the question itself (a follow-up's own words,
+        when ``question`` is the follow-up made self-contained).
+        """
         focus = tuple(dict.fromkeys(content_terms(question)))
         top = max(index.keyword.idf(["\x00"]), default=1.0) or 1.0
         weight = tuple(w / top for w in index.keyword.idf(list(focus)))
         names = frozenset(t for m in _CAPITAL.finditer(question) for t in terms(m.group(0)))
         return cls(
             text=question,
-            kind=answer_type(question),
+            kind=answer_type(question if kind_of is None else kind_of),
             focus=focus,
             weight=weight,
             names=names,
@@ -121,6 +125,16 @@ class Candidate:
     text: str
     features: tuple[float, ...]
     score: float = 0.0
+
+    @property
+    def typed(self) -> bool:
+        """True when the sentence holds an answer of the kind asked for that the question does not contain."""
+        return self.features[SENTENCE.index("typed_hit")] > 0
+
+    @property
+    def similarity(self) -> float:
+        """The sentence's cosine to the question."""
+        return self.features[SENTENCE.index("sim")]
 
 
 def candidates(asked: Asked, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Candidate]:

@@ -1,6 +1,8 @@
-"""Frozen value types shared by every part: documents, passages, hits, citations, drafts, answers, answer events."""
+"""Frozen value types shared by every part: documents, passages, hits, citations, drafts, answers, events, turns."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import msgspec
 
@@ -184,3 +186,14 @@ class Copy(msgspec.Struct, frozen=True, kw_only=True):
     url: str | None
     start: int
     end: int
+
+
+Role = Literal["user", "assistant"]
+ROLES: tuple[Role, ...] = ("user", "assistant")
+
+
+class Turn(msgspec.Struct, frozen=True, kw_only=True):
+    """One earlier message of a conversation: the user's question or the assistant's answer, as its text."""
+
+    role: Role
+    text: str

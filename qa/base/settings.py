@@ -90,7 +90,8 @@ class SearchSettings:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AnswerSettings:
-    """What a question may be and how it is answered: limits, abstention, extractive length, the model's context."""
+    """What a question (and its conversation) may be and how it is answered: limits, abstention, extractive length,
+    the model's context."""
 
     # None: the operating point stored with the learned decision (qa/answers/decision.json, README "Abstention").
     abstain_threshold: float | None = None
@@ -98,12 +99,17 @@ class AnswerSettings:
     default_top_k: int = 5
     max_top_k: int = 50
     max_question_chars: int = 1000
+    max_history_turns: int = 20
+    max_history_chars: int = 20000
     context_tokens: int = 3000
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         check_finite(self)
         check_positive(self, "answer_sentences", "default_top_k", "max_top_k", "max_question_chars", "context_tokens")
+        for name in ("max_history_turns", "max_history_chars"):
+            if getattr(self, name) < 0:
+                bad(name, getattr(self, name), "must be >= 0 (0: no conversation history accepted)")
         if not 1 <= self.default_top_k <= self.max_top_k:
             bad("default_top_k", self.default_top_k, f"must be within 1..max_top_k ({self.max_top_k})")
         if self.abstain_threshold is not None and not 0.0 <= self.abstain_threshold <= 1.0:

@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 from qa.answers import extractive as answer
 from qa.answers import decision
+from qa.answers.conversation import check_history, fresh, standalone
 from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
-from qa.answers.question import standalone
 from qa.answers.signals import Asked
 from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
-from qa.base.records import Answer, Document, Draft, Event, Filter, Hit
+from qa.base.records import Answer, Document, Draft, Event, Filter, Hit, Turn
 from qa.base.settings import Settings
 from qa.models.interface import LanguageModel
 from qa.models.registry import choose_model
@@ -135,12 +135,12 @@ class Engine:
         top_k: int | None = None,
         model: str | None = None,
         *,
-        earlier: Sequence[str] = (),
+        history: Sequence[Turn] = (),
         where: Filter | None = None,
         recency: bool = False,
     ) -> Answer:
         """Retrieve the best passages for a question and answer it from them with a model, or abstain."""
-        return final_answer(self.stream(question, top_k, model, earlier=earlier, where=where, recency=recency))
+        return final_answer(self.stream(question, top_k, model, history=history, where=where, recency=recency))
 
     def stream(
         self,
@@ -148,21 +148,21 @@ class Engine:
         top_k: int | None = None,
         model: str | None = None,
         *,
-        earlier: Sequence[str] = (),
+        history: Sequence[Turn] = (),
         where: Filter | None = None,
         recency: bool = False,
     ) -> Iterator[Event]:
         """Check the request and retrieve at once (errors raise here), then stream the answer's events.
 
-        ``earlier`` are the user's previous questions in a conversation: a short follow-up ("and when?") is asked
-        together with the last of them. Limits apply to ``question``, what the user sent now. ``where`` limits the
-        documents drawn on; ``recency`` prefers newer articles among passages of nearly equal scores. The whole
-        request reads one generation of the index, whatever writes land meanwhile.
+        ``history`` holds the conversation's earlier turns, oldest first (see ``draft``). Limits apply to
+        ``question``, what the user sent now, and to the history as a whole. ``where`` limits the documents drawn
+        on; ``recency`` prefers newer articles among passages of nearly equal scores. The whole request reads one
+        generation of the index, whatever writes land meanwhile.
         """
         chosen = self.language_model(model)
-        asked = standalone(self.check_question(question), [q.strip() for q in earlier])
+        asked, turns = self.check_question(question), check_history(history, self.settings.answers)
         index = self.index
-        draft = self.draft(asked, top_k, index=index, where=check_filter(where), recency=recency)
+        draft = self.draft(asked, top_k, history=turns, index=index, where=check_filter(where), recency=recency)
         return generate(draft, chosen, index, self.settings.answers, self._count, self.encoder)
 
     def explain(self) -> Explain:
@@ -184,11 +184,16 @@ class Engine:
         question: str,
         top_k: int | None = None,
         *,
+        history: Sequence[Turn] = (),
         index: Index | None = None,
         where: Filter | None = None,
         recency: bool = False,
     ) -> Draft:
-        """Retrieve the best passages and the extractive answer over them (with any disagreement shown), or abstain."""
+        """Retrieve the best passages and the extractive answer over them (with any disagreement shown), or abstain.
+
+        A follow-up is made self-contained from the ``history``; sentences earlier answers quoted yield to new ones.
+        """
+        asked, question = question, standalone(question, history)
         k = self.check_top_k(top_k)
         index = index or self.index
         clock = time.perf_counter()
@@ -196,9 +201,9 @@ class Engine:
         embed_ms, clock = _ms(clock), time.perf_counter()
         hits = self.retrieve(question, query_vector, k, index=index, where=where, recency=recency)
         search_ms, clock = _ms(clock), time.perf_counter()
-        asked = Asked.of(question, index)
-        ranked = answer.ranked(asked, query_vector, hits, index, self.decision)
-        conf = answer.confidence(asked, ranked, hits, self.decision)
+        analysed = Asked.of(question, index, kind_of=asked)
+        ranked = fresh(answer.ranked(analysed, query_vector, hits, index, self.decision), history, asked)
+        conf = answer.confidence(analysed, ranked, hits, self.decision)
         answerable = bool(hits) and conf >= self.threshold
         if answerable:
             text, citations = answer.compose(

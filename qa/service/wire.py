@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from qa.base.records import Answer, Citation, Document, Filter, Hit, Scores
+from qa.base.records import Answer, Citation, Document, Filter, Hit, Scores, Turn
 
 if TYPE_CHECKING:
     from qa.base.settings import Settings
@@ -18,7 +18,7 @@ S = TypeVar("S", bound=msgspec.Struct)
 QUESTION = msgspec.Meta(
     min_length=1,
     description="The question; not blank, and at most QA_MAX_QUESTION_CHARS characters (default 1000) once stripped.",
-    examples=["Who led the long march to Islamabad?"],
+    examples=["What happened in that town in August 2018?"],
 )
 TOP_K = msgspec.Meta(
     ge=1,
@@ -29,12 +29,33 @@ MODEL = msgspec.Meta(
     description="A language model from the server's allow-list (QA_LLM_ALLOWED; GET /v1/models); null: QA_LLM_MODEL.",
     examples=["extractive"],
 )
+HISTORY = msgspec.Meta(
+    description="The conversation so far, oldest first: the user's earlier questions and the answers received, as "
+    "OpenAI chat messages; at most QA_MAX_HISTORY_TURNS turns (default 20) and QA_MAX_HISTORY_CHARS characters "
+    "(default 20000) in all. A follow-up question is made self-contained from it before retrieval, and the answer "
+    "prefers sentences an earlier answer has not quoted.",
+    examples=[
+        [
+            {"role": "user", "content": "Where did the BYC hold a big rally in early 2025?"},
+            {"role": "assistant", "content": "In early 2025, the BYC held a massive protest rally in Dalbandin. [1]"},
+        ]
+    ],
+)
+
+
+class Message(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One earlier turn of a conversation: the user's question or the assistant's answer (``[n]`` markers and a
+    trailing ``Sources:`` list are ignored)."""
+
+    role: Literal["user", "assistant"]
+    content: str
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Body of ``POST /ask``: ``model`` picks a language model from the server's allow-list (default: the
     deployment's, ``extractive`` unless configured); ``stream`` asks for Server-Sent Events instead of one JSON body;
-    ``filter`` limits the articles drawn on; ``recency`` prefers newer articles among nearly equal passages.
+    ``filter`` limits the articles drawn on; ``recency`` prefers newer articles among nearly equal passages;
+    ``history`` holds the conversation's earlier turns, from which a follow-up question is made self-contained.
     """
 
     question: Annotated[str, QUESTION]
@@ -44,6 +65,11 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     stream: bool = False
     filter: Filter | None = None
     recency: bool = False
+    history: Annotated[list[Message], HISTORY] = []
+
+    def turns(self) -> list[Turn]:
+        """The history as the engine takes it."""
+        return [Turn(role=m.role, text=m.content) for m in self.history]
 
 
 class Health(msgspec.Struct):

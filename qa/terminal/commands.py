@@ -19,7 +19,7 @@ from qa.service import evaluation
 from qa.service.engine import Engine
 from qa.service.submissions import check_date
 from qa.service.wire import ask_response
-from qa.terminal.render import format_benchmark, format_report, format_scores, print_stream, printable
+from qa.terminal.render import format_benchmark, format_followups, format_report, format_scores, print_stream, printable
 
 
 class UserError(Exception):
@@ -147,6 +147,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError("give a question file (qa eval QA.jsonl) or a BEIR folder (qa eval --beir DIR)")
     if not path.is_file():
         raise UserError(f"question file {path} does not exist (or is not a file)")
+    if evaluation.holds_followups(path):
+        return _eval_followups(args, path)
     questions = evaluation.load_questions(path)
     report = evaluation.questions(_open_engine(settings_from(args)), questions, args.top_k)
     if args.json:
@@ -159,6 +161,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {printable(miss)}")
     elif report.misses:
         print(f"\n{len(report.misses)} questions missed at rank 1; --verbose lists them")
+    return 0
+
+
+def _eval_followups(args: argparse.Namespace, path: Path) -> int:
+    """Run a follow-up set (records with ``turns``) and print how its last answers fare."""
+    conversations = evaluation.load_followups(path)
+    report = evaluation.followups(_open_engine(settings_from(args)), conversations, args.top_k)
+    if args.json:
+        _json(report)
+        return 0
+    print(format_followups(report, verbose=args.verbose))
     return 0
 
 

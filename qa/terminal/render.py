@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from qa.base.records import Answer, Event, FinalEvent, TokenEvent
-from qa.service.evaluation import Report
+from qa.service.evaluation import FollowUpReport, Report
 from qa.service.wire import Explain
 
 if TYPE_CHECKING:
@@ -132,6 +132,26 @@ def format_report(report: Report) -> str:
         ("answer sentence", f"{report.answer_sentence:.3f}  (first quoted sentence is the gold evidence)"),
     ]
     return "\n".join(f"{name:<24}{value}" for name, value in rows)
+
+
+def format_followups(report: FollowUpReport, *, verbose: bool = False) -> str:
+    """The follow-up figures as an aligned two-column table; ``verbose`` lists the conversations missed."""
+    n = report.conversations
+    rows = [
+        ("conversations", str(n)),
+        ("answer holds gold", f"{_share(report.answer_match, n)}  (last answer contains a gold short answer)"),
+        ("repeats an earlier quote", f"{_share(report.repeated, n)}  (last answer quotes a sentence quoted before)"),
+        ("evidence in top 5", _share(report.evidence_at_5, n)),
+    ]
+    lines = [f"{name:<26}{value}" for name, value in rows]
+    if verbose and report.misses:
+        lines += [f"\nmissed ({len(report.misses)}):", *(f"  {printable(miss)}" for miss in report.misses)]
+    return "\n".join(lines)
+
+
+def _share(part: int, whole: int) -> str:
+    """``part of whole (ratio)``."""
+    return f"{part} of {whole} ({part / whole if whole else 0.0:.3f})"
 
 
 def format_benchmark(result: BeirResult) -> str:

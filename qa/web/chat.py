@@ -1,14 +1,16 @@
 """The OpenAI-compatible edge: ``POST /v1/chat/completions`` and ``GET /v1/models`` for chat frontends.
 
-The last user message is the question; a short follow-up ("and when was that?") is asked together with the user's
-previous message so that it stands alone. The answer text carries ``[n]`` markers and ends with a sources list;
-the structured citations travel once, in the ``articleqa`` extension field of the response (or of the last
-chunk when streaming). Errors use the OpenAI error shape ``{"error": {"message", "type", "param", "code"}}``.
+The last user message is the question; the earlier user and assistant messages are its history, from which a
+follow-up ("and when was that?") is made self-contained (only the latest turns within the history limits are used,
+and the sources list of our own earlier replies is left out). The answer text carries ``[n]`` markers and ends with
+a sources list; the structured citations travel once, in the ``articleqa`` extension field of the response (or of
+the last chunk when streaming). Errors use the OpenAI error shape ``{"error": {"message", "type", "param", "code"}}``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,8 +22,8 @@ from litestar.dto import MsgspecDTO
 from litestar.response import ServerSentEventMessage
 
 from qa.base.errors import InvalidInput, ModelNotFound
-from qa.base.records import Answer, Event, Filter, FinalEvent, TokenEvent
-from qa.base.settings import Settings
+from qa.base.records import Answer, Event, Filter, FinalEvent, TokenEvent, Turn
+from qa.base.settings import AnswerSettings, Settings
 from qa.service.engine import Engine
 from qa.service.streams import Extension, extension
 from qa.web import problems
@@ -36,6 +38,8 @@ EXAMPLE = '{"model": "extractive", "messages": [{"role": "user", "content": "Who
 ROLE = msgspec.Meta(description=f"One of {', '.join(ROLES)}; the last message must be the user's.", examples=["user"])
 MESSAGES = msgspec.Meta(min_length=1, examples=[[{"role": "user", "content": "Who led the long march?"}]])
 MODEL = msgspec.Meta(description="A model from GET /v1/models.", examples=["extractive"])
+SOURCES_HEADING = "\n\nSources:\n"
+SOURCES_LIST = re.compile(r"\n\s*Sources:\s*\n")  # where a reply's sources list starts, however its lines end
 
 
 class ChatMessage(msgspec.Struct, kw_only=True):
@@ -146,8 +150,9 @@ class ChatBody(ModelSchema, MsgspecDTO[ChatRequest]):
         return decode(value, ChatRequest, EXAMPLE)
 
 
-def question_of(messages: list[ChatMessage]) -> tuple[str, list[str]]:
-    """The question a conversation asks (its last user message) and the user's earlier messages, oldest first."""
+def question_of(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The question a conversation asks (its last user message) and the user and assistant turns before it, oldest
+    first (system and tool messages, and empty ones, left out; the sources list of an assistant reply removed)."""
     if not messages:
         raise InvalidInput("messages is empty; send at least one message with role user")
     for i, message in enumerate(messages):
@@ -155,10 +160,33 @@ def question_of(messages: list[ChatMessage]) -> tuple[str, list[str]]:
             raise InvalidInput(f"messages[{i}].role is {message.role!r}; use one of {', '.join(ROLES)}")
     if messages[-1].role != "user":
         raise InvalidInput(f"the last message has role {messages[-1].role!r}; it must be the user's question")
-    asked = [_text(m) for m in messages if m.role == "user"]
-    if not asked[-1]:
+    question = _text(messages[-1])
+    if not question:
         raise InvalidInput("the last user message is empty; put the question in its content")
-    return asked[-1], [text for text in asked[:-1] if text]
+    history = [
+        Turn(role="user" if m.role == "user" else "assistant", text=_said(m))
+        for m in messages[:-1]
+        if m.role in ("user", "assistant")
+    ]
+    return question, [turn for turn in history if turn.text]
+
+
+def latest(history: list[Turn], limits: AnswerSettings) -> list[Turn]:
+    """The latest turns within the history limits: a chat frontend sends the whole conversation every time."""
+    kept: list[Turn] = []
+    chars = 0
+    for turn in reversed(history):
+        chars += len(turn.text)
+        if len(kept) >= limits.max_history_turns or chars > limits.max_history_chars:
+            break
+        kept.append(turn)
+    return kept[::-1]
+
+
+def _said(message: ChatMessage) -> str:
+    """A message's text; for an assistant message, without the sources list our replies end with."""
+    text = _text(message)
+    return SOURCES_LIST.split(text, maxsplit=1)[0].strip() if message.role == "assistant" else text
 
 
 def _text(message: ChatMessage) -> str:
@@ -174,7 +202,7 @@ def sources(answer: Answer) -> str:
     cited = sorted({c.n for c in answer.citations})
     titles = {h.rank: (h.title, h.passage.doc_id) for h in answer.hits}
     lines = [f"[{n}] {titles[n][0]} ({titles[n][1]})" for n in cited if n in titles]
-    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
+    return SOURCES_HEADING + "\n".join(lines) if lines else ""
 
 
 def _chunk(ident: str, created: int, model: str, delta: Delta, last: Extension | None = None) -> str:
@@ -219,8 +247,9 @@ def chat_completions(data: ChatRequest, engine: Engine) -> ChatCompletion | Chat
     if data.model not in allowed:
         served = ", ".join(allowed)
         raise ModelNotFound(f"model {data.model!r} is not served here; use one of {served} (GET /v1/models)")
-    question, earlier = question_of(data.messages)
-    events = engine.stream(question, None, data.model, earlier=earlier, where=data.filter, recency=data.recency)
+    question, history = question_of(data.messages)
+    turns = latest(history, engine.settings.answers)
+    events = engine.stream(question, None, data.model, history=turns, where=data.filter, recency=data.recency)
     if data.stream:
         return ChatStream(chunks(events, data.model))
     answer = next(e.answer for e in events if isinstance(e, FinalEvent))

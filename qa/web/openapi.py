@@ -37,7 +37,8 @@ EVENT_STREAM = "text/event-stream"
 # What each error status means here; every error body says what to fix in ``detail`` (``message`` under /v1).
 ERRORS: dict[int, str] = {
     400: "The request is not valid: the body is not JSON, a field is missing, of the wrong type or out of range, the "
-    "question is blank or too long, or the conversation does not end with the user's question",
+    "question is blank or too long, the history holds too many turns or characters, or the conversation does not end "
+    "with the user's question",
     404: "No such document or model",
     408: "The request body did not arrive whole within the server's limit (QA_BODY_TIMEOUT seconds)",
     413: "The request body is over the server's limit (QA_MAX_BODY_BYTES)",

@@ -33,10 +33,13 @@ def ask(data: AskRequest, engine: Engine) -> AskResponse | AskStream:
     ``model`` picks a language model from the server's allow-list. With ``"explain": true`` every passage also
     carries its dense, keyword, fused and rerank ``scores``, and the response an ``explain`` block with the
     settings that produced them. With ``"stream": true`` the response is ``text/event-stream``: a ``passages``
-    event, ``token`` events, a ``citations`` event and ``done`` (or ``error``, with a problem body).
+    event, ``token`` events, a ``citations`` event and ``done`` (or ``error``, with a problem body). ``history``
+    (earlier user and assistant turns, oldest first) makes a follow-up question self-contained.
     """
     explain = engine.explain() if data.explain else None
-    events = engine.stream(data.question, data.top_k, data.model, where=data.filter, recency=data.recency)
+    events = engine.stream(
+        data.question, data.top_k, data.model, history=data.turns(), where=data.filter, recency=data.recency
+    )
     if data.stream:
         return stream_response(events, explain)
     answer = final_answer(events)

@@ -90,6 +90,8 @@ def test_from_env_ignores_unrelated_variables() -> None:
         ({"QA_EMBED_TITLE": "maybe"}, "QA_EMBED_TITLE", "maybe"),
         ({"QA_DEFAULT_TOP_K": "60"}, "QA_DEFAULT_TOP_K", "60"),
         ({"QA_BATCH_SIZE": "-4"}, "QA_BATCH_SIZE", "-4"),
+        ({"QA_MAX_HISTORY_TURNS": "-1"}, "QA_MAX_HISTORY_TURNS", "-1"),
+        ({"QA_MAX_HISTORY_CHARS": "-5"}, "QA_MAX_HISTORY_CHARS", "-5"),
         ({"QA_DENSE_WEIGHT": "0", "QA_KEYWORD_WEIGHT": "0"}, "QA_DENSE_WEIGHT", "0"),
     ],
 )

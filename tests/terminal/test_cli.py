@@ -227,6 +227,22 @@ def test_eval_json(seed_flags: list[str], tmp_path: Path, capsys: pytest.Capture
     assert {"hit_at_1", "hit_at_5", "mrr_at_10", "abstention_accuracy", "misses"} <= set(report)
 
 
+def test_eval_of_a_follow_up_set(seed_flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = (DATA / "followups_dev.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    two = tmp_path / "two.jsonl"
+    two.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert cli.main(["eval", str(two), *seed_flags]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^conversations\s+2$", out, re.MULTILINE)
+    for label in ("answer holds gold", "repeats an earlier quote", "evidence in top 5"):
+        assert re.search(rf"^{label}\s+\d of 2 \(", out, re.MULTILINE), label
+    assert cli.main(["eval", str(two), "--json", *seed_flags]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["conversations"] == 2 and set(report) == {
+        "conversations", "answer_match", "repeated", "evidence_at_5", "misses"
+    }  # fmt: skip
+
+
 def test_eval_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["eval", str(tmp_path / "nope.jsonl"), "--index", str(tmp_path)]) == 1
     assert "nope.jsonl" in error_line(capsys.readouterr().err)

@@ -10,14 +10,15 @@ import openai
 import pytest
 from conftest import served
 
-from qa.answers.question import standalone
+from qa.answers.conversation import standalone
 from qa.base.errors import InvalidInput
-from qa.base.settings import Settings
+from qa.base.records import Turn
+from qa.base.settings import AnswerSettings, Settings
 from qa.service.engine import Engine
 from qa.store.embedding import SentenceEncoder
 from qa.store.index import Index
 from qa.web.app import create_app
-from qa.web.chat import ChatMessage, question_of
+from qa.web.chat import ChatMessage, latest, question_of
 
 QUESTION = "Who led the long march to Islamabad?"
 
@@ -68,19 +69,32 @@ def test_streaming_has_citations_once_in_the_last_chunk(client: openai.OpenAI) -
     assert streamed["citations"] == whole["citations"]
 
 
-def test_follow_up_uses_the_previous_question() -> None:
-    question, earlier = question_of(
+def test_the_history_holds_user_and_assistant_turns_without_sources() -> None:
+    question, history = question_of(
         [
             ChatMessage(role="system", content="Be brief."),
             ChatMessage(role="user", content="Who led the long march to Islamabad?"),
-            ChatMessage(role="assistant", content="Mahrang Baloch [1]."),
+            ChatMessage(role="assistant", content="Mahrang Baloch [1].\n\nSources:\n[1] A title (000_abc)"),
+            ChatMessage(role="tool", content="{}"),
+            ChatMessage(role="assistant", content=""),
             ChatMessage(role="user", content=[{"type": "text", "text": "And when?"}]),
         ]
     )
-    assert (question, earlier) == ("And when?", ["Who led the long march to Islamabad?"])
-    assert standalone(question, earlier) == "Who led the long march to Islamabad? And when?"
+    assert question == "And when?"
+    assert history == [
+        Turn(role="user", text="Who led the long march to Islamabad?"),
+        Turn(role="assistant", text="Mahrang Baloch [1]."),
+    ]
+    assert standalone(question, history) == "And when? led long march Islamabad"
     other = "What did the government say about the missing persons commission?"
-    assert standalone(other, [QUESTION]) == other
+    assert standalone(other, history) == other
+
+
+def test_latest_keeps_the_newest_turns_within_the_limits() -> None:
+    turns = [Turn(role="user" if i % 2 == 0 else "assistant", text=f"turn {i}") for i in range(10)]
+    assert latest(turns, AnswerSettings(max_history_turns=3)) == turns[-3:]
+    assert latest(turns, AnswerSettings(max_history_chars=13)) == turns[-2:], "each turn is 6 characters"
+    assert latest(turns, AnswerSettings(max_history_turns=0)) == []
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,9 @@ from qa.web.app import create_app
 DOCUMENT = json.loads(json.dumps(create_app(Settings.of()).openapi_schema.to_schema()))
 # Every check runs everywhere. One allowance: a body the schema accepts may still be refused (400) by /ask and
 # /v1/chat/completions for limits set at run time, which their descriptions state rather than the schema (the
-# model allow-list QA_LLM_ALLOWED, QA_MAX_TOP_K, QA_MAX_QUESTION_CHARS, a blank question), and by the chat for a
-# conversation whose last message is not the user's.
+# model allow-list QA_LLM_ALLOWED, QA_MAX_TOP_K, QA_MAX_QUESTION_CHARS, a blank question, the history limits
+# QA_MAX_HISTORY_TURNS and QA_MAX_HISTORY_CHARS), and by the chat for a conversation whose last message is not the
+# user's.
 ACCEPTED = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 RUNTIME_LIMITS = {"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}}
 CONFIG = SchemathesisConfig.from_dict(
