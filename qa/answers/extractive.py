@@ -8,6 +8,7 @@ import numpy as np
 
 from qa.answers.conflicts import disagreements
 from qa.answers.question import answer_type, content_terms, has_type
+from qa.answers.spans import span_in
 from qa.base.records import Citation, Document, Hit
 from qa.base.terms import terms
 from qa.store.embedding import Vectors
@@ -74,26 +75,41 @@ def choose(ranked: list[Sentence], limit: int) -> list[Sentence]:
     return sorted(chosen, key=lambda s: (s.hit.rank, s.start))
 
 
-def compose(chosen: list[Sentence], docs: dict[str, Document]) -> tuple[str, tuple[Citation, ...]]:
-    """Answer text with a ``[n]`` marker after each quoted sentence, and the citations behind the markers."""
+def compose(
+    chosen: list[Sentence], docs: dict[str, Document], question: str | None = None
+) -> tuple[str, tuple[Citation, ...]]:
+    """Answer text with a ``[n]`` marker after each quoted sentence, and the citations behind the markers.
+
+    Given the ``question``, each citation carries the short answer inside its quote when one is found.
+    """
     parts, citations = [], []
     for sent in chosen:
         doc = docs[sent.hit.passage.doc_id]
         quote = doc.text[sent.start : sent.end]
         parts.append(f"{' '.join(quote.split())} [{sent.hit.rank}]")
+        found = None if question is None else span_in(question, doc.text, sent.start, sent.end)
         citations.append(
-            Citation(n=sent.hit.rank, doc_id=doc.id, title=doc.title, start=sent.start, end=sent.end, quote=quote)
+            Citation(
+                n=sent.hit.rank,
+                doc_id=doc.id,
+                title=doc.title,
+                start=sent.start,
+                end=sent.end,
+                quote=quote,
+                answer_span=found,
+            )
         )
     return " ".join(parts), tuple(citations)
 
 
 def with_disagreement(
-    text: str, citations: tuple[Citation, ...], hits: list[Hit], index: Index
+    text: str, citations: tuple[Citation, ...], hits: list[Hit], index: Index, question: str | None = None
 ) -> tuple[str, tuple[Citation, ...]]:
     """The answer plus the sentence of another article that gives a different figure or date for what it quotes.
 
     Only a disagreement one side of which is a quoted sentence counts, so the answer never silently picks one
-    version; when both sides are quoted already, nothing is added.
+    version; when both sides are quoted already, nothing is added. Given the ``question``, the added citation
+    carries its answer span.
     """
     for pair in disagreements(hits[:CANDIDATE_PASSAGES], index.sentences):
         for quoted, other in ((pair.first, pair.second), (pair.second, pair.first)):
@@ -101,8 +117,15 @@ def with_disagreement(
             if not quotes_it or any(c.doc_id == other.doc_id and c.start == other.start for c in citations):
                 continue
             doc = index.documents[other.doc_id]
+            found = None if question is None else span_in(question, doc.text, other.start, other.end)
             added = Citation(
-                n=other.rank, doc_id=doc.id, title=doc.title, start=other.start, end=other.end, quote=other.quote
+                n=other.rank,
+                doc_id=doc.id,
+                title=doc.title,
+                start=other.start,
+                end=other.end,
+                quote=other.quote,
+                answer_span=found,
             )
             note = f"Another article gives different figures: {' '.join(other.quote.split())} [{other.rank}]"
             return f"{text} {note}", (*citations, added)

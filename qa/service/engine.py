@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from qa.answers import extractive as answer
+from qa.answers.conflicts import with_other_answers
 from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
 from qa.answers.question import standalone
@@ -195,9 +196,10 @@ class Engine:
         answerable = bool(hits) and conf >= self.settings.answers.abstain_threshold
         if answerable:
             text, citations = answer.compose(
-                answer.choose(ranked, self.settings.answers.answer_sentences), index.documents
+                answer.choose(ranked, self.settings.answers.answer_sentences), index.documents, question
             )
-            text, citations = answer.with_disagreement(text, citations, hits, index)
+            text, citations = answer.with_disagreement(text, citations, hits, index, question)
+            text, citations = with_other_answers(question, text, citations, hits, index)
             citations = with_copies(citations, index)
             reason = None
         else:

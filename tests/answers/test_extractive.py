@@ -202,6 +202,18 @@ def test_compose_unit_normalises_spaces_but_quotes_exactly() -> None:
     assert compose([], DOCS) == ("", ())
 
 
+def test_compose_unit_gives_each_citation_its_answer_span() -> None:
+    words = "Twelve   otters\nlive on the rocks."
+    hit = make_hit(4)
+    _, (plain,) = compose([sentence(hit, words, 1.0)], DOCS)
+    assert plain.answer_span is None, "no question, no span"
+    _, (cite,) = compose([sentence(hit, words, 1.0)], DOCS, "How many otters live on the rocks?")
+    assert cite.answer_span is not None and cite.start <= cite.answer_span.start < cite.answer_span.end <= cite.end
+    assert DOC.text[cite.answer_span.start : cite.answer_span.end] == "Twelve"
+    _, (why,) = compose([sentence(hit, words, 1.0)], DOCS, "Why do otters live on the rocks?")
+    assert why.answer_span is None
+
+
 def test_compose_unit_two_sources() -> None:
     first = sentence(make_hit(1), "The otters came back in spring.", 1.0)
     second = sentence(make_hit(3, OTHER), "The harbour master counted the otters on Monday.", 0.98)
