@@ -70,7 +70,7 @@ class Sample:
     answerable: bool
     answers: list[str]
     gold_doc: str | None
-    asked: signals.Asked
+    asked: signals.Focus
     hits: list[Hit]
     candidates: list[signals.Candidate] = field(default_factory=list)
 
@@ -105,7 +105,7 @@ def ask_all(
     for (dataset, qid, question, group, answerable, answers, gold), (vector, hits) in zip(
         items, retrieved, strict=True
     ):
-        asked = signals.Asked.of(question, index)
+        asked = signals.Focus.of(question, index)
         sample = Sample(dataset, qid, question, group, answerable, answers, gold, asked, hits)
         sample.candidates = signals.candidates(asked, vector, hits, index)
         out.append(sample)

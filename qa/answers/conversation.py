@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.answers.signals import Candidate
 from qa.answers.question import FRAME_WORDS, PERSON, answer_type, content_terms
+from qa.answers.signals import Candidate
 from qa.base.errors import InvalidInput
 from qa.base.figures import names
 from qa.base.records import ROLES, Turn

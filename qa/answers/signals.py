@@ -6,13 +6,14 @@ labelled questions to fit its weights. Every feature is a plain number named in 
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from qa.answers.question import answer_type, content_terms, has_type
+from qa.answers.question import DATE, NUMBER, PERSON, PLACE, answer_type, content_terms, has_type
 from qa.base.figures import figures
 from qa.base.records import Hit
 from qa.base.terms import terms
@@ -33,6 +34,9 @@ SENTENCE = (
     "pronoun_prev",
     "bigram",
     "typed_hit",
+    "typed_person",
+    "typed_place",
+    "typed_figure",
     "typed_miss",
     "novel",
     "length",
@@ -54,6 +58,8 @@ QUESTION = (
     "entity_missing",
     "figure_missing",
     "typed_any",
+    "typed_cover",
+    "pairs_best",
     "kind_known",
     "agree",
     "negation_gap",
@@ -61,12 +67,14 @@ QUESTION = (
 )
 
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|n't|cannot)\b|n['’]t\b", re.I)
-_PRONOUN = re.compile(r"^\W*(?:it|its|he|his|she|her|they|their|this|these|those|that|such|the latter|the former)\b", re.I)
+_PRONOUN = re.compile(
+    r"^\W*(?:it|its|he|his|she|her|they|their|this|these|those|that|such|the latter|the former)\b", re.I
+)
 _CAPITAL = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
 
 
 @dataclass(frozen=True)
-class Asked:
+class Focus:
     """A question as the signals see it: answer kind, focus terms with their normalised IDF, names and figures."""
 
     text: str
@@ -80,7 +88,7 @@ class Asked:
     pairs: frozenset[tuple[str, str]]
 
     @classmethod
-    def of(cls, question: str, index: Index, *, kind_of: str | None = None) -> Asked:
+    def of(cls, question: str, index: Index, *, kind_of: str | None = None) -> Focus:
         """Analyse a question against the index's keyword statistics (IDF scaled to 0..1 by the largest possible).
 
         ``kind_of`` is the text the answer kind is read from when not the question itself (a follow-up's own words,
@@ -137,7 +145,7 @@ class Candidate:
         return self.features[SENTENCE.index("sim")]
 
 
-def candidates(asked: Asked, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Candidate]:
+def candidates(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Candidate]:
     """Every sentence of the top ``CANDIDATE_PASSAGES`` passages with its ``SENTENCE`` features, in hit order."""
     table = index.sentences
     groups: list[tuple[Hit, list[int]]] = []
@@ -181,6 +189,9 @@ def candidates(asked: Asked, query_vector: Vectors, hits: list[Hit], index: Inde
                 "pronoun_prev": float(bool(_PRONOUN.match(text))) * (covers[prev] if prev is not None else 0.0),
                 "bigram": _pairs_found(asked.pairs, spans[row].text),
                 "typed_hit": float(bool(asked.kind) and typed),
+                "typed_person": float(asked.kind == PERSON and typed),
+                "typed_place": float(asked.kind == PLACE and typed),
+                "typed_figure": float(asked.kind in (NUMBER, DATE) and typed),
                 "typed_miss": float(bool(asked.kind) and not typed),
                 "novel": novel,
                 "length": math.log1p(len(words[row])),
@@ -201,7 +212,7 @@ def candidates(asked: Asked, query_vector: Vectors, hits: list[Hit], index: Inde
     return out
 
 
-def question_features(asked: Asked, ranked: list[Candidate], hits: list[Hit]) -> tuple[float, ...]:
+def question_features(asked: Focus, ranked: list[Candidate], hits: list[Hit]) -> tuple[float, ...]:
     """The ``QUESTION`` features, given the candidates already scored and sorted best first."""
     top = hits[:CANDIDATE_PASSAGES]
     found = set().union(*(terms(h.passage.text + " " + h.title) for h in top)) if top else set()
@@ -226,13 +237,20 @@ def question_features(asked: Asked, ranked: list[Candidate], hits: list[Hit]) ->
         "missing_share": 1.0 - asked.cover(found),
         "entity_missing": len(asked.names - found) / len(asked.names) if asked.names else 0.0,
         "figure_missing": float(bool(asked.figures - figures_here)),
-        "typed_any": float(any(c.features[SENTENCE.index("typed_hit")] for c in ranked[:5])),
+        "typed_any": float(any(c.typed for c in ranked[:5])),
+        "typed_cover": max((_at(c, "cover_window") for c in ranked if c.typed or asked.kind is None), default=0.0),
+        "pairs_best": max((_at(c, "bigram") for c in ranked), default=0.0),
         "kind_known": float(asked.kind is not None),
         "agree": float(bool(hits) and dense_order[:1] == keyword_order[:1]),
         "negation_gap": float(asked.negated and not best_negated),
         "focus_count": math.log1p(len(asked.focus)),
     }
     return tuple(values[name] for name in QUESTION)
+
+
+def _at(candidate: Candidate, name: str) -> float:
+    """One named sentence feature of a candidate."""
+    return candidate.features[SENTENCE.index(name)]
 
 
 def _keyword(hits: list[Hit]) -> float:
@@ -243,7 +261,7 @@ def _keyword(hits: list[Hit]) -> float:
 def _pairs(text: str) -> set[tuple[str, str]]:
     """Adjacent pairs of terms (stopwords skipped): the phrases of a text."""
     found = terms(text)
-    return set(zip(found, found[1:], strict=False))
+    return set(itertools.pairwise(found))
 
 
 def _pairs_found(pairs: frozenset[tuple[str, str]], text: str) -> float:

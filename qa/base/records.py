@@ -66,11 +66,20 @@ class Hit(msgspec.Struct, frozen=True, kw_only=True):
     scores: Scores
 
 
+class Span(msgspec.Struct, frozen=True, kw_only=True):
+    """A range of a document's text, ``text[start:end]``, in character offsets."""
+
+    start: int
+    end: int
+
+
 class Citation(msgspec.Struct, frozen=True, kw_only=True):
     """A marker ``[n]`` in an answer (passage n) and the exact slice of a document it points to.
 
     ``supported`` says whether that slice was found to state the claim the marker follows; extractive answers
-    quote the slice itself, so theirs always are.
+    quote the slice itself, so theirs always are. ``answer_span``, when one was found, is the short answer to the
+    question inside the quote (a name, date, figure, place), in the same document's offsets and always within
+    ``start..end``.
     """
 
     n: int
@@ -81,6 +90,7 @@ class Citation(msgspec.Struct, frozen=True, kw_only=True):
     quote: str
     supported: bool = True
     copies: tuple[Copy, ...] = ()
+    answer_span: Span | None = None
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ import numpy as np
 
 from qa.base.errors import InvalidInput
 from qa.base.records import Answer, Hit
+from qa.evaluation.overlap import exact_match, token_f1
 
 UNANSWERABLE = "unanswerable"
 MULTI = "multi"
@@ -55,6 +56,8 @@ class Report(msgspec.Struct, kw_only=True):
     abstention_recall: float
     confidence_auc: float | None
     answer_sentence: float
+    span_exact: float
+    span_f1: float
     misses: list[str]
 
 
@@ -108,6 +111,7 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
     """Run every question through ``ask`` and score passage hits and abstentions."""
     n = answerable = hit1 = hit5 = multi = covered = unanswerable = abstained = wrongly_abstained = matched_answers = 0
     sentence = 0
+    span_em = span_f1 = 0.0
     rr = 0.0
     misses = []
     confidence: dict[bool, list[float]] = {True: [], False: []}
@@ -123,6 +127,10 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
         wrongly_abstained += not result.answerable
         matched_answers += result.answerable and answer_matches(result.answer, q.answers)
         sentence += result.answerable and answer_sentence(result, q)
+        if result.answerable:
+            predicted = answer_span_text(result)
+            span_em += exact_match(predicted, q.answers)
+            span_f1 += token_f1(predicted, q.answers)
         matched = [hit_docs(q, h) for h in result.hits[:DEPTH]]
         first = next((i for i, m in enumerate(matched) if m), None)
         hit1 += first == 0
@@ -150,6 +158,8 @@ def evaluate(questions: Iterable[Question], ask: Callable[[str], Answer]) -> Rep
         abstention_recall=_ratio(abstained, unanswerable),
         confidence_auc=roc_auc(confidence[True], confidence[False]),
         answer_sentence=_ratio(sentence, answerable),
+        span_exact=round(span_em / answerable, 4) if answerable else 0.0,
+        span_f1=round(span_f1 / answerable, 4) if answerable else 0.0,
         misses=misses,
     )
 
@@ -160,6 +170,14 @@ def answer_sentence(result: Answer, question: Question) -> bool:
     return first is not None and any(
         first.doc_id == doc and contains_evidence(first.quote, ev) for doc, ev in question.gold
     )
+
+
+def answer_span_text(result: Answer) -> str | None:
+    """The short answer the first citation marks inside its quote, or None when it marks none."""
+    first = next(iter(result.citations), None)
+    if first is None or first.answer_span is None:
+        return None
+    return first.quote[first.answer_span.start - first.start : first.answer_span.end - first.start]
 
 
 def roc_auc(positive: list[float], negative: list[float]) -> float | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from qa.answers import extractive as answer
 from qa.answers import decision
+from qa.answers import extractive as answer
+from qa.answers.conflicts import with_other_answers
 from qa.answers.conversation import check_history, fresh, standalone
 from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
-from qa.answers.signals import Asked
+from qa.answers.signals import Focus
 from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
 from qa.base.records import Answer, Document, Draft, Event, Filter, Hit, Turn
 from qa.base.settings import Settings
@@ -48,7 +49,9 @@ class Engine:
         self.reranker = reranker
         self.decision = decision.load()
         self.threshold = (
-            self.decision.threshold if settings.answers.abstain_threshold is None else settings.answers.abstain_threshold
+            self.decision.threshold
+            if settings.answers.abstain_threshold is None
+            else settings.answers.abstain_threshold
         )
         self._models: dict[str, LanguageModel] = {}
         self._count = token_counter(settings.build.encoding)
@@ -201,15 +204,16 @@ class Engine:
         embed_ms, clock = _ms(clock), time.perf_counter()
         hits = self.retrieve(question, query_vector, k, index=index, where=where, recency=recency)
         search_ms, clock = _ms(clock), time.perf_counter()
-        analysed = Asked.of(question, index, kind_of=asked)
+        analysed = Focus.of(question, index, kind_of=asked)
         ranked = fresh(answer.ranked(analysed, query_vector, hits, index, self.decision), history, asked)
         conf = answer.confidence(analysed, ranked, hits, self.decision)
         answerable = bool(hits) and conf >= self.threshold
         if answerable:
             text, citations = answer.compose(
-                answer.choose(ranked, self.settings.answers.answer_sentences), index.documents
+                answer.choose(ranked, self.settings.answers.answer_sentences), index.documents, question
             )
-            text, citations = answer.with_disagreement(text, citations, hits, index)
+            text, citations = answer.with_disagreement(text, citations, hits, index, question)
+            text, citations = with_other_answers(question, text, citations, hits, index)
             citations = with_copies(citations, index)
             reason = None
         else:

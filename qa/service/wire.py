@@ -162,7 +162,9 @@ class AskResponse(msgspec.Struct, kw_only=True):
     unless the request asked for it.
 
     ``model`` wrote ``answer``, whose ``[n]`` markers cite ``passages`` by rank; each of ``citations`` gives the
-    exact slice of the article (``text[start:end] == quote``) and whether it ``supported`` the claim. ``grounded``
+    exact slice of the article (``text[start:end] == quote``), whether it ``supported`` the claim, and its
+    ``answer_span``: the short answer inside the quote (``text[answer_span.start:answer_span.end]``, within
+    ``start..end``), or null when none was found. ``grounded``
     is true only when there is a citation and every cited claim is supported. ``invalid_citations`` are markers
     the model wrote that pointed at no passage (removed from ``answer``); ``flagged_passages`` were fenced as
     possible instructions to a model; ``dropped_passages`` did not fit the model's context budget.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, TextIO
 
-from qa.base.records import Answer, Event, FinalEvent, TokenEvent
+from qa.base.records import Answer, Citation, Event, FinalEvent, TokenEvent
 from qa.service.evaluation import FollowUpReport, Report
 from qa.service.wire import Explain
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 QUOTE_CHARS = 300
 JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner: ordinary in Urdu, Persian and emoji text
 LINES = "\n\t"
+BOLD, NORMAL = "\x1b[1m", "\x1b[22m"  # SGR bold on, and back to normal intensity
+_SPACES = re.compile(r"\s+")
 
 
 def printable(text: str, keep: str = "") -> str:
@@ -42,10 +46,29 @@ def quote(text: str, limit: int | None = None) -> str:
     return f'    "{printable(flat)}"'
 
 
-def format_answer(result: Answer) -> str:
+def colour_allowed(out: TextIO, env: Mapping[str, str] | None = None) -> bool:
+    """True when ``out`` is a terminal that takes colour: a tty, ``NO_COLOR`` unset or empty, ``TERM`` not ``dumb``."""
+    env = os.environ if env is None else env
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty is not None and isatty()) and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+def quote_cited(citation: Citation, colour: bool = False) -> str:
+    """A citation's quote as ``quote`` shows it; with ``colour``, its answer span in bold (escaped text in between)."""
+    found = citation.answer_span
+    if not colour or found is None or not citation.start <= found.start < found.end <= citation.end:
+        return quote(citation.quote)
+    lo, hi = found.start - citation.start, found.end - citation.start
+    text = citation.quote
+    before, span, after = (_SPACES.sub(" ", part) for part in (text[:lo], text[lo:hi], text[hi:]))
+    shown = f"{printable(before.lstrip())}{BOLD}{printable(span)}{NORMAL}{printable(after.rstrip())}"
+    return f'    "{shown}"'
+
+
+def format_answer(result: Answer, colour: bool = False) -> str:
     """The human-readable form of an answer: text, then numbered citations or the closest passages."""
     head = printable(result.answer if result.answerable else _no_answer(result), LINES)
-    return head + "\n" + format_sources(result)
+    return head + "\n" + format_sources(result, colour)
 
 
 def _no_answer(result: Answer) -> str:
@@ -58,15 +81,18 @@ def _why(result: Answer) -> str:
     return f"reason: {(result.reason or 'unknown').replace('_', ' ')}; confidence {result.confidence:.2f}"
 
 
-def format_sources(result: Answer) -> str:
-    """What follows the answer text: its citations (checked) and notes, or the closest passages on abstention."""
+def format_sources(result: Answer, colour: bool = False) -> str:
+    """What follows the answer text: its citations (checked) and notes, or the closest passages on abstention.
+
+    With ``colour`` each quote shows its answer span in bold.
+    """
     lines: list[str] = []
     if result.answerable:
         lines += ["", "Citations:"]
         for c in result.citations:
             verdict = "" if c.supported else "  (NOT supported by this passage)"
             where = f"{printable(c.title)} ({printable(c.doc_id)}, chars {c.start}-{c.end})"
-            lines += [f"[{c.n}] {where}{verdict}", quote(c.quote)]
+            lines += [f"[{c.n}] {where}{verdict}", quote_cited(c, colour)]
         if result.invalid_citations:
             removed = ", ".join(f"[{n}]" for n in result.invalid_citations)
             lines += [f"Removed citations to passages that do not exist: {removed}"]
@@ -130,6 +156,7 @@ def format_report(report: Report) -> str:
         ("confidence ROC AUC", "n/a" if report.confidence_auc is None else f"{report.confidence_auc:.3f}"),
         ("answer holds gold", f"{report.answer_match:.3f}  (extractive answer contains a gold short answer)"),
         ("answer sentence", f"{report.answer_sentence:.3f}  (first quoted sentence is the gold evidence)"),
+        ("answer span", f"EM {report.span_exact:.3f}, F1 {report.span_f1:.3f}  (short answer marked in the quote)"),
     ]
     return "\n".join(f"{name:<24}{value}" for name, value in rows)
 
@@ -164,9 +191,13 @@ def format_benchmark(result: BeirResult) -> str:
     return "\n".join(f"{name:<24}{value}" for name, value in rows)
 
 
-def print_stream(events: Iterator[Event], out: TextIO | None = None) -> Answer:
-    """Print an answer as it arrives, then its citations (or the closest passages); return the final answer."""
+def print_stream(events: Iterator[Event], out: TextIO | None = None, colour: bool | None = None) -> Answer:
+    """Print an answer as it arrives, then its citations (or the closest passages); return the final answer.
+
+    ``colour`` (default: ``colour_allowed(out)``) shows each quote's answer span in bold.
+    """
     out = out or sys.stdout
+    colour = colour_allowed(out) if colour is None else colour
     result: Answer | None = None
     printed = False
     try:
@@ -183,5 +214,5 @@ def print_stream(events: Iterator[Event], out: TextIO | None = None) -> Answer:
         raise RuntimeError("the answer stream ended without its final event")
     if not result.answerable:
         print(f"({_why(result)})", file=out)
-    print(format_sources(result), file=out)
+    print(format_sources(result, colour), file=out)
     return result

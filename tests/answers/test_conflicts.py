@@ -1,4 +1,5 @@
-"""Disagreements: different figures or dates for the same thing in different articles."""
+"""Disagreements: different figures or dates for the same thing in different articles, and different people or
+places in answer to who and where questions."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import pytest
 from conftest import FakeEncoder
 
 import qa.base.sentences
-from qa.answers.conflicts import disagreements
+from qa.answers.conflicts import BOTH_NOTES, MIN_MATCH, OTHER_NOTES, answers, disagreements, with_other_answers
+from qa.answers.question import PERSON, PLACE
 from qa.base.records import Document, Hit, Passage, Scores
+from qa.service.engine import Engine
 from qa.store.sentence_table import SentenceTable
 
 
@@ -91,3 +94,94 @@ def test_statements_are_the_sentence_tables_rows(monkeypatch: pytest.MonkeyPatch
     assert {(s.doc_id, s.start, s.end, s.quote) for s in (found.first, found.second)} == {
         (span.doc_id, span.start, span.end, span.text) for span in table.spans
     }
+
+
+# Who and where: different people, groups or places for the same event.
+
+KILLED = "Who were the 214 people the BLA claimed to have killed?"
+HEADED = "Where was the long march headed?"
+
+
+def test_answers_are_the_matching_sentences_with_their_spans() -> None:
+    hits, table = corpus(
+        ("a", "The long march ended in Islamabad in January. The weather was cold."),
+        ("b", "Organisers said the long march would end in Quetta."),
+        ("c", "The wheat harvest in Sindh was poor this year."),
+    )
+    found = answers("Where did the long march end?", hits, table)
+    assert {(a.doc_id, a.answer) for a in found} == {("a", "Islamabad"), ("b", "Quetta")}
+    for a in found:
+        passage = hits[a.rank - 1].passage
+        assert passage.text[a.start - passage.start : a.end - passage.start] == a.quote
+        assert a.start <= a.span.start < a.span.end <= a.end and a.match >= MIN_MATCH
+    first, second = found
+    assert first.differs(second) and second.differs(first)
+
+
+def test_same_answer_same_article_or_an_acronym_do_not_differ() -> None:
+    hits, table = corpus(
+        ("a", "The convoy attack near Quetta was carried out by the Baloch Liberation Army, police said."),
+        ("b", "Officials blamed the BLA for the convoy attack near Quetta."),
+        ("b", "Officials blamed the Frontier Corps for the convoy attack near Quetta."),
+    )
+    found = {(a.doc_id, a.answer): a for a in answers("Who carried out the convoy attack near Quetta?", hits, table)}
+    long, short, other = found["a", "Baloch Liberation Army"], found["b", "BLA"], found["b", "Frontier Corps"]
+    assert not long.differs(short) and not short.differs(long), "BLA shortens Baloch Liberation Army"
+    assert not short.differs(other), "the same article"
+    assert long.differs(other)
+
+
+def test_sentences_that_miss_the_subject_give_no_answer() -> None:
+    hits, table = corpus(
+        ("a", "The long march reached Islamabad in January."),
+        ("b", "The march of the seasons brought rain to Quetta."),
+    )
+    assert [a.doc_id for a in answers("Where was the long march headed?", hits, table)] == ["a"]
+
+
+def cited_spans(engine: Engine, question: str) -> tuple[str, dict[str, str]]:
+    """The answer text and, per cited document, the text of its citation's answer span."""
+    answer = engine.ask(question)
+    spans = {}
+    for c in answer.citations:
+        text = engine.document(c.doc_id).text
+        assert text[c.start : c.end] == c.quote
+        if c.answer_span is not None:
+            assert c.start <= c.answer_span.start < c.answer_span.end <= c.end
+            spans[c.doc_id] = text[c.answer_span.start : c.answer_span.end]
+    return answer.answer, spans
+
+
+def test_who_disagreement_shows_both_articles(engine: Engine) -> None:
+    text, spans = cited_spans(engine, KILLED)
+    assert {"000_f8c65552ac3faefe", "004_6691c9720d1e5608"} <= set(spans)
+    assert "hostages" in spans["000_f8c65552ac3faefe"] and "army personnel" in spans["004_6691c9720d1e5608"]
+    assert OTHER_NOTES[PERSON] in text or BOTH_NOTES[PERSON] in text
+    assert "214 of the 426 hostages" in text and "214 Pakistani army personnel" in text
+
+
+def test_where_disagreement_shows_both_articles(engine: Engine) -> None:
+    text, spans = cited_spans(engine, HEADED)
+    assert spans.get("000_f8c65552ac3faefe") == "Islamabad" and spans.get("002_f87bb952200a9f3a") == "Quetta"
+    assert OTHER_NOTES[PLACE] in text or BOTH_NOTES[PLACE] in text
+    assert "long march to Islamabad" in text and "provincial capital, Quetta" in text
+
+
+def test_articles_that_agree_add_no_note(engine: Engine) -> None:
+    question = "Who claimed to have killed 214 people?"
+    vector = engine.encoder.encode([question])[0]
+    hits = engine.retrieve(question, vector, engine.settings.answers.default_top_k)
+    found = answers(question, hits, engine.index.sentences)
+    assert len({a.doc_id for a in found}) >= 2, "precondition: two articles answer it"
+    assert not any(a.differs(b) for a in found for b in found)
+    text, _ = cited_spans(engine, question)
+    assert not any(note in text for note in (*OTHER_NOTES.values(), *BOTH_NOTES.values()))
+
+
+def test_other_questions_are_left_alone(engine: Engine) -> None:
+    question = "How many Baloch fighters were killed in last year's insurgent operations?"
+    draft = engine.draft(question)
+    assert with_other_answers(question, draft.extract, draft.citations, list(draft.hits), engine.index) == (
+        draft.extract,
+        draft.citations,
+    )

@@ -10,7 +10,7 @@ from conftest import DATA
 
 from qa.answers import extractive as answer
 from qa.answers.extractive import SECOND_MARGIN, choose, compose, confidence
-from qa.answers.signals import SENTENCE, Asked, Candidate
+from qa.answers.signals import SENTENCE, Candidate, Focus
 from qa.base.records import Document, Hit, Passage, Scores
 from qa.evaluation.questions import load_questions
 from qa.retrieval.search import search
@@ -29,7 +29,7 @@ def retrieve(engine: Engine, question: str, top_k: int = 5) -> tuple[list[Hit], 
     """The hits and ranked candidate sentences the engine would use for a question."""
     vector = engine.encoder.encode([question])[0]
     hits = search(engine.index, question, vector, engine.settings.search, top_k)
-    asked = Asked.of(question, engine.index)
+    asked = Focus.of(question, engine.index)
     return hits, answer.ranked(asked, vector, hits, engine.index, engine.decision)
 
 
@@ -89,7 +89,7 @@ def similarity(candidate: Candidate) -> float:
 
 def test_candidates_of_no_hits_are_empty(engine: Engine) -> None:
     vector = engine.encoder.encode([RALLY])[0]
-    assert answer.ranked(Asked.of(RALLY, engine.index), vector, [], engine.index, engine.decision) == []
+    assert answer.ranked(Focus.of(RALLY, engine.index), vector, [], engine.index, engine.decision) == []
 
 
 def test_typed_sentences_win_for_typed_questions(engine: Engine) -> None:
@@ -132,7 +132,7 @@ def test_confidence_is_bounded_and_orders_answerable_above_unanswerable(
     engine: Engine, ranked_dev: list[tuple[str, list[Hit], list[Sentence]]]
 ) -> None:
     def conf(question: str, hits: list[Hit], ranked: list[Candidate]) -> float:
-        return confidence(Asked.of(question, engine.index), ranked, hits, engine.decision)
+        return confidence(Focus.of(question, engine.index), ranked, hits, engine.decision)
 
     for question, hits, ranked in ranked_dev:
         assert 0.0 <= conf(question, hits, ranked) <= 1.0, question
@@ -143,7 +143,7 @@ def test_confidence_is_bounded_and_orders_answerable_above_unanswerable(
 
 
 def test_confidence_of_nothing_is_zero(engine: Engine) -> None:
-    assert confidence(Asked.of(RALLY, engine.index), [], [], engine.decision) == 0.0
+    assert confidence(Focus.of(RALLY, engine.index), [], [], engine.decision) == 0.0
 
 
 # Hand-made sentences and hits for unit tests of choose and compose.
@@ -199,6 +199,18 @@ def test_compose_unit_normalises_spaces_but_quotes_exactly() -> None:
     assert cite.quote == words == DOC.text[cite.start : cite.end]
     assert (cite.n, cite.doc_id, cite.title) == (4, "d1", "Otters return")
     assert compose([], DOCS) == ("", ())
+
+
+def test_compose_unit_gives_each_citation_its_answer_span() -> None:
+    words = "Twelve   otters\nlive on the rocks."
+    hit = make_hit(4)
+    _, (plain,) = compose([sentence(hit, words, 1.0)], DOCS)
+    assert plain.answer_span is None, "no question, no span"
+    _, (cite,) = compose([sentence(hit, words, 1.0)], DOCS, "How many otters live on the rocks?")
+    assert cite.answer_span is not None and cite.start <= cite.answer_span.start < cite.answer_span.end <= cite.end
+    assert DOC.text[cite.answer_span.start : cite.answer_span.end] == "Twelve"
+    _, (why,) = compose([sentence(hit, words, 1.0)], DOCS, "Why do otters live on the rocks?")
+    assert why.answer_span is None
 
 
 def test_compose_unit_two_sources() -> None:

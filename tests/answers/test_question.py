@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answers.question import DATE, NUMBER, PERSON, answer_type, content_terms, has_type
+from qa.answers.question import DATE, NUMBER, PERSON, PLACE, Asked, answer_type, content_terms, has_type
 from qa.base.terms import terms
 
 
@@ -60,12 +60,67 @@ def test_number_questions(question: str) -> None:
         "Why do Baloch armed fighters oppose Chinese investment?",
         "What did security forces do when Quetta protesters refused to leave?",
         "What happened to Nauroz Khan after he took up arms?",
-        "Where did Bilawal Baloch go to university?",
+        "What did they do where the river bends?",
+        "Which state policies did the party reject?",
         "BLA Taliban links",
     ],
 )
 def test_open_questions_have_no_type(question: str) -> None:
     assert answer_type(question) is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Where did Bilawal Baloch go to university?",
+        "Where was the long march headed?",
+        "Apart from Balochistan, where else in Pakistan are big mass movements under way?",
+        "From where did the caravan set off?",
+        "In what city did the festival open?",
+        "Which country received the refugees?",
+    ],
+)
+def test_place_questions(question: str) -> None:
+    assert answer_type(question) == PLACE
+
+
+def test_places_in_sentence_count_unless_the_question_has_them() -> None:
+    question = "Where did the march end?"
+    assert has_type(PLACE, "The march ended in Quetta after three weeks.", question)
+    assert has_type(PLACE, "They walked from Turbat to the Press Club.", question)
+    assert not has_type(PLACE, "The march ended in Quetta after three weeks.", "Where in Quetta did the march end?")
+    assert not has_type(PLACE, "The march ended in silence after three weeks.", question), "lower case is no name"
+    assert not has_type(PLACE, "Mahrang Baloch ended the march.", question), "a name with no place preposition"
+
+
+@pytest.mark.parametrize(
+    ("question", "side"),
+    [
+        ("Who founded the museum?", -1),  # the answer precedes "founded"
+        ("What European event caused the war?", -1),
+        ("Who did Emma marry?", 1),  # the answer follows "marry"
+        ("Whom did the council appoint?", 1),
+        ("What country did the Normans invade?", 1),
+        ("Most of Balochistan belonged to which princely state?", 1),
+        ("When was the dam completed?", 1),  # passive: "completed in 1962"
+        ("Who was the Norse leader?", 0),
+        ("What religion were the Normans?", 0),
+    ],
+)
+def test_the_side_of_the_answer(question: str, side: int) -> None:
+    assert Asked.of(question).side == side
+
+
+def test_what_a_question_says_about_its_answer() -> None:
+    asked = Asked.of("Who were the 214 people the BLA claimed to have killed?")
+    assert asked.kind == PERSON and asked.plural and asked.figures == frozenset({"214"})
+    assert Asked.of("Who did the monks flee with?").stranded == "with"
+    assert Asked.of("How many seats did the SNP take?").counted == frozenset(terms("seats"))
+    assert Asked.of("What trading company helped the settlers?").head == frozenset(terms("company"))
+    assert Asked.of("What is the name of the first outpost?").head == frozenset(terms("name"))
+    assert Asked.of("What did Baran develop?").head == frozenset()
+    assert Asked.of("What were the converts known as?").naming
+    assert not Asked.of("In what year was the dam completed?").figures, "a year is no count"
 
 
 def test_date_wins_over_person_and_number() -> None:

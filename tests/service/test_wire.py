@@ -8,12 +8,21 @@ from typing import Any
 import msgspec
 import pytest
 
-from qa.base.records import Answer, Citation, Document, Draft, Hit, Passage, PassagesEvent, Scores
+from qa.base.records import Answer, Citation, Document, Draft, Hit, Passage, PassagesEvent, Scores, Span
 from qa.service.streams import CitationsData, Extension, PassagesData, Source, citations_data, extension, passages_data
 from qa.service.wire import AskRequest, AskResponse, DocumentOut, Explain, ScoresOut, ask_response, document_out, shape
 
 TEXT = "The march reached Quetta. Thousands joined it on the road."
-CITATION = Citation(n=1, doc_id="march", title="Long march", start=0, end=25, quote=TEXT[:25], supported=True)
+CITATION = Citation(
+    n=1,
+    doc_id="march",
+    title="Long march",
+    start=0,
+    end=25,
+    quote=TEXT[:25],
+    supported=True,
+    answer_span=Span(start=18, end=24),  # "Quetta"
+)
 HIT = Hit(
     rank=1,
     passage=Passage(doc_id="march", start=0, end=len(TEXT), text=TEXT),
@@ -63,6 +72,7 @@ CITATION_JSON = {
     "quote": TEXT[:25],
     "supported": True,
     "copies": [],
+    "answer_span": {"start": 18, "end": 24},
 }
 PASSAGE_JSON = {
     "rank": 1,

@@ -97,6 +97,9 @@ def test_ask_answers_with_exact_passages_and_citations(client: TestClient[Any]) 
         assert ranks[citation["n"]]["doc_id"] == citation["doc_id"]
         text = texts.get(citation["doc_id"]) or client.get(f"/documents/{citation['doc_id']}").json()["text"]
         assert text[citation["start"] : citation["end"]] == citation["quote"]
+        span = citation["answer_span"]  # the short answer inside the quote, or null
+        assert span is None or citation["start"] <= span["start"] < span["end"] <= citation["end"]
+    assert any(c["answer_span"] for c in body["citations"])
 
 
 def test_ask_defaults_top_k(client: TestClient[Any], seed_settings: Settings) -> None:

@@ -52,6 +52,9 @@ def test_completion_carries_markers_sources_and_citations(client: openai.OpenAI)
     assert {c["n"] for c in ext["citations"]} <= {p["n"] for p in ext["passages"]}
     for c in ext["citations"]:
         assert f"[{c['n']}]" in content and c["quote"]
+        span = c["answer_span"]
+        assert span is None or c["start"] <= span["start"] < span["end"] <= c["end"]
+    assert any(c["answer_span"] for c in ext["citations"])
 
 
 def test_streaming_has_citations_once_in_the_last_chunk(client: openai.OpenAI) -> None:
