@@ -17,7 +17,7 @@ SHARED ?= ../shared
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve index eval lint test seeds-check clean
+.PHONY: help venv serve index eval decision lint test seeds-check clean
 
 help:
 	@echo "make venv         create $(VENV) and install torch==$(TORCH_VERSION) (CPU) and the project with dev extras"
@@ -25,6 +25,7 @@ help:
 	@echo "make test         ruff, mypy and pytest (with schemathesis over the OpenAPI document)"
 	@echo "make index        (re)build the index of the corpus (QA_CORPUS_DIR, default seeds/)"
 	@echo "make eval         score the dev questions in $(EVAL_FILE)"
+	@echo "make decision     retrain the answer decision (qa/answers/decision.json) from $(SHARED) (~15 min cold)"
 	@echo "make lint         ruff and mypy only"
 	@echo "make seeds-check  check seeds/ is byte-identical to $(SHARED)/seeds"
 	@echo "make clean        remove $(VENV), index/ and caches"
@@ -49,6 +50,11 @@ index: venv
 
 eval: venv
 	$(BIN)/qa eval $(EVAL_FILE)
+
+# The learned answer decision: features of qa/answers/signals.py, data from $(SHARED) only; indexes and retrievals
+# are kept in bench/.cache/decision between runs (delete it after changing retrieval or chunking).
+decision: venv
+	$(BIN)/python bench/train_decision.py
 
 lint: venv
 	$(BIN)/ruff check qa tests bench

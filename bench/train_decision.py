@@ -54,6 +54,7 @@ TOP_K = 10
 # The operating point: the largest threshold at which cross-validated answerable questions are abstained on at
 # most this often (SQuAD's answerable and the seed questions together).
 TARGET_ANSWERABLE_ABSTAINED = 0.06
+SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 
 
 Item = tuple[str, str, str, str, bool, list[str], str | None]  # set, qid, question, group, answerable, answers, gold
@@ -308,6 +309,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     threshold = operating_point(samples, prob)
     figures = report(samples, prob, best, threshold)
     print(json.dumps({"threshold": round(threshold, 4), **figures}, indent=2))
+    print("threshold sweep (cross-validated): abstained share of answerable / unanswerable per set")
+    for t in SWEEP:
+        cells = []
+        for name in dict.fromkeys(s.dataset for s in samples):
+            yes = [p < t for s, p in zip(samples, prob, strict=True) if s.dataset == name and s.answerable]
+            no = [p < t for s, p in zip(samples, prob, strict=True) if s.dataset == name and not s.answerable]
+            cells.append(
+                f"{name}: {np.mean(yes) if yes else float('nan'):.3f} / {np.mean(no) if no else float('nan'):.3f}"
+            )
+        print(f"  {t:.2f}  " + "; ".join(cells))
     sentence, answer = train(samples, args.c)
     decision = decision_model.Decision(
         sentence=sentence,

@@ -167,6 +167,10 @@ def with_other_answers(
     found = answers(question, hits, index.sentences)
     quoted = [a for a in found if any(_overlaps(c, a) for c in citations)]
     fresh = [a for a in found if not any(_overlaps(c, a) for c in citations)]
+    differing = next(((a, b) for i, a in enumerate(quoted) for b in quoted[i + 1 :] if a.differs(b)), None)
+    if differing is not None:  # both versions are quoted already: say that they differ, and in what
+        listed = "; ".join(f"{_said(a)} [{a.rank}]" for a in differing)
+        return f"{text} {BOTH_NOTES[kind]} {listed}.", citations
     if quoted:
         other = next((a for a in fresh if all(a.differs(q) for q in quoted)), None)
         added = [] if other is None else [other]
@@ -179,6 +183,11 @@ def with_other_answers(
         return text, citations
     quotes = " ".join(f"{' '.join(a.quote.split())} [{a.rank}]" for a in added)
     return f"{text} {note} {quotes}", (*citations, *(_citation(a, index) for a in added))
+
+
+def _said(answered: Answered) -> str:
+    """The short answer an answered sentence gives, as written."""
+    return " ".join(answered.quote[answered.span.start - answered.start : answered.span.end - answered.start].split())
 
 
 def _citation(answered: Answered, index: Index) -> Citation:

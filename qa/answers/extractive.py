@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qa.answers.conflicts import disagreements
+from qa.answers.conflicts import disagreements, with_other_answers
 from qa.answers.decision import Decision, probability
 from qa.answers.signals import CANDIDATE_PASSAGES, Candidate, Focus, as_array, candidates, question_features
 from qa.answers.spans import span_in
@@ -49,6 +49,15 @@ def choose(ranked: list[Candidate], limit: int) -> list[Candidate]:
         if cand.score >= SECOND_FLOOR and all(cand.hit.rank != c.hit.rank for c in chosen):
             chosen.append(cand)
     return sorted(chosen, key=lambda s: (s.hit.rank, s.start))
+
+
+def extract(
+    question: str, ranked: list[Candidate], hits: list[Hit], index: Index, limit: int
+) -> tuple[str, tuple[Citation, ...]]:
+    """The extractive answer: the chosen sentences quoted with their spans, and any disagreement between articles."""
+    text, citations = compose(choose(ranked, limit), index.documents, question)
+    text, citations = with_disagreement(text, citations, hits, index, question)
+    return with_other_answers(question, text, citations, hits, index)
 
 
 def compose(

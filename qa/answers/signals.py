@@ -29,6 +29,7 @@ SENTENCE = (
     "cover_gap",
     "cover_window",
     "missing_window",
+    "opposite",
     "prev_cover",
     "prev_sim",
     "pronoun_prev",
@@ -50,6 +51,7 @@ QUESTION = (
     "best_sim",
     "best_cover",
     "best_missing",
+    "best_opposite",
     "top_dense",
     "dense_gap",
     "keyword_share",
@@ -65,6 +67,22 @@ QUESTION = (
     "negation_gap",
     "focus_count",
 )
+
+# Words whose opposite in the answering sentence, where the word itself is absent, suggests the question asks
+# about something the text does not say (SQuAD 2.0's "antonym" questions); stemmed, both directions.
+_OPPOSITE_WORDS = (
+    "first last, largest smallest, biggest smallest, highest lowest, maximum minimum, "
+    "earliest latest, early late, increase decrease, rise fall, gain loss, win lose, success failure, north south, "
+    "east west, upper lower, inner outer, major minor, older younger, oldest youngest, old new, ancient modern, "
+    "begin end, start end, open close, accept reject, allow forbid, support oppose, strong weak, rich poor, "
+    "public private, internal external, import export, positive negative, true false, long short, "
+    "longest shortest, victory defeat, legal illegal, possible impossible, common rare"
+)
+OPPOSITES: dict[str, tuple[str, ...]] = {}
+for _pair in _OPPOSITE_WORDS.split(","):
+    _a, _b = (terms(word)[0] for word in _pair.split())
+    OPPOSITES[_a] = (*OPPOSITES.get(_a, ()), _b)
+    OPPOSITES[_b] = (*OPPOSITES.get(_b, ()), _a)
 
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|n't|cannot)\b|n['’]t\b", re.I)
 _PRONOUN = re.compile(
@@ -86,6 +104,7 @@ class Focus:
     negated: bool
     scale: float
     pairs: frozenset[tuple[str, str]]
+    opposites: tuple[tuple[str, str], ...]
 
     @classmethod
     def of(cls, question: str, index: Index, *, kind_of: str | None = None) -> Focus:
@@ -108,6 +127,7 @@ class Focus:
             negated=bool(_NEGATION.search(question)),
             scale=top,
             pairs=frozenset(_pairs(question)),
+            opposites=tuple((t, o) for t in dict.fromkeys(terms(question)) for o in OPPOSITES.get(t, ())),
         )
 
     def cover(self, found: set[str]) -> float:
@@ -184,6 +204,7 @@ def candidates(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Inde
                 "cover_gap": covers[row] - top_cover,
                 "cover_window": asked.cover(window),
                 "missing_window": asked.missing(window | set(terms(hit.title))),
+                "opposite": float(any(b in window and a not in window for a, b in asked.opposites)),
                 "prev_cover": covers[prev] if prev is not None else 0.0,
                 "prev_sim": sims[prev] if prev is not None else 0.0,
                 "pronoun_prev": float(bool(_PRONOUN.match(text))) * (covers[prev] if prev is not None else 0.0),
@@ -230,6 +251,7 @@ def question_features(asked: Focus, ranked: list[Candidate], hits: list[Hit]) ->
         "best_sim": feature.get("sim", 0.0),
         "best_cover": feature.get("cover_window", 0.0),
         "best_missing": feature.get("missing_window", 1.0),
+        "best_opposite": feature.get("opposite", 0.0),
         "top_dense": (hits[0].scores.dense or 0.0) if hits else 0.0,
         "dense_gap": ((hits[0].scores.dense or 0.0) - (hits[1].scores.dense or 0.0)) if len(hits) > 1 else 0.0,
         "keyword_share": min(1.0, _keyword(hits) / max_keyword),

@@ -7,12 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 from qa.answers import decision
 from qa.answers import extractive as answer
-from qa.answers.conflicts import with_other_answers
 from qa.answers.conversation import check_history, fresh, standalone
 from qa.answers.generation import final_answer, generate
 from qa.answers.prompt import NO_ANSWER
 from qa.answers.signals import Focus
-from qa.base.errors import ConfigError, InvalidInput, ModelUnavailable, NotFound
+from qa.base.errors import ConfigError, ModelUnavailable, NotFound
 from qa.base.records import Answer, Document, Draft, Event, Filter, Hit, Turn
 from qa.base.settings import Settings
 from qa.models.interface import LanguageModel
@@ -21,7 +20,7 @@ from qa.retrieval.rerank import Reranker, open_reranker, rerank
 from qa.retrieval.search import search
 from qa.service import lifecycle
 from qa.service.scope import admitted, freshness, with_copies
-from qa.service.submissions import DocumentIn, WriteOut, check_filter, to_document
+from qa.service.submissions import DocumentIn, WriteOut, check_filter, check_question, check_top_k, to_document
 from qa.service.wire import Explain, Readiness, explain_info, shape
 from qa.store.archive import Archive, Outcome
 from qa.store.chunking import token_counter
@@ -163,7 +162,7 @@ class Engine:
         generation of the index, whatever writes land meanwhile.
         """
         chosen = self.language_model(model)
-        asked, turns = self.check_question(question), check_history(history, self.settings.answers)
+        asked, turns = check_question(question, self.settings.answers), check_history(history, self.settings.answers)
         index = self.index
         draft = self.draft(asked, top_k, history=turns, index=index, where=check_filter(where), recency=recency)
         return generate(draft, chosen, index, self.settings.answers, self._count, self.encoder)
@@ -197,7 +196,7 @@ class Engine:
         A follow-up is made self-contained from the ``history``; sentences earlier answers quoted yield to new ones.
         """
         asked, question = question, standalone(question, history)
-        k = self.check_top_k(top_k)
+        k = check_top_k(top_k, self.settings.answers)
         index = index or self.index
         clock = time.perf_counter()
         query_vector = self.encoder.encode([question])[0]
@@ -209,11 +208,8 @@ class Engine:
         conf = answer.confidence(analysed, ranked, hits, self.decision)
         answerable = bool(hits) and conf >= self.threshold
         if answerable:
-            text, citations = answer.compose(
-                answer.choose(ranked, self.settings.answers.answer_sentences), index.documents, question
-            )
-            text, citations = answer.with_disagreement(text, citations, hits, index, question)
-            text, citations = with_other_answers(question, text, citations, hits, index)
+            limit = self.settings.answers.answer_sentences
+            text, citations = answer.extract(question, ranked, hits, index, limit)
             citations = with_copies(citations, index)
             reason = None
         else:
@@ -251,26 +247,6 @@ class Engine:
         if self.reranker is None:
             return hits
         return rerank(hits, question, self.reranker, self.settings.search.rerank_depth)[:k]
-
-    def check_question(self, question: str) -> str:
-        """The question stripped, or InvalidInput saying what is wrong with it."""
-        text = question.strip()
-        if not text:
-            raise InvalidInput('question is empty; send the question text in the "question" field')
-        limit = self.settings.answers.max_question_chars
-        if len(text) > limit:
-            raise InvalidInput(f"question is {len(text)} characters long; the limit is {limit}: shorten it")
-        return text
-
-    def check_top_k(self, top_k: int | None) -> int:
-        """``top_k`` as an int within 1..max_top_k (default when None), or InvalidInput."""
-        if top_k is None:
-            return self.settings.answers.default_top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.settings.answers.max_top_k:
-            raise InvalidInput(
-                f"top_k must be a whole number from 1 to {self.settings.answers.max_top_k}, got {top_k!r}"
-            )
-        return top_k
 
     def readiness(self) -> Readiness:
         """What a ready engine serves: documents, passages, model and index build."""

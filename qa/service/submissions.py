@@ -1,4 +1,5 @@
-"""Articles sent to the archive: their JSON shape, how each becomes a Document, and what a write reports."""
+"""What clients submit: articles for the archive (their JSON shape, how each becomes a Document, what a write
+reports) and the checks on a question, its ``top_k`` and its filter."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import msgspec
 
 from qa.base.errors import InvalidInput
 from qa.base.records import Document, Filter
+from qa.base.settings import AnswerSettings
 from qa.store.corpus import content_id, id_problem, make_document, unusable
 
 DATE = msgspec.Meta(
@@ -102,3 +104,24 @@ def parse_lines(data: bytes) -> list[DocumentIn]:
     if not out:
         raise InvalidInput(f"no articles in the body; send one JSON object per line like {EXAMPLE}")
     return out
+
+
+def check_question(question: str, limits: AnswerSettings) -> str:
+    """The question stripped, or InvalidInput saying what is wrong with it."""
+    text = question.strip()
+    if not text:
+        raise InvalidInput('question is empty; send the question text in the "question" field')
+    if len(text) > limits.max_question_chars:
+        raise InvalidInput(
+            f"question is {len(text)} characters long; the limit is {limits.max_question_chars}: shorten it"
+        )
+    return text
+
+
+def check_top_k(top_k: int | None, limits: AnswerSettings) -> int:
+    """``top_k`` as an int within 1..max_top_k (default when None), or InvalidInput."""
+    if top_k is None:
+        return limits.default_top_k
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limits.max_top_k:
+        raise InvalidInput(f"top_k must be a whole number from 1 to {limits.max_top_k}, got {top_k!r}")
+    return top_k

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qa.answers.conversation import check_history, fresh, repeats, spoken, standalone
-from qa.answers.extractive import Sentence
 from qa.answers.question import NUMBER, answer_type
+from qa.answers.signals import SENTENCE, Candidate
 from qa.base.errors import InvalidInput
 from qa.base.records import Hit, Passage, Scores, Turn
 from qa.base.settings import AnswerSettings
@@ -101,11 +101,12 @@ def test_spoken_drops_markers_and_the_sources_list() -> None:
     assert said == "In Quetta, 554 protests were held. Others followed."
 
 
-def _sentence(text: str, score: float, *, typed: bool = True, rank: int = 1) -> Sentence:
+def _sentence(text: str, score: float, *, typed: bool = True, rank: int = 1) -> Candidate:
     """A candidate sentence that is the whole of its own passage."""
     passage = Passage(doc_id=f"d{rank}", start=100, end=100 + len(text), text=text)
     hit = Hit(rank=rank, passage=passage, title="t", scores=Scores(dense=None, keyword=None, fused=1.0))
-    return Sentence(hit=hit, start=100, end=100 + len(text), score=score, similarity=score, typed=typed)
+    features = tuple(float(typed) if name == "typed_hit" else 0.0 for name in SENTENCE)
+    return Candidate(hit=hit, row=rank, start=100, end=100 + len(text), text=text, features=features, score=score)
 
 
 SAID = "In 2023, 813 protests were recorded across Balochistan. [1]"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from qa.base.errors import InvalidInput
-from qa.base.records import Answer, Hit, Passage, Scores
-from qa.evaluation.questions import Question, contains_evidence, evaluate, load_questions
+from qa.base.records import Answer, Citation, Hit, Passage, Scores, Span
+from qa.evaluation.questions import Question, contains_evidence, evaluate, load_questions, roc_auc
 
 
 def _hit(rank: int, doc: str, text: str) -> Hit:
@@ -70,3 +71,36 @@ def test_load_questions_reports_the_bad_line(tmp_path: Path) -> None:
     path.write_text('{"id": "1", "question": "ok?"}\n{"id": 2}\n')
     with pytest.raises(InvalidInput, match=r"q.jsonl:2"):
         load_questions(path)
+
+
+def test_roc_auc_counts_pairs_and_ties() -> None:
+    assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert roc_auc([0.1], [0.9]) == 0.0
+    assert roc_auc([0.5, 0.7], [0.5]) == 0.75  # one win, one tie
+    assert roc_auc([], [0.3]) is None
+
+
+def test_decision_sentence_and_span_figures() -> None:
+    text = "The march ended in Quetta after ten days."
+    start = text.index("Quetta")
+    cite = Citation(
+        n=1, doc_id="d1", title="d1", start=0, end=len(text), quote=text, answer_span=Span(start=start, end=start + 6)
+    )
+    qs = [
+        Question(id="a", question="qa", doc="d1", answers=["Quetta"], evidence=["The march ended in Quetta"]),
+        Question(id="b", question="qb", doc="d1", answers=["Turbat"], evidence=["began in Turbat"]),
+        Question(id="u", question="qu", type="unanswerable"),
+        Question(id="v", question="qv", type="unanswerable"),
+    ]
+    answers = {
+        "qa": msgspec.structs.replace(_answer("qa", [], True), answer=text, citations=(cite,), confidence=0.9),
+        "qb": msgspec.structs.replace(_answer("qb", [], False), confidence=0.2),
+        "qu": msgspec.structs.replace(_answer("qu", [], False), confidence=0.1),
+        "qv": msgspec.structs.replace(_answer("qv", [], True), confidence=0.3),
+    }
+    report = evaluate(qs, lambda q: answers[q])
+    assert (report.answerable_abstained, report.answered_unanswerable) == (1, 1)
+    assert report.abstention_precision == 0.5 and report.abstention_recall == 0.5
+    assert report.confidence_auc == 0.75
+    assert report.answer_sentence == 0.5 and report.answer_match == 0.5
+    assert report.span_exact == 0.5 and report.span_f1 == 0.5

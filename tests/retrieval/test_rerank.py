@@ -11,7 +11,7 @@ from qa.base.records import Hit, Passage, Scores
 from qa.base.settings import Settings
 from qa.retrieval.rerank import CrossEncoderReranker, open_reranker, rerank
 from qa.service.engine import Engine
-from qa.service.wire import ask_response, explain_info
+from qa.service.wire import ask_response
 from qa.store.embedding import SentenceEncoder
 from qa.store.index import Index
 
@@ -106,7 +106,7 @@ def test_engine_reranks_and_explains(
     expected = [plain.hits[i].passage for i in sorted(range(8), key=lambda i: (-scores[i], i))[:5]]
     assert [h.passage for h in result.hits] == expected
     assert all(h.scores.rerank is not None for h in result.hits)
-    body = ask_response(result, explain=explain_info(settings, seed_index.manifest))
+    body = ask_response(result, explain=engine.explain())
     assert body.explain is not None and body.explain.reranker == str(tiny_cross_encoder)
     assert body.passages[0].scores is not None and body.passages[0].scores.rerank == pytest.approx(
         result.hits[0].scores.rerank, abs=1e-4

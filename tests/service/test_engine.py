@@ -146,7 +146,7 @@ def test_unrelated_question_abstains_but_returns_passages(small: Engine) -> None
     assert result.citations == ()
     assert "[" not in result.answer and result.answer
     assert len(result.hits) == 2
-    assert result.confidence < small.settings.answers.abstain_threshold
+    assert result.confidence < small.threshold
 
 
 def test_abstain_threshold_decides(settings: Settings, fake_encoder: FakeEncoder) -> None:
@@ -189,7 +189,7 @@ def test_real_unanswerable_question_abstains(engine: Engine) -> None:
     assert result.reason == NO_RELEVANT_PASSAGE
     assert result.citations == ()
     assert len(result.hits) == 4
-    assert result.confidence < engine.settings.answers.abstain_threshold
+    assert result.confidence < engine.threshold
     assert set(result.timings_ms) == {"embed", "search", "answer", "generate", "total"}
 
 

@@ -14,6 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 import qa.service.lifecycle
+from qa.answers import decision
 from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.store.embedding import SentenceEncoder
@@ -146,7 +147,7 @@ def test_ask_explain_gives_scores_and_settings(
         "model": manifest.model,
         "embed_backend": "torch",
         "index_generation": manifest.generation,
-        "abstain_threshold": seed_settings.answers.abstain_threshold,
+        "abstain_threshold": decision.load().threshold,
     }
     assert manifest.model == seed_settings.build.model
 
