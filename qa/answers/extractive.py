@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from qa.answers.conflicts import disagreements, with_other_answers
 from qa.answers.decision import Decision, probability
-from qa.answers.signals import CANDIDATE_PASSAGES, Candidate, Focus, as_array, candidates, question_features
+from qa.answers.signals import CANDIDATE_PASSAGES, SENTENCE, Candidate, Focus, as_array, candidates, question_features
 from qa.answers.spans import span_in
 from qa.base.records import Citation, Document, Hit
 from qa.store.embedding import Vectors
@@ -16,6 +16,9 @@ from qa.store.index import Index
 # best and at least SECOND_FLOOR (a second source, or a disagreement). Chosen by cross-validated "answer holds gold"
 # on SQuAD (bench/README.md, "Answers people can trust"): 0.704 at (1, 0), 0.724 at (2, -1), 1.12 sentences each.
 SECOND_MARGIN = 2.0
+NEIGHBOUR_REACH = 2
+RESTATES = 0.5
+COVER = SENTENCE.index("cover")
 SECOND_FLOOR = -1.0
 
 
@@ -28,6 +31,28 @@ def ranked(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Index, d
     return sorted(
         (replace(c, score=float(v)) for c, v in zip(found, scores, strict=True)), key=lambda c: (-c.score, c.row)
     )
+
+
+def answering(ranked: list[Candidate], focus: Focus, reach: int = NEIGHBOUR_REACH) -> list[Candidate]:
+    """The ranking with the best sentence's neighbour first when only the neighbour holds the kind of answer asked for.
+
+    A sentence that restates the question ("a long march to Islamabad.") often sits just before the one that answers
+    it ("The women who led the movement, especially Mahrang Baloch, ..."): when the best sentence mostly repeats the
+    question (at most ``RESTATES`` of its terms are new) and holds no answer of the asked kind (a person, place,
+    number, date), and one of the ``reach`` sentences on either side of it in the same passage does, the one of them
+    sharing most of the question's focus (then the nearest, then the later) takes its place, with its score, so
+    runners-up compare the same.
+    """
+    if not ranked or focus.kind is None or ranked[0].typed or ranked[0].novelty > RESTATES:
+        return ranked
+    best = ranked[0]
+    same = sorted((c for c in ranked if c.hit.rank == best.hit.rank), key=lambda c: c.start)
+    at = same.index(best)
+    near = [c for c in same[max(0, at - reach) : at + reach + 1] if c.typed]
+    if not near:
+        return ranked
+    chosen = max(near, key=lambda c: (c.features[COVER], -abs(same.index(c) - at), c.start > best.start))
+    return [replace(chosen, score=best.score), *(c for c in ranked if c is not chosen)]
 
 
 def confidence(asked: Focus, ranked: list[Candidate], hits: list[Hit], decision: Decision) -> float:

@@ -69,12 +69,13 @@ QUESTION = (
 )
 
 # Words whose opposite in the answering sentence, where the word itself is absent, suggests the question asks
-# about something the text does not say (SQuAD 2.0's "antonym" questions); stemmed, both directions.
+# about something the text does not say (SQuAD 2.0's "antonym" questions); stemmed, both directions. Verbs with
+# irregular past forms (begin/began, win/won, rise/rose) are left out: the stemmer cannot see "began" is "begin".
 _OPPOSITE_WORDS = (
     "first last, largest smallest, biggest smallest, highest lowest, maximum minimum, "
-    "earliest latest, early late, increase decrease, rise fall, gain loss, win lose, success failure, north south, "
+    "earliest latest, early late, increase decrease, gain loss, success failure, north south, "
     "east west, upper lower, inner outer, major minor, older younger, oldest youngest, old new, ancient modern, "
-    "begin end, start end, open close, accept reject, allow forbid, support oppose, strong weak, rich poor, "
+    "start end, open close, accept reject, support oppose, strong weak, rich poor, "
     "public private, internal external, import export, positive negative, true false, long short, "
     "longest shortest, victory defeat, legal illegal, possible impossible, common rare"
 )
@@ -158,6 +159,11 @@ class Candidate:
     def typed(self) -> bool:
         """True when the sentence holds an answer of the kind asked for that the question does not contain."""
         return self.features[SENTENCE.index("typed_hit")] > 0
+
+    @property
+    def novelty(self) -> float:
+        """Share of the sentence's terms the question does not have (low: it restates the question)."""
+        return self.features[SENTENCE.index("novel")]
 
     @property
     def similarity(self) -> float:

@@ -204,7 +204,8 @@ class Engine:
         hits = self.retrieve(question, query_vector, k, index=index, where=where, recency=recency)
         search_ms, clock = _ms(clock), time.perf_counter()
         analysed = Focus.of(question, index, kind_of=asked)
-        ranked = fresh(answer.ranked(analysed, query_vector, hits, index, self.decision), history, asked)
+        ranked = answer.ranked(analysed, query_vector, hits, index, self.decision)
+        ranked = fresh(answer.answering(ranked, analysed), history, asked)
         conf = answer.confidence(analysed, ranked, hits, self.decision)
         answerable = bool(hits) and conf >= self.threshold
         if answerable:

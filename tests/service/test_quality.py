@@ -9,8 +9,8 @@ from qa.evaluation.questions import Report, evaluate, load_questions
 from qa.service.engine import Engine
 
 # The defaults reach hit@1 0.919, hit@5 1.000, MRR@10 0.947, 3/3 multi-source covered, 1/3 unanswerable abstained,
-# 1/37 answerable abstained, confidence ROC AUC 0.80, an answer match of 0.540, the gold evidence quoted first for
-# 0.730 and answer spans of token F1 0.417 (see bench/README.md). The gate sits about one question (1/37 = 0.027)
+# 1/37 answerable abstained, confidence ROC AUC 0.83, an answer match of 0.540, the gold evidence quoted first for
+# 0.703 and answer spans of token F1 0.390 (see bench/README.md). The gate sits about one question (1/37 = 0.027)
 # below each, so a change that loses one answer passes and one that loses two fails; abstention keeps what the
 # learned decision reaches (one of three), since one below would be none.
 MIN_HIT_AT_1 = 0.89
@@ -18,11 +18,11 @@ MIN_HIT_AT_5 = 0.97
 MIN_MRR_AT_10 = 0.92
 MIN_ABSTAINED_UNANSWERABLE = 1
 MAX_ABSTAINED_ANSWERABLE = 2
-MIN_CONFIDENCE_AUC = 0.75
+MIN_CONFIDENCE_AUC = 0.78
 MIN_MULTI_COVERAGE = 2 / 3
 MIN_ANSWER_MATCH = 0.51
-MIN_ANSWER_SENTENCE = 0.70
-MIN_SPAN_F1 = 0.38
+MIN_ANSWER_SENTENCE = 0.67
+MIN_SPAN_F1 = 0.36
 
 
 @pytest.fixture(scope="module")
