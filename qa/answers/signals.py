@@ -16,7 +16,7 @@ import numpy as np
 from qa.answers.question import DATE, NUMBER, PERSON, PLACE, answer_type, content_terms, has_type
 from qa.base.figures import figures
 from qa.base.records import Hit
-from qa.base.terms import terms
+from qa.base.terms import OPPOSITES, terms
 from qa.store.embedding import Vectors
 from qa.store.index import Index
 
@@ -67,23 +67,6 @@ QUESTION = (
     "negation_gap",
     "focus_count",
 )
-
-# Words whose opposite in the answering sentence, where the word itself is absent, suggests the question asks
-# about something the text does not say (SQuAD 2.0's "antonym" questions); stemmed, both directions. Verbs with
-# irregular past forms (begin/began, win/won, rise/rose) are left out: the stemmer cannot see "began" is "begin".
-_OPPOSITE_WORDS = (
-    "first last, largest smallest, biggest smallest, highest lowest, maximum minimum, "
-    "earliest latest, early late, increase decrease, gain loss, success failure, north south, "
-    "east west, upper lower, inner outer, major minor, older younger, oldest youngest, old new, ancient modern, "
-    "start end, open close, accept reject, support oppose, strong weak, rich poor, "
-    "public private, internal external, import export, positive negative, true false, long short, "
-    "longest shortest, victory defeat, legal illegal, possible impossible, common rare"
-)
-OPPOSITES: dict[str, tuple[str, ...]] = {}
-for _pair in _OPPOSITE_WORDS.split(","):
-    _a, _b = (terms(word)[0] for word in _pair.split())
-    OPPOSITES[_a] = (*OPPOSITES.get(_a, ()), _b)
-    OPPOSITES[_b] = (*OPPOSITES.get(_b, ()), _a)
 
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|n't|cannot)\b|n['’]t\b", re.I)
 _PRONOUN = re.compile(

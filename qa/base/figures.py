@@ -39,10 +39,10 @@ MAGNITUDES = frozenset({"hundred", "thousand", "million", "billion", "trillion",
 # The number words a claim's figures are read from: "one", "first" and "second" are left out, since "no one",
 # "for the first time" and "a second look" state no figure.
 FIGURE_WORDS = {word: value for word, value in NUMBER_WORDS.items() if word not in {"one", "first", "second"}}
-# The words that make a sentence a candidate answer to "how many" (qa.answers.question): small cardinals, round
-# tens, ordinals, and counting words that are not numbers themselves.
+# The words that make a sentence a candidate answer to "how many" (qa.answers.question): cardinals, ordinals, and
+# counting words that are not numbers themselves.
 COUNTING_WORDS = frozenset(
-    {word for word, value in CARDINALS.items() if value <= 12 or value in (20, 30, 40, 50)}
+    set(CARDINALS)
     | set(ORDINALS)
     | {"hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "dozen", "dozens", "half"}
 )

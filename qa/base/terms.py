@@ -31,3 +31,29 @@ def terms(text: str) -> list[str]:
     words = [w.split("'")[0].split("’")[0] for w in _TERM.findall(text.lower())]
     stemmed: list[str] = _stemmer().stemWords([w for w in words if w and w not in _STOP])
     return stemmed
+
+
+# Words and their opposites, stemmed, both directions: a question word whose opposite stands in the answering
+# sentence instead of it suggests the question asks what the text does not say (qa.answers.signals). Verbs with
+# irregular past forms (begin/began, win/won, rise/rose) are left out: the stemmer cannot see "began" is "begin".
+_OPPOSITE_WORDS = (
+    "first last, largest smallest, biggest smallest, highest lowest, maximum minimum, "
+    "earliest latest, early late, increase decrease, gain loss, success failure, north south, "
+    "east west, upper lower, inner outer, major minor, older younger, oldest youngest, old new, ancient modern, "
+    "start end, open close, accept reject, support oppose, strong weak, rich poor, "
+    "public private, internal external, import export, positive negative, true false, long short, "
+    "longest shortest, victory defeat, legal illegal, possible impossible, common rare"
+)
+
+
+def _opposites(listed: str) -> dict[str, tuple[str, ...]]:
+    """Each stemmed word of the comma-separated pairs, mapped to its opposites."""
+    out: dict[str, tuple[str, ...]] = {}
+    for pair in listed.split(","):
+        first, second = (terms(word)[0] for word in pair.split())
+        out[first] = (*out.get(first, ()), second)
+        out[second] = (*out.get(second, ()), first)
+    return out
+
+
+OPPOSITES = _opposites(_OPPOSITE_WORDS)
