@@ -22,9 +22,9 @@ COVER = SENTENCE.index("cover")
 SECOND_FLOOR = -1.0
 
 
-def ranked(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Index, decision: Decision) -> list[Candidate]:
+def ranked(focus: Focus, query_vector: Vectors, hits: list[Hit], index: Index, decision: Decision) -> list[Candidate]:
     """The sentences of the top passages scored by the learned sentence model, best first."""
-    found = candidates(asked, query_vector, hits, index)
+    found = candidates(focus, query_vector, hits, index)
     if not found:
         return []
     scores = decision.sentence.logits(as_array([c.features for c in found]))
@@ -55,11 +55,11 @@ def answering(ranked: list[Candidate], focus: Focus, reach: int = NEIGHBOUR_REAC
     return [replace(chosen, score=best.score), *(c for c in ranked if c is not chosen)]
 
 
-def confidence(asked: Focus, ranked: list[Candidate], hits: list[Hit], decision: Decision) -> float:
+def confidence(focus: Focus, ranked: list[Candidate], hits: list[Hit], decision: Decision) -> float:
     """The learned probability that the archive answers the question, from the signals of the question."""
     if not hits:
         return 0.0
-    row = as_array([question_features(asked, ranked, hits)])
+    row = as_array([question_features(focus, ranked, hits)])
     return float(probability(decision.answer.logits(row))[0])
 
 

@@ -68,6 +68,7 @@ QUESTION = (
     "focus_count",
 )
 
+_ABSENT = "\x00"  # a term no text holds: its IDF is the largest the index gives
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|n't|cannot)\b|n['’]t\b", re.I)
 _PRONOUN = re.compile(
     r"^\W*(?:it|its|he|his|she|her|they|their|this|these|those|that|such|the latter|the former)\b", re.I
@@ -98,7 +99,7 @@ class Focus:
         when ``question`` is the follow-up made self-contained).
         """
         focus = tuple(dict.fromkeys(content_terms(question)))
-        top = max(index.keyword.idf(["\x00"]), default=1.0) or 1.0
+        top = max(index.keyword.idf([_ABSENT]), default=1.0) or 1.0
         weight = tuple(w / top for w in index.keyword.idf(list(focus)))
         names = frozenset(t for m in _CAPITAL.finditer(question) for t in terms(m.group(0)))
         return cls(
@@ -154,7 +155,7 @@ class Candidate:
         return self.features[SENTENCE.index("sim")]
 
 
-def candidates(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Candidate]:
+def candidates(focus: Focus, query_vector: Vectors, hits: list[Hit], index: Index) -> list[Candidate]:
     """Every sentence of the top ``CANDIDATE_PASSAGES`` passages with its ``SENTENCE`` features, in hit order."""
     table = index.sentences
     groups: list[tuple[Hit, list[int]]] = []
@@ -170,10 +171,10 @@ def candidates(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Inde
     sims = dict(zip(every, (table.vectors_at(every) @ query_vector).tolist(), strict=True))
     spans = {r: table.span(r) for r in every}
     words = {r: set(terms(spans[r].text)) for r in every}
-    covers = {r: asked.cover(words[r]) for r in every}
+    covers = {r: focus.cover(words[r]) for r in every}
     top_sim, top_cover = max(sims.values()), max(covers.values())
     top_fused = max(h.scores.fused for h in hits[:CANDIDATE_PASSAGES]) or 1.0
-    asked_terms = set(terms(asked.text))
+    asked_terms = set(terms(focus.text))
     out = []
     for hit, rows in groups:
         for i, row in enumerate(rows):
@@ -184,25 +185,25 @@ def candidates(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Inde
                 | (words[rows[i + 1]] if i + 1 < len(rows) else set())
             )
             text = spans[row].text
-            typed = has_type(asked.kind, text, asked.text) if asked.kind else False
+            typed = has_type(focus.kind, text, focus.text) if focus.kind else False
             novel = len(words[row] - asked_terms) / len(words[row]) if words[row] else 0.0
             values = {
                 "sim": sims[row],
                 "sim_gap": sims[row] - top_sim,
                 "cover": covers[row],
                 "cover_gap": covers[row] - top_cover,
-                "cover_window": asked.cover(window),
-                "missing_window": asked.missing(window | set(terms(hit.title))),
-                "opposite": float(any(b in window and a not in window for a, b in asked.opposites)),
+                "cover_window": focus.cover(window),
+                "missing_window": focus.missing(window | set(terms(hit.title))),
+                "opposite": float(any(b in window and a not in window for a, b in focus.opposites)),
                 "prev_cover": covers[prev] if prev is not None else 0.0,
                 "prev_sim": sims[prev] if prev is not None else 0.0,
                 "pronoun_prev": float(bool(_PRONOUN.match(text))) * (covers[prev] if prev is not None else 0.0),
-                "bigram": _pairs_found(asked.pairs, spans[row].text),
-                "typed_hit": float(bool(asked.kind) and typed),
-                "typed_person": float(asked.kind == PERSON and typed),
-                "typed_place": float(asked.kind == PLACE and typed),
-                "typed_figure": float(asked.kind in (NUMBER, DATE) and typed),
-                "typed_miss": float(bool(asked.kind) and not typed),
+                "bigram": _pairs_found(focus.pairs, spans[row].text),
+                "typed_hit": float(bool(focus.kind) and typed),
+                "typed_person": float(focus.kind == PERSON and typed),
+                "typed_place": float(focus.kind == PLACE and typed),
+                "typed_figure": float(focus.kind in (NUMBER, DATE) and typed),
+                "typed_miss": float(bool(focus.kind) and not typed),
                 "novel": novel,
                 "length": math.log1p(len(words[row])),
                 "rank_inv": 1.0 / hit.rank,
@@ -222,14 +223,14 @@ def candidates(asked: Focus, query_vector: Vectors, hits: list[Hit], index: Inde
     return out
 
 
-def question_features(asked: Focus, ranked: list[Candidate], hits: list[Hit]) -> tuple[float, ...]:
+def question_features(focus: Focus, ranked: list[Candidate], hits: list[Hit]) -> tuple[float, ...]:
     """The ``QUESTION`` features, given the candidates already scored and sorted best first."""
     top = hits[:CANDIDATE_PASSAGES]
     found = set().union(*(terms(h.passage.text + " " + h.title) for h in top)) if top else set()
     best = ranked[0] if ranked else None
     second = ranked[1].score if len(ranked) > 1 else 0.0
     feature = dict(zip(SENTENCE, best.features, strict=True)) if best else {}
-    max_keyword = asked.scale * sum(asked.weight) or 1.0
+    max_keyword = focus.scale * sum(focus.weight) or 1.0
     dense_order = sorted(range(len(hits)), key=lambda i: -(hits[i].scores.dense or 0.0))
     keyword_order = sorted(range(len(hits)), key=lambda i: -(hits[i].scores.keyword or 0.0))
     figures_here = figures(" ".join(h.passage.text for h in top))
@@ -244,17 +245,17 @@ def question_features(asked: Focus, ranked: list[Candidate], hits: list[Hit]) ->
         "top_dense": (hits[0].scores.dense or 0.0) if hits else 0.0,
         "dense_gap": ((hits[0].scores.dense or 0.0) - (hits[1].scores.dense or 0.0)) if len(hits) > 1 else 0.0,
         "keyword_share": min(1.0, _keyword(hits) / max_keyword),
-        "missing_top": asked.missing(found),
-        "missing_share": 1.0 - asked.cover(found),
-        "entity_missing": len(asked.names - found) / len(asked.names) if asked.names else 0.0,
-        "figure_missing": float(bool(asked.figures - figures_here)),
+        "missing_top": focus.missing(found),
+        "missing_share": 1.0 - focus.cover(found),
+        "entity_missing": len(focus.names - found) / len(focus.names) if focus.names else 0.0,
+        "figure_missing": float(bool(focus.figures - figures_here)),
         "typed_any": float(any(c.typed for c in ranked[:5])),
-        "typed_cover": max((_at(c, "cover_window") for c in ranked if c.typed or asked.kind is None), default=0.0),
+        "typed_cover": max((_at(c, "cover_window") for c in ranked if c.typed or focus.kind is None), default=0.0),
         "pairs_best": max((_at(c, "bigram") for c in ranked), default=0.0),
-        "kind_known": float(asked.kind is not None),
+        "kind_known": float(focus.kind is not None),
         "agree": float(bool(hits) and dense_order[:1] == keyword_order[:1]),
-        "negation_gap": float(asked.negated and not best_negated),
-        "focus_count": math.log1p(len(asked.focus)),
+        "negation_gap": float(focus.negated and not best_negated),
+        "focus_count": math.log1p(len(focus.focus)),
     }
     return tuple(values[name] for name in QUESTION)
 
