@@ -144,6 +144,14 @@ class Engine:
         """Retrieve the best passages for a question and answer it from them with a model, or abstain."""
         return final_answer(self.stream(question, top_k, model, history=history, where=where, recency=recency))
 
+    def search(
+        self, question: str, top_k: int | None = None, *, where: Filter | None = None, recency: bool = False
+    ) -> list[Hit]:
+        """The best passages for a question, checked as ``ask`` checks it, with no answer drawn from them."""
+        asked, k = check_question(question, self.settings.answers), check_top_k(top_k, self.settings.answers)
+        index, where = self.index, check_filter(where)
+        return self.retrieve(asked, self.encoder.encode([asked])[0], k, index=index, where=where, recency=recency)
+
     def stream(
         self,
         question: str,

@@ -1,4 +1,4 @@
-"""Command line: `ask` and `qa index|serve|ask|eval|documents|add|rm|sync`: parse flags, run, one `error:` line."""
+"""Command line: `ask` and `qa index|serve|mcp|ask|eval|documents|add|rm|sync`: parse flags, run, one `error:` line."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from qa.base.errors import QAError
 from qa.service.files import BATCH
 from qa.terminal.archive_commands import cmd_add, cmd_rm, cmd_sync
-from qa.terminal.commands import UserError, cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_serve
+from qa.terminal.commands import UserError, cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_mcp, cmd_serve
 from qa.terminal.render import printable
 
 QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
@@ -139,6 +139,16 @@ def _qa_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="fail instead of building a missing or stale index")
     _common(p)
     p.set_defaults(command=cmd_serve)
+
+    p = sub.add_parser(
+        "mcp",
+        help="serve the Model Context Protocol on stdio",
+        description="Serve the tools search, ask and get_document and the articles as resources to a chat app "
+        "over stdio (Model Context Protocol), building the index first when it is missing or stale.",
+    )
+    p.add_argument("--no-build", action="store_true", help="fail instead of building a missing or stale index")
+    _common(p)
+    p.set_defaults(command=cmd_mcp)
 
     _ask_arguments(sub.add_parser("ask", help="answer a question", description="Answer a question, with citations."))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import socket
@@ -116,6 +117,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server_header=False,
         )
         uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """Open the engine (building the index unless --no-build), then serve MCP over stdin and stdout until EOF."""
+    import anyio
+
+    from qa.web.mcp import Articles
+
+    settings = settings_from(args)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the protocol only
+        engine = Engine.open(settings, build=not args.no_build, progress=_progress)
+    _progress(f"serving {len(engine.documents())} documents over MCP on stdio")
+    anyio.run(Articles(lambda: engine).run_stdio_async)
     return 0
 
 

@@ -20,6 +20,7 @@ from qa.base.settings import Settings
 from qa.base.values import comma_list
 from qa.service.engine import Encoder, Engine
 from qa.web import access, chat, context, documents, intake, limits, logs, metrics, openapi, problems, routes, traces
+from qa.web import mcp as model_context
 from qa.web.runtime import EngineSlot
 
 EXPOSED = ["X-Request-ID", "Retry-After", *(f"RateLimit-{part}" for part in ("Limit", "Remaining", "Reset", "Policy"))]
@@ -56,6 +57,7 @@ def create_app(
     measured = metrics.Metrics(slot)
     limit = limits.config(settings.access, keys)
     tracing = traces.tracing(settings.http, os.environ, tracer_provider)
+    mcp_route, mcp_sessions = model_context.endpoint(model_context.Articles(slot.get))
     return Litestar(
         route_handlers=[
             routes.ask,
@@ -65,6 +67,7 @@ def create_app(
             *documents.handlers(settings),
             chat.router(),
             metrics.MetricsController,
+            mcp_route,
             *handlers,
         ],
         state=State({"slot": slot, "metrics": measured}),
@@ -75,6 +78,7 @@ def create_app(
         guards=[access.guard(keys, reads=settings.access.read_keys_required)],
         on_startup=[lambda: slot.start()],
         on_shutdown=[lambda: slot.stop(), *tracing.on_shutdown],
+        lifespan=[mcp_sessions],
         before_request=intake.require_json,
         before_send=[context.stamp],
         middleware=[
