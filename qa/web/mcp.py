@@ -37,7 +37,7 @@ INSTRUCTIONS = (
     "passages alone, and `get_document` (or the articleqa://documents/{doc_id} resources) to read an article."
 )
 Question = Annotated[str, Field(description="The question, in words; not blank.")]
-TopK = Annotated[int | None, Field(description="How many passages to retrieve (default 5).", ge=1)]
+TopK = Annotated[int | None, Field(description="How many passages to retrieve (default QA_DEFAULT_TOP_K, 5).", ge=1)]
 Where = Annotated[tools.FilterArgs | None, Field(description="Limit the articles drawn on (all given must hold).")]
 History = Annotated[
     list[tools.MessageArgs] | None,
