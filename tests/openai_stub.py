@@ -27,11 +27,17 @@ class Reply:
     error: str = ""
     break_after: int | None = None  # stream this many pieces, then drop the connection
     delay: float = 0.0  # seconds to wait before answering
+    pause: float = 0.0  # seconds to wait between streamed pieces
 
     @classmethod
     def text(cls, *pieces: str, delay: float = 0.0) -> Reply:
         """A normal answer, streamed in these pieces (or sent whole when the request does not stream)."""
         return cls(pieces=pieces, delay=delay)
+
+    @classmethod
+    def slow(cls, *pieces: str, pause: float) -> Reply:
+        """A normal answer streamed piece by piece, ``pause`` seconds apart (a model writing slowly)."""
+        return cls(pieces=pieces, pause=pause)
 
     @classmethod
     def broken(cls, *pieces: str) -> Reply:
@@ -179,6 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         for i, piece in enumerate(reply.pieces):
             if reply.break_after is not None and i >= reply.break_after:
                 break
+            if i:
+                time.sleep(min(reply.pause, MAX_DELAY))
             self._event(_chunk(ident, created, model, {"content": piece}, None))
         if reply.break_after is not None:
             self._abort()

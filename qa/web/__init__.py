@@ -1,4 +1,4 @@
-"""The HTTP edge: the Litestar app, ``/ask`` with SSE, ``/v1``, problems, API keys, rate limits, metrics, logs, traces.
+"""The HTTP edge: the Litestar app, ``/ask`` with SSE, ``/v1``, MCP, the chat widget, problems, keys, limits, metrics.
 
 An edge: parses requests, calls ``qa.service``, formats responses. May import ``qa.service`` and ``qa.base`` only.
 """

@@ -1,7 +1,8 @@
 """Who may call what: routes marked ``opt=WRITE`` need an API key; with ``QA_READ_KEYS_REQUIRED`` the others too.
 
-Probes and the API description stay open: ``/healthz``, ``/readyz``, ``/metrics`` and ``/schema``. Keys are
-compared in constant time against every configured key, and never logged or echoed.
+Probes, the API description and routes marked ``opt=OPEN`` (the widget's demo page and files) stay open:
+``/healthz``, ``/readyz``, ``/metrics``, ``/schema``. Keys are compared in constant time against every configured
+key, and never logged or echoed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from qa.base.errors import Forbidden, Unauthorized
 
 WRITE: Mapping[str, str] = MappingProxyType({"access": "write"})
+OPEN: Mapping[str, str] = MappingProxyType({"access": "open"})
 OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 SCHEMA_PREFIX = "/schema"
 SEND_KEY = "send an API key as the header Authorization: Bearer <key>"
@@ -62,8 +64,11 @@ def is_write(handler: BaseRouteHandler) -> bool:
     return handler.opt.get("access") == WRITE["access"]
 
 
-def is_open(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    """Whether a request is for a route that never needs a key: the probes, the metrics, the API description."""
+def is_open(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> bool:
+    """Whether a request is for a route that never needs a key: the probes, the metrics, the API description, and
+    handlers marked ``opt=OPEN``."""
+    if handler.opt.get("access") == OPEN["access"]:
+        return True
     route = str(connection.scope.get("path_template") or connection.scope["path"])
     return route in OPEN_ROUTES or route == SCHEMA_PREFIX or route.startswith(SCHEMA_PREFIX + "/")
 
@@ -81,7 +86,7 @@ def guard(keys: Keys, *, reads: bool) -> Guard:
                     "writes are turned off on this server: no API key is configured; "
                     "the operator enables them by setting QA_API_KEYS"
                 )
-        elif not reads or is_open(connection):
+        elif not reads or is_open(connection, handler):
             return
         token = bearer(connection)
         if token is None:

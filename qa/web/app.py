@@ -19,7 +19,21 @@ from qa.base.policy import parse_keys
 from qa.base.settings import Settings
 from qa.base.values import comma_list
 from qa.service.engine import Encoder, Engine
-from qa.web import access, chat, context, documents, intake, limits, logs, metrics, openapi, problems, routes, traces
+from qa.web import (
+    access,
+    chat,
+    context,
+    documents,
+    intake,
+    limits,
+    logs,
+    metrics,
+    openapi,
+    problems,
+    routes,
+    traces,
+    widget,
+)
 from qa.web import mcp as model_context
 from qa.web.runtime import EngineSlot
 
@@ -68,6 +82,7 @@ def create_app(
             chat.router(),
             metrics.MetricsController,
             mcp_route,
+            *widget.handlers(),
             *handlers,
         ],
         state=State({"slot": slot, "metrics": measured}),

@@ -23,7 +23,7 @@ from qa.base.settings import AccessSettings
 from qa.web import problems
 from qa.web.access import Keys, bearer, fingerprint
 
-EXEMPT = ["^/healthz$", "^/readyz$", "^/metrics$"]
+EXEMPT = ["^/healthz$", "^/readyz$", "^/metrics$", r"^/widget\.(js|css)$", r"^/demo\.css$"]
 SWEEP_EVERY = 1000  # requests between sweeps of expired counts from memory
 
 
@@ -71,7 +71,8 @@ class Limiter(RateLimitMiddleware):
 
 
 def config(settings: AccessSettings, keys: Keys) -> RateLimitConfig | None:
-    """The rate-limit configuration of ``QA_RATE_LIMIT`` (None: no limit); the probes and metrics are never limited."""
+    """The rate-limit configuration of ``QA_RATE_LIMIT`` (None: no limit); the probes, the metrics and the widget's
+    static files are never limited."""
     rate = parse_rate(settings.rate_limit)
     if rate is None:
         return None

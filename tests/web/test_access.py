@@ -170,3 +170,10 @@ def test_options_requests_are_never_guarded(seed_settings: Settings, engine: Eng
     with TestClient(app) as client:
         response: Any = client.options("/notes")
         assert response.status_code == 204 and "POST" in response.headers["allow"]
+
+
+@pytest.mark.parametrize("path", ["/", "/widget.js", "/widget.css", "/demo.css"])
+def test_the_widget_files_stay_open_when_reads_need_keys(closed: httpx.Client, path: str) -> None:
+    response = closed.get(path)
+    assert response.status_code == 200 and response.content
+    assert_unauthorized(closed.post("/mcp", json={}), "needs an API key")  # a mount's "/" is not the demo page
