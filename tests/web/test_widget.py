@@ -544,3 +544,23 @@ def test_an_answer_that_stops_arriving_is_said_after_the_stall_time(
     assert widget(page, ".answer .error").text_content() == "The answer stopped arriving. Try again."
     assert (widget(page, ".answer .text").text_content() or "").startswith("The BYC held")
     shot(page, "stalled")
+
+
+def test_a_key_is_sent_when_given_and_missing_keys_are_said(
+    page: Page, seed_settings: Settings, seed_index: Index, encoder: SentenceEncoder, hosts: HostPages
+) -> None:
+    key = "widget-test-key-0123456789"
+    settings = seed_settings.replace(api_keys=key, read_keys_required=True, cors_origins="*")
+    with served(create_app(settings, engine=Engine(settings, encoder, seed_index)), log_level="warning") as port:
+        endpoint = f"http://127.0.0.1:{port}"
+        open_widget(page, hosts.page("keyless", endpoint))
+        ask(page, QUESTION, status=401)
+        message = "The archive needs a key for questions; this page has none."
+        assert widget(page, ".answer .error").text_content() == message
+        open_widget(page, hosts.page("keyed", endpoint, attributes=f'data-api-key="{key}"'))
+        with page.expect_request(lambda r: r.url.endswith("/ask") and r.method == "POST") as info:
+            events = ask(page, QUESTION)
+        assert info.value.headers["authorization"] == f"Bearer {key}"
+        assert events["citations"]["citations"]
+        widget(page, ".answer .marker").first.click()  # the article is read with the key too
+        widget(page, ".article mark.quote").wait_for(timeout=WAIT_MS)

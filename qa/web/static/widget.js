@@ -19,7 +19,8 @@
       source: "Source", retry: "Try again", you: "You", assistant: "Archive", loading: "Opening the article…",
       unreachable: "The archive could not be reached. Check the connection and try again.",
       busy: "Too many questions right now. Try again in {s} seconds.", busySoon: "Too many questions right now. Try again shortly.",
-      refused: "The archive refused this site's key.", invalid: "The question could not be asked: {d}",
+      refused: "The archive refused this site's key.", keyless: "The archive needs a key for questions; this page has none.",
+      invalid: "The question could not be asked: {d}",
       server: "The archive had a problem (error {n}). Try again in a moment.",
       unavailable: "The archive is not available right now (it may be starting). Try again in a moment.",
       cut: "The answer was cut off before it finished. Try again.", stalled: "The answer stopped arriving. Try again.",
@@ -35,7 +36,8 @@
       unreachable: "Impossible de joindre les archives. Vérifiez la connexion et réessayez.",
       busy: "Trop de questions pour le moment. Réessayez dans {s} secondes.",
       busySoon: "Trop de questions pour le moment. Réessayez bientôt.",
-      refused: "Les archives ont refusé la clé de ce site.", invalid: "La question n'a pas pu être posée : {d}",
+      refused: "Les archives ont refusé la clé de ce site.",
+      keyless: "Les archives demandent une clé pour les questions ; cette page n'en a pas.", invalid: "La question n'a pas pu être posée : {d}",
       server: "Les archives ont rencontré un problème (erreur {n}). Réessayez dans un instant.",
       unavailable: "Les archives ne sont pas disponibles (démarrage en cours ?). Réessayez dans un instant.",
       cut: "La réponse a été interrompue. Réessayez.", stalled: "La réponse n'arrive plus. Réessayez.",
@@ -51,7 +53,8 @@
       unreachable: "No se pudo contactar con el archivo. Compruebe la conexión y vuelva a intentarlo.",
       busy: "Demasiadas preguntas ahora. Vuelva a intentarlo en {s} segundos.",
       busySoon: "Demasiadas preguntas ahora. Vuelva a intentarlo en breve.",
-      refused: "El archivo rechazó la clave de este sitio.", invalid: "No se pudo hacer la pregunta: {d}",
+      refused: "El archivo rechazó la clave de este sitio.",
+      keyless: "El archivo pide una clave para las preguntas; esta página no tiene ninguna.", invalid: "No se pudo hacer la pregunta: {d}",
       server: "El archivo tuvo un problema (error {n}). Vuelva a intentarlo en un momento.",
       unavailable: "El archivo no está disponible ahora (quizá esté arrancando). Vuelva a intentarlo en un momento.",
       cut: "La respuesta se cortó antes de terminar. Vuelva a intentarlo.",
@@ -313,7 +316,7 @@
       const seconds = parseInt(response.headers.get("Retry-After") || "", 10);
       return Number.isFinite(seconds) ? say("busy", { s: seconds }) : t.busySoon;
     }
-    if (response.status === 401 || response.status === 403) return t.refused;
+    if (response.status === 401 || response.status === 403) return apiKey ? t.refused : t.keyless;
     if (response.status === 503) return t.unavailable;
     if (response.status >= 400 && response.status < 500 && detail) return say("invalid", { d: detail });
     return say("server", { n: response.status });
