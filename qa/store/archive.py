@@ -36,6 +36,7 @@ from qa.store.sentence_table import SentencePart
 CHECKPOINT_SHARE = 0.25  # fold into a new snapshot once recent and deleted passages reach this share of the base
 CHECKPOINT_MIN = 2000  # … and at least this many passages
 LOCK_WAIT = 30.0
+OPEN_ATTEMPTS = 5  # a snapshot collected while being opened is retried with the newer one, this many times
 
 __all__ = ["Archive", "Outcome"]
 
@@ -181,7 +182,23 @@ def read(settings: BuildSettings, encoder: Encoder | None = None, *, check_corpu
 
 
 def _read(settings: BuildSettings, encoder: Encoder | None, *, check_corpus: bool) -> tuple[Index, int]:
-    """The snapshot with its journal replayed, and where the journal's whole entries end."""
+    """The snapshot with its journal replayed, and where the journal's whole entries end.
+
+    Opening races with writers: between reading the manifest and opening its files, newer snapshots may have
+    been written and this one's files collected. Then the newer snapshot is opened instead.
+    """
+    for _ in range(OPEN_ATTEMPTS - 1):
+        tried = read_manifest(settings.index_dir).generation
+        try:
+            return _read_once(settings, encoder, check_corpus=check_corpus)
+        except IndexMismatch:
+            if read_manifest(settings.index_dir).generation == tried:
+                raise
+    return _read_once(settings, encoder, check_corpus=check_corpus)
+
+
+def _read_once(settings: BuildSettings, encoder: Encoder | None, *, check_corpus: bool) -> tuple[Index, int]:
+    """The snapshot the manifest names now, with its journal replayed."""
     base = snapshot.load_snapshot(settings.index_dir, settings, encoder, check_corpus=check_corpus)
     if not base.manifest.journal:
         return base, 0

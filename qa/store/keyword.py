@@ -19,8 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.base.terms import terms
+from qa.store.mapping import mapped
 
 Rows = npt.NDArray[np.int64]
+ARRAYS = ("indptr", "rows", "tfs", "lengths")
 
 
 @dataclass(frozen=True)
@@ -125,25 +127,24 @@ class Postings:
         return self.rows[lo:hi], self.tfs[lo:hi]
 
     def save(self, folder: Path) -> None:
-        """Write the postings into ``folder`` (a vocabulary JSON file and one .npz of arrays)."""
+        """Write the postings into ``folder``: a vocabulary JSON file and one .npy file per array (mapped on load)."""
         folder.mkdir(parents=True, exist_ok=True)
         words = sorted(self.vocab, key=self.vocab.__getitem__)
         (folder / "vocab.json").write_bytes(msgspec.json.encode(words))
-        with (folder / "postings.npz").open("wb") as fh:
-            np.savez(fh, indptr=self.indptr, rows=self.rows, tfs=self.tfs, lengths=self.lengths)
+        for name in ARRAYS:
+            with (folder / f"{name}.npy").open("wb") as fh:
+                np.save(fh, getattr(self, name), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> Postings:
-        """Read postings written by :meth:`save`."""
+        """Read postings written by :meth:`save`, the arrays memory-mapped (an older index's .npz is read whole)."""
         words = msgspec.json.decode((folder / "vocab.json").read_bytes(), type=list[str])
-        with np.load(folder / "postings.npz", allow_pickle=False) as arrays:
-            out = cls(
-                {w: i for i, w in enumerate(words)},
-                arrays["indptr"],
-                arrays["rows"],
-                arrays["tfs"],
-                arrays["lengths"],
-            )
+        if (folder / "postings.npz").is_file():
+            with np.load(folder / "postings.npz", allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in ARRAYS}
+        else:
+            arrays = {name: mapped(folder / f"{name}.npy") for name in ARRAYS}
+        out = cls({w: i for i, w in enumerate(words)}, **arrays)
         if len(out.indptr) != len(words) + 1 or not len(out.rows) == len(out.tfs) == int(out.indptr[-1]):
             raise ValueError("keyword postings are inconsistent")
         return out

@@ -20,6 +20,7 @@ from qa.base.settings import BuildSettings
 from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import Postings
+from qa.store.mapping import read_dense
 from qa.store.sentence_table import SentencePart, split_passages
 
 Progress = Callable[[str], None]
@@ -158,11 +159,11 @@ class Part:
 
     @classmethod
     def load(cls, folder: Path, names: dict[str, str]) -> Part:
-        """Read a part written by :meth:`save`."""
+        """Read a part written by :meth:`save`, its vectors and postings memory-mapped (see qa/store/mapping.py)."""
         lines = (folder / names["passages"]).read_bytes().splitlines()
         return cls(
             msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage]),
-            faiss.read_index(str(folder / names["dense"])),
+            read_dense(folder / names["dense"]),
             Postings.load(folder / names["keyword"]),
             SentencePart.load(folder / names["sentences"], folder / names["sentence_vectors"]),
         )

@@ -13,6 +13,7 @@ import numpy as np
 from qa.base.records import Document, Passage
 from qa.base.sentences import split_sentences
 from qa.store.embedding import Encoder, Vectors, embed_all
+from qa.store.mapping import mapped
 
 MIN_WORDS = 4
 ByDoc = dict[str, list[tuple[int, int, int]]]
@@ -57,10 +58,10 @@ class SentencePart:
 
     @classmethod
     def load(cls, spans_path: Path, vectors_path: Path) -> SentencePart:
-        """Read spans and vectors written by :meth:`save`."""
+        """Read spans and vectors written by :meth:`save` (the vectors memory-mapped)."""
         lines = spans_path.read_bytes().splitlines()
         spans = msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage])
-        return cls(spans, np.load(vectors_path, allow_pickle=False).astype(np.float32))
+        return cls(spans, mapped(vectors_path, np.float32))
 
 
 def split_passages(passages: list[Passage], docs: dict[str, Document]) -> list[Passage]:
