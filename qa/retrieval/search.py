@@ -32,7 +32,7 @@ def search(
     if not index.live_passages or (allowed is not None and not allowed.any()):
         return []
     depth = min(settings.candidates, index.size)
-    found = index.dense_search(query_vector, depth, allowed)
+    found = index.dense_search(query_vector, depth, allowed, nprobe=settings.dense_nprobe)
     dense = dict(found)
     dense_ranked = [row for row, _ in found]
     all_keyword = index.keyword.scores(query)

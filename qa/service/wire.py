@@ -113,7 +113,8 @@ class Explain(msgspec.Struct, kw_only=True):
     reorders the first ``rerank_depth`` fused passages; ``chunk_tokens``,
     ``chunk_overlap``, ``embed_title``, ``model`` and ``embed_backend`` ("torch" or "onnx") are those the index was
     built with, and ``index_generation`` names that build; ``abstain_threshold`` is the ``confidence`` below which the
-    service abstains.
+    service abstains; ``dense_index`` ("flat" or "ivfpq") and ``dense_recall_at_10`` (against flat, measured at
+    build) describe the index's dense part.
     """
 
     fusion: str
@@ -133,6 +134,8 @@ class Explain(msgspec.Struct, kw_only=True):
     embed_backend: str
     index_generation: str
     abstain_threshold: float
+    dense_index: str = "flat"
+    dense_recall_at_10: float = 1.0
 
 
 class PassageOut(msgspec.Struct, kw_only=True):
@@ -234,6 +237,8 @@ def explain_info(settings: Settings, manifest: Manifest, threshold: float) -> Ex
         embed_backend="onnx" if manifest.model_sha256.endswith(":onnx-int8") else "torch",
         index_generation=manifest.generation,
         abstain_threshold=threshold,
+        dense_index=manifest.dense.kind,
+        dense_recall_at_10=manifest.dense.recall_at_10,
     )
 
 

@@ -172,7 +172,7 @@ class Archive:
     def _fold(self) -> None:
         """Write the current generation as a new snapshot (the caller holds both locks)."""
         manifest = msgspec.structs.replace(self.index.manifest, generation=snapshot.generation_name(), living=True)
-        self.index = snapshot.save(dataclasses.replace(self.index, manifest=manifest), self.folder)
+        self.index = snapshot.save(dataclasses.replace(self.index, manifest=manifest), self.folder, self.settings)
         self._end = 0
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.base.records import Document, Passage
+from qa.store import dense_index
 from qa.store.embedding import Vectors
 from qa.store.keyword import KeywordIndex
 from qa.store.manifest import Manifest
@@ -102,8 +103,13 @@ class Index:
             mask[rows.start : rows.stop] = True
         return mask
 
-    def dense_search(self, query_vector: Vectors, depth: int, allowed: Mask | None = None) -> list[tuple[int, float]]:
-        """The ``depth`` best live (and ``allowed``) rows by inner product with the query, best first."""
+    def dense_search(
+        self, query_vector: Vectors, depth: int, allowed: Mask | None = None, *, nprobe: int = 0
+    ) -> list[tuple[int, float]]:
+        """The ``depth`` best live (and ``allowed``) rows by inner product with the query, best first.
+
+        A compressed part scans ``nprobe`` inverted lists (0: as many as chosen at build).
+        """
         mask = self.live if allowed is None else (allowed if self.live is None else allowed & self.live)
         query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
         found: list[tuple[int, float]] = []
@@ -111,7 +117,7 @@ class Index:
             if not part.size:
                 continue
             part_mask = None if mask is None else mask[offset : offset + part.size]
-            found += [(offset + r, s) for r, s in _search(part.dense, query, depth, part_mask)]
+            found += [(offset + r, s) for r, s in _search(part, query, depth, part_mask, nprobe)]
         return sorted(found, key=lambda rs: (-rs[1], rs[0]))[:depth]
 
     def vectors_of(self, rows: Sequence[int]) -> Vectors:
@@ -126,17 +132,16 @@ class Index:
         )
 
 
-def _search(dense: faiss.Index, query: Vectors, depth: int, mask: Mask | None) -> list[tuple[int, float]]:
-    """Rows and scores of one FAISS index, restricted to ``mask`` when given."""
+def _search(part: Part, query: Vectors, depth: int, mask: Mask | None, nprobe: int) -> list[tuple[int, float]]:
+    """Rows and scores of one part's dense index, restricted to ``mask`` when given."""
     if mask is not None and not mask.any():
         return []
-    k = min(depth, dense.ntotal)
-    if mask is None or mask.all():
-        scores, rows = dense.search(query, k)
-    else:
+    k = min(depth, part.dense.ntotal)
+    selector = None
+    if mask is not None and not mask.all():
         bits = np.packbits(mask, bitorder="little")
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)))  # type: ignore[call-arg]
-        scores, rows = dense.search(query, k, params=params)
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+    scores, rows = dense_index.search(part.dense, part.stored, query, k, selector=selector, nprobe=nprobe)
     return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
 

@@ -9,6 +9,7 @@ import msgspec
 from qa.base.errors import IndexMismatch, IndexMissing
 from qa.base.settings import BuildSettings
 from qa.store.corpus import corpus_hash
+from qa.store.dense_index import DenseInfo, kind_for
 from qa.store.embedding import Encoder
 
 FORMAT_VERSION = 3
@@ -20,7 +21,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     """What an index was built from and with; loading compares it to the running settings.
 
     ``journal`` names the write-ahead log of writes made since this snapshot; ``revision`` counts the writes the
-    snapshot holds; ``living`` is true once a write changed the index, which then no longer mirrors a corpus folder.
+    snapshot holds; ``living`` is true once a write changed the index, which then no longer mirrors a corpus folder;
+    ``dense`` says which dense index the snapshot's part uses and its recall@10 against flat, measured at build.
     """
 
     format_version: int
@@ -44,6 +46,7 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     revision: int = 0
     journal: str = ""
     living: bool = False
+    dense: DenseInfo = DenseInfo()
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -78,6 +81,12 @@ def mismatches(
     for key, value in wanted.items():
         if getattr(manifest, key) != value:
             out.append(f"{key} is {getattr(manifest, key)!r} in the index but {value!r} in the settings")
+    kind = kind_for(manifest.passages, settings.dense_index, settings.dense_threshold)
+    if manifest.dense.kind != kind:
+        out.append(
+            f"the dense index is {manifest.dense.kind} but the settings choose {kind} for {manifest.passages} "
+            f"passages (QA_DENSE_INDEX={settings.dense_index}, QA_DENSE_THRESHOLD={settings.dense_threshold})"
+        )
     if encoder is not None:
         if manifest.model_sha256 != encoder.fingerprint:
             out.append(

@@ -17,6 +17,7 @@ import numpy as np
 from qa.base.errors import CorpusError
 from qa.base.records import Document, Passage
 from qa.base.settings import BuildSettings
+from qa.store import dense_index
 from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import Postings
@@ -49,12 +50,16 @@ def indexed_texts(passages: Sequence[Passage], docs: Mapping[str, Document], emb
 
 @dataclass(frozen=True)
 class Part:
-    """Passages (row i of ``dense`` and ``keyword`` is ``passages[i]``) and the sentences inside them."""
+    """Passages (row i of ``dense`` and ``keyword`` is ``passages[i]``) and the sentences inside them.
+
+    A compressed ``dense`` (IVF-PQ) comes with ``stored``: the float16 vectors it re-scores from and folds are made of.
+    """
 
     passages: list[Passage]
     dense: faiss.Index
     keyword: Postings
     sentences: SentencePart
+    stored: dense_index.Stored | None = None
     doc_rows: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,6 +124,9 @@ class Part:
 
     def vectors(self, rows: Sequence[int] | np.ndarray | None = None) -> Vectors:
         """The stored vectors of some rows (all when None)."""
+        if self.stored is not None:
+            picked = self.stored if rows is None else self.stored[np.asarray(rows, dtype=np.int64)]
+            return np.asarray(picked, dtype=np.float32).reshape(-1, self.dense.d)
         if rows is None:
             return self.dense.reconstruct_n(0, self.size) if self.size else np.zeros((0, self.dense.d), np.float32)
         if not len(rows):
@@ -152,6 +160,8 @@ class Part:
     def save(self, folder: Path, names: dict[str, str]) -> None:
         """Write the part's files into ``folder`` under the given names (each written aside by the caller)."""
         faiss.write_index(self.dense, str(folder / names["dense"]))
+        if self.stored is not None:
+            dense_index.save_stored(folder / names["vectors"], self.stored)
         encoder = msgspec.json.Encoder()
         (folder / names["passages"]).write_bytes(b"".join(encoder.encode(p) + b"\n" for p in self.passages))
         self.keyword.save(folder / names["keyword"])
@@ -161,12 +171,30 @@ class Part:
     def load(cls, folder: Path, names: dict[str, str]) -> Part:
         """Read a part written by :meth:`save`, its vectors and postings memory-mapped (see qa/store/mapping.py)."""
         lines = (folder / names["passages"]).read_bytes().splitlines()
+        compressed = "vectors" in names
         return cls(
             msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage]),
-            read_dense(folder / names["dense"]),
+            dense_index.read(folder / names["dense"]) if compressed else read_dense(folder / names["dense"]),
             Postings.load(folder / names["keyword"]),
             SentencePart.load(folder / names["sentences"], folder / names["sentence_vectors"]),
+            stored=dense_index.load_stored(folder / names["vectors"]) if compressed else None,
         )
+
+    def with_dense(
+        self, kind: str, say: Progress, template: faiss.Index | None = None
+    ) -> tuple[Part, dense_index.DenseInfo | None]:
+        """This part over a dense index of ``kind`` (IVF-PQ: trained, or ``template``'s training reused; recall
+        measured) and the new index's description (None when the part already had one of that kind)."""
+        if kind == "flat":
+            if self.stored is None:
+                return self, dense_index.DenseInfo()
+            return Part(
+                self.passages, flat(self.vectors(), self.dense.d), self.keyword, self.sentences
+            ), dense_index.DenseInfo()
+        if self.stored is not None:
+            return self, None
+        dense, stored, info = dense_index.compress(self.vectors(), say, template)
+        return Part(self.passages, dense, self.keyword, self.sentences, stored=stored), info
 
 
 def _no_sentences(dimension: int) -> SentencePart:

@@ -21,13 +21,23 @@ from qa.base.files import TMP_PREFIX, fsync_dir, fsync_tree, remove, write_bytes
 from qa.base.records import Document
 from qa.base.settings import BuildSettings
 from qa.store.corpus import Corpus, read_corpus
+from qa.store.dense_index import kind_for
 from qa.store.duplicates import Groups
 from qa.store.embedding import Encoder
 from qa.store.index import Index
 from qa.store.manifest import FORMAT_VERSION, MANIFEST, REBUILD, Manifest, mismatches, read_manifest
 from qa.store.part import Part
 
-GENERATED_PREFIXES = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", "journal-")
+GENERATED_PREFIXES = (
+    "dense-",
+    "vectors-",
+    "passages-",
+    "documents-",
+    "keyword-",
+    "sentences-",
+    "sentence-vectors-",
+    "journal-",
+)
 Progress = Callable[[str], None]
 
 
@@ -49,7 +59,7 @@ def build(
         corpus_sha256=corpus.sha256,
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    index = save(dataclasses.replace(index, manifest=manifest), settings.index_dir)
+    index = save(dataclasses.replace(index, manifest=manifest), settings.index_dir, settings, progress=say)
     manifest = index.manifest
     say(
         f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
@@ -117,11 +127,15 @@ def generation_name() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def save(index: Index, folder: Path) -> Index:
+def save(
+    index: Index, folder: Path, settings: BuildSettings | None = None, *, progress: Progress | None = None
+) -> Index:
     """Write the index as a new snapshot (its recent part folded into the base) and switch the manifest to it.
 
+    The dense index is the kind the settings choose for the folded part's size (an IVF-PQ base keeps its training).
     The caller holds the index folder's lock. The new snapshot starts with an empty journal.
     """
+    chosen = settings or BuildSettings()
     gen = index.manifest.generation
     files = {
         "dense": f"dense-{gen}.faiss",
@@ -133,8 +147,13 @@ def save(index: Index, folder: Path) -> Index:
     }
     base = index.base.without(index.base_dead) if index.base_dead else index.base
     part = Part.join([base, index.recent], base.dense.d) if index.recent.size else base
+    kind = kind_for(part.size, chosen.dense_index, chosen.dense_threshold)
+    part, dense = part.with_dense(kind, progress or (lambda _msg: None), index.base.dense)
+    if kind != "flat":
+        files["vectors"] = f"vectors-{gen}.npy"
     manifest = msgspec.structs.replace(
         index.manifest,
+        dense=index.manifest.dense if dense is None else dense,
         files=files,
         journal=f"journal-{gen}.log",
         documents=len(index.documents),
@@ -158,6 +177,8 @@ def save(index: Index, folder: Path) -> Index:
     if previous is not None:
         keep |= {*previous.files.values(), previous.journal}
     collect_garbage(folder, keep)
+    if kind != "flat":  # serve the files just written, memory-mapped, not the copies built in memory
+        part = Part.load(folder, files)
     return dataclasses.replace(Index.single(manifest, index.documents, part), revision=index.revision)
 
 
