@@ -38,7 +38,7 @@ def search(
     all_keyword = index.keyword.scores(query)
     if allowed is not None:
         all_keyword[~allowed] = 0.0
-    keyword_rows = [int(r) for r in np.argsort(-all_keyword, kind="stable")[:depth] if all_keyword[r] > 0]
+    keyword_rows = top_rows(all_keyword, depth)
 
     missing = [r for r in keyword_rows if r not in dense]
     for row, vector in zip(missing, index.vectors_of(missing), strict=True):
@@ -65,6 +65,16 @@ def search(
         )
         for rank, row in enumerate(order, 1)
     ]
+
+
+def top_rows(scores: Vectors, depth: int) -> list[int]:
+    """The ``depth`` rows of highest positive score, ties by row: what a stable sort gives, in time linear in N."""
+    rows = np.flatnonzero(scores > 0)
+    if len(rows) > depth:
+        kth = np.partition(scores[rows], len(rows) - depth)[len(rows) - depth]
+        rows = rows[scores[rows] >= kth]
+    order = np.lexsort((rows, -scores[rows]))[:depth]
+    return [int(r) for r in rows[order]]
 
 
 def _best_sentences(

@@ -8,7 +8,7 @@ from conftest import FakeEncoder
 
 from qa.base.records import Hit
 from qa.base.settings import Settings
-from qa.retrieval.search import search
+from qa.retrieval.search import search, top_rows
 from qa.store.corpus import make_document
 from qa.store.index import Index, dense_vectors
 from qa.store.part import Part
@@ -227,3 +227,12 @@ def test_sentence_signal_adds_the_best_sentence(index: Index, fake_encoder: Fake
     fused = [h.scores.fused for h in boosted]
     assert fused == sorted(fused, reverse=True)
     assert run(index, fake_encoder, query, top_k=50, fusion="rrf", sentence_weight=0.5)[0].scores.sentence is None
+
+
+def test_top_rows_equals_a_stable_sort_of_the_positive_scores() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = np.round(rng.random(int(rng.integers(1, 400))) * 3 - 1, 1).astype(np.float32)
+        depth = int(rng.integers(1, 60))
+        want = [int(r) for r in np.argsort(-scores, kind="stable")[:depth] if scores[r] > 0]
+        assert top_rows(scores, depth) == want
