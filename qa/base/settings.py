@@ -40,6 +40,7 @@ class BuildSettings:
     duplicate_threshold: float = 0.8
     dense_index: str = "auto"
     dense_threshold: int = 100_000
+    ray_workers: int = 0
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
@@ -47,6 +48,8 @@ class BuildSettings:
         check_positive(self, "chunk_tokens", "batch_size", "dense_threshold")
         if self.dense_index not in DENSE_INDEXES:
             bad("dense_index", self.dense_index, f"must be one of {', '.join(DENSE_INDEXES)}")
+        if self.ray_workers < 0:
+            bad("ray_workers", self.ray_workers, "must be 0 (every core) or a number of workers")
         if not (0 <= self.duplicate_threshold <= 1):
             bad("duplicate_threshold", self.duplicate_threshold, "must be within 0..1 (0 turns grouping off)")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:

@@ -11,7 +11,7 @@ from qa.base.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.base.files import TMP_PREFIX, exclusive
 from qa.base.records import Document
 from qa.base.settings import Settings
-from qa.store import archive, encoders, snapshot
+from qa.store import archive, distributed, encoders, snapshot
 from qa.store.archive import Archive
 from qa.store.corpus import Corpus, corpus_files, read_corpus
 from qa.store.embedding import Encoder
@@ -109,3 +109,16 @@ def build(
     """Build the index of the corpus (``read``: as already read) and write it atomically to ``index_dir``."""
     with exclusive(settings.build.index_dir):
         return snapshot.build(settings.build, encoder, progress=progress, corpus=read)
+
+
+def build_on_ray(settings: Settings, address: str, progress: Progress | None = None) -> Index:
+    """Build the index on Ray (a new local cluster when ``address`` is empty) and write it atomically to ``index_dir``.
+
+    What can be checked here fails first; then the cluster starts (or is joined), the model is opened here once
+    (so its ONNX export exists before the workers open it) and the build holds the index folder's lock.
+    """
+    check_before_loading(settings, build=True, rebuild=True)
+    with distributed.cluster(address, settings.build.ray_workers) as workers:
+        encoder = open_encoder(settings, progress)
+        with exclusive(settings.build.index_dir):
+            return distributed.build(settings.build, encoder, workers, progress=progress)

@@ -71,16 +71,31 @@ def read_corpus(folder: Path) -> Corpus:
     for path in corpus_files(folder):
         data = path.read_bytes()
         digest.update(_hashed(path, data))
-        for doc in parse_file(path, data):
-            why = unusable(doc.text)
-            if why is None:
-                docs.append(doc)
-            else:
-                skipped.append(f"{doc.origin}: {why}")
+        found, passed_over = usable_documents(path, data)
+        docs += found
+        skipped += passed_over
+    return checked_corpus(folder, docs, skipped, digest.hexdigest())
+
+
+def usable_documents(path: Path, data: bytes) -> tuple[list[Document], list[str]]:
+    """The usable documents in one file's bytes, and each source skipped (``source: why``)."""
+    docs: list[Document] = []
+    skipped: list[str] = []
+    for doc in parse_file(path, data):
+        why = unusable(doc.text)
+        if why is None:
+            docs.append(doc)
+        else:
+            skipped.append(f"{doc.origin}: {why}")
+    return docs, skipped
+
+
+def checked_corpus(folder: Path, docs: list[Document], skipped: list[str], sha256: str) -> Corpus:
+    """The corpus of the documents read from ``folder`` in file order: a CorpusError when none is usable."""
     if not docs:
         shown = "; ".join(skipped[:3]) + ("; …" if len(skipped) > 3 else "")
         raise CorpusError(f"corpus folder {folder} holds no article text to index (skipped {shown}); add articles")
-    return Corpus(unique(docs), skipped, digest.hexdigest())
+    return Corpus(unique(docs), skipped, sha256)
 
 
 def load_corpus(folder: Path) -> list[Document]:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from qa.base.settings import BuildSettings
 from qa.store.embedding import Encoder, SentenceEncoder, quiet_transformers
-from qa.store.onnx_encoder import OnnxEncoder
+from qa.store.onnx_encoder import THREADS, OnnxEncoder
 
 
-def open_encoder(settings: BuildSettings) -> Encoder:
-    """The embedding model the settings name, loaded from disk only, without progress bars."""
+def open_encoder(settings: BuildSettings, *, threads: int | None = None) -> Encoder:
+    """The embedding model the settings name, loaded from disk only, without progress bars.
+
+    ``threads`` caps the threads one text's inference uses (the ONNX session's; torch's for the process).
+    """
     if settings.embed_backend == "onnx":
-        return OnnxEncoder(settings.model, settings.onnx_cache_dir)  # imports transformers only to export
+        # imports transformers only to export
+        return OnnxEncoder(settings.model, settings.onnx_cache_dir, threads=threads or THREADS)
     quiet_transformers()
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     return SentenceEncoder(settings.model)

@@ -139,7 +139,7 @@ def _read_json(path: Path) -> Any:
 class OnnxEncoder:
     """The bundled sentence-transformers model run by ONNX Runtime in int8: mean pooling, unit length."""
 
-    def __init__(self, name: str, cache_dir: Path) -> None:
+    def __init__(self, name: str, cache_dir: Path, *, threads: int = THREADS) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -164,7 +164,7 @@ class OnnxEncoder:
         self._tokenizer.enable_truncation(self.max_tokens)
         self._tokenizer.no_padding()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = THREADS
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(cache_dir / INT8_FILE), options, providers=["CPUExecutionProvider"])

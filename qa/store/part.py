@@ -48,6 +48,16 @@ def indexed_texts(passages: Sequence[Passage], docs: Mapping[str, Document], emb
     ]
 
 
+def chunker_for(settings: BuildSettings, encoder: Encoder) -> Chunker:
+    """The chunker of a build: the settings' token budget, each passage cut until the model reads it whole."""
+    return Chunker(
+        count=token_counter(settings.encoding),
+        max_tokens=settings.chunk_tokens,
+        overlap=settings.chunk_overlap,
+        fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, True)),
+    )
+
+
 @dataclass(frozen=True)
 class Part:
     """Passages (row i of ``dense`` and ``keyword`` is ``passages[i]``) and the sentences inside them.
@@ -100,12 +110,7 @@ class Part:
         """Chunk and embed the documents: the one step whose cost grows with the text, so it sees only new text."""
         say = progress or (lambda _msg: None)
         by_id = {d.id: d for d in docs}
-        chunker = Chunker(
-            count=token_counter(settings.encoding),
-            max_tokens=settings.chunk_tokens,
-            overlap=settings.chunk_overlap,
-            fits=lambda doc, text: encoder.fits(embed_input(doc.title, text, True)),
-        )
+        chunker = chunker_for(settings, encoder)
         passages = [p for d in docs for p in chunker.chunk(d)]
         if docs and not passages:
             raise CorpusError(f"the {len(docs)} documents hold no article text to index; add article text")

@@ -53,10 +53,15 @@ def build(
     index = build_from_documents(
         grouped(corpus.documents, settings.duplicate_threshold), settings, encoder, progress=say
     )
+    return publish(index, settings, corpus.sha256, started, say)
+
+
+def publish(index: Index, settings: BuildSettings, corpus_sha256: str, started: float, say: Progress) -> Index:
+    """Write a fresh build of the corpus (hashed ``corpus_sha256``, begun at ``started``) as the index's snapshot."""
     manifest = msgspec.structs.replace(
         index.manifest,
         corpus_dir=str(settings.corpus_dir),
-        corpus_sha256=corpus.sha256,
+        corpus_sha256=corpus_sha256,
         build_seconds=round(time.perf_counter() - started, 3),
     )
     index = save(dataclasses.replace(index, manifest=manifest), settings.index_dir, settings, progress=say)

@@ -127,6 +127,13 @@ def _qa_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="build the index of the corpus", description="Build the index of the corpus.")
     _common(p)
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="build on Ray: a new local cluster of QA_RAY_WORKERS CPUs, or the cluster at ADDRESS (host:port)",
+    )
     p.set_defaults(command=cmd_index)
 
     p = sub.add_parser(

@@ -16,7 +16,7 @@ import msgspec
 from qa.base.errors import ConfigError, InvalidInput
 from qa.base.records import Filter
 from qa.base.settings import Settings
-from qa.service import evaluation
+from qa.service import evaluation, lifecycle
 from qa.service.engine import Engine
 from qa.service.submissions import check_date
 from qa.service.wire import ask_response
@@ -88,7 +88,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Build the index of the corpus and print a summary line."""
     settings = settings_from(args)
     started = time.perf_counter()
-    manifest = Engine.build(settings, progress=_progress)
+    if args.ray is None:
+        manifest = Engine.build(settings, progress=_progress)
+    else:
+        manifest = lifecycle.build_on_ray(settings, args.ray, _progress).manifest
     print(
         f"indexed {manifest.documents} documents into {manifest.passages} passages in "
         f"{time.perf_counter() - started:.1f} seconds ({settings.build.index_dir})"
