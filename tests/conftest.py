@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shutil
 import socket
@@ -30,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
 COUNT = token_counter(DEFAULT_ENCODING)
+# `qa serve` runs one process per core by default; tests serve from one process unless they test the workers.
+os.environ.setdefault("QA_WORKERS", "1")
 
 
 class FakeEncoder:

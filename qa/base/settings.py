@@ -41,6 +41,7 @@ class BuildSettings:
     dense_index: str = "auto"
     dense_threshold: int = 100_000
     ray_workers: int = 0
+    threads: int = 0  # compute threads per process (ONNX Runtime, FAISS, BLAS); 0: the cores over the workers
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
@@ -50,6 +51,8 @@ class BuildSettings:
             bad("dense_index", self.dense_index, f"must be one of {', '.join(DENSE_INDEXES)}")
         if self.ray_workers < 0:
             bad("ray_workers", self.ray_workers, "must be 0 (every core) or a number of workers")
+        if self.threads < 0:
+            bad("threads", self.threads, "must be >= 0 (0: the machine's cores shared among the serving workers)")
         if not (0 <= self.duplicate_threshold <= 1):
             bad("duplicate_threshold", self.duplicate_threshold, "must be within 0..1 (0 turns grouping off)")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
@@ -178,10 +181,13 @@ class HttpSettings:
     body_timeout: float = 30.0
     refresh_seconds: float = 1.0
     otel: bool = False
+    workers: int = 0  # `qa serve` worker processes; 0: one per core
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         check_finite(self)
+        if self.workers < 0:
+            bad("workers", self.workers, "must be >= 0 (0: one worker process per core)")
         check_positive(self, "max_body_bytes", "max_write_bytes", "body_timeout")
         if self.refresh_seconds < 0:
             bad("refresh_seconds", self.refresh_seconds, "must be >= 0 (0: never look for other processes' writes)")

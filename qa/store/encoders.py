@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from qa.base.settings import BuildSettings
 from qa.store.embedding import Encoder, SentenceEncoder, quiet_transformers
 from qa.store.onnx_encoder import THREADS, OnnxEncoder
@@ -10,8 +12,11 @@ from qa.store.onnx_encoder import THREADS, OnnxEncoder
 def open_encoder(settings: BuildSettings, *, threads: int | None = None) -> Encoder:
     """The embedding model the settings name, loaded from disk only, without progress bars.
 
-    ``threads`` caps the threads one text's inference uses (the ONNX session's; torch's for the process).
+    ``threads`` (else ``QA_THREADS`` when set) caps the threads one text's inference uses, and FAISS's and BLAS's.
     """
+    threads = threads or settings.threads or None
+    if threads is not None:
+        limit_threads(threads)
     if settings.embed_backend == "onnx":
         # imports transformers only to export
         return OnnxEncoder(settings.model, settings.onnx_cache_dir, threads=threads or THREADS)
@@ -21,3 +26,19 @@ def open_encoder(settings: BuildSettings, *, threads: int | None = None) -> Enco
 
         torch.set_num_threads(threads)
     return SentenceEncoder(settings.model)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def limit_threads(threads: int) -> int:
+    """Cap FAISS's OpenMP and the BLAS pools at ``threads`` (0: every core) so workers do not oversubscribe cores."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    count = threads or cores()
+    faiss.omp_set_num_threads(count)
+    threadpool_limits(limits=count)
+    return count

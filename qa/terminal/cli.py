@@ -144,6 +144,9 @@ def _qa_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (env QA_PORT, default 8000)")
     p.add_argument("--no-build", action="store_true", help="fail instead of building a missing or stale index")
+    p.add_argument(
+        "--workers", type=int, help="worker processes sharing the index (env QA_WORKERS, default one per core)"
+    )
     _common(p)
     p.set_defaults(command=cmd_serve)
 

@@ -106,26 +106,19 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Take the address (a taken port fails at once), open the engine (building the index unless --no-build), serve."""
-    import uvicorn
+    """Take the address (a taken port fails at once), open the engine (building the index unless --no-build), serve.
 
-    from qa.web.app import create_app
+    With more than one worker (``--workers`` / ``QA_WORKERS``; default one per core) see qa/terminal/workers.py.
+    """
+    from qa.terminal import workers
 
-    settings = settings_from(args, host=args.host, port=args.port)
-    host, port = settings.http.host, settings.http.port
+    settings = settings_from(args, host=args.host, port=args.port, workers=args.workers)
+    host, port, count = settings.http.host, settings.http.port, workers.worker_count(settings)
+    if count > 1:
+        _bind(host, port).close()  # a taken port fails at once, with the setting to change
+        return workers.serve_workers(settings, count, build=not args.no_build, progress=_progress)
     with _bind(host, port) as sock:
-        engine = Engine.open(settings, build=not args.no_build, progress=_progress)
-        _progress(f"serving {len(engine.documents())} documents on http://{host}:{port}")
-        app = create_app(settings, engine=engine)  # sets up the JSON logs, uvicorn's lines included
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,  # the app logs each request's own access line, with its id
-            proxy_headers=True,
-            forwarded_allow_ips=settings.http.forwarded_allow_ips,
-            server_header=False,
-        )
-        uvicorn.Server(config).run(sockets=[sock])
+        workers.serve(settings, sock, build=not args.no_build, progress=_progress)
     return 0
 
 
