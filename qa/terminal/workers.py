@@ -22,7 +22,6 @@ from collections.abc import Callable
 from qa.base.errors import ConfigError, QAError
 from qa.base.settings import Settings
 from qa.service import lifecycle
-from qa.store.encoders import cores
 
 Progress = Callable[[str], None]
 READY = b"ready\n"
@@ -101,7 +100,7 @@ class Supervisor:
             except InterruptedError:
                 continue
             number = self.pids.pop(pid, -1)
-            if number >= 0 and not self.stopping:
+            if number >= 0 and status != 0 and not self.stopping:  # a worker that ended cleanly was told to
                 self.progress(f"worker {number} (pid {pid}) exited with status {status}; starting it again")
                 time.sleep(RESTART_PAUSE)
                 if not self.stopping:
@@ -116,9 +115,7 @@ class Supervisor:
 
         import qa.service.engine
         import qa.web.app  # noqa: F401
-        from qa.store.chunking import token_counter
 
-        token_counter(self.settings.build.encoding)
         gc.collect()
         gc.freeze()
 
@@ -181,6 +178,11 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
         return code
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _end_with_parent(parent: int) -> None:

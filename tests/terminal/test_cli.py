@@ -42,6 +42,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("QA_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("QA_EMBED_BACKEND", "torch")
+    monkeypatch.setenv("QA_WORKERS", "1")  # in-process servers: the workers have their own test
     for key in cli.QUIET_ENV:
         monkeypatch.setenv(key, os.environ.get(key, cli.QUIET_ENV[key]))
 
