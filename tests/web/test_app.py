@@ -148,6 +148,8 @@ def test_ask_explain_gives_scores_and_settings(
         "embed_backend": "torch",
         "index_generation": manifest.generation,
         "abstain_threshold": decision.load().threshold,
+        "dense_index": "flat",
+        "dense_recall_at_10": 1.0,
     }
     assert manifest.model == seed_settings.build.model
 
