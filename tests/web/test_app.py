@@ -228,6 +228,8 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
         "embed_backend",
         "index_generation",
         "abstain_threshold",
+        "dense_index",
+        "dense_recall_at_10",
     } == set(explain["properties"])
 
 
