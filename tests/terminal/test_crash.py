@@ -259,6 +259,7 @@ class Server:
             "QA_CORPUS_DIR": str(root / "seeds"),
             "QA_EMBED_BACKEND": "onnx",
             "QA_API_KEYS": API_KEY,
+            "QA_WORKERS": "1",
         }
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         self.starts: list[float] = []
