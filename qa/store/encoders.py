@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-from qa.base.settings import BuildSettings
+from qa.base.settings import BuildSettings, cores
 from qa.store.embedding import Encoder, SentenceEncoder, quiet_transformers
 from qa.store.onnx_encoder import THREADS, OnnxEncoder
 
@@ -26,11 +24,6 @@ def open_encoder(settings: BuildSettings, *, threads: int | None = None) -> Enco
 
         torch.set_num_threads(threads)
     return SentenceEncoder(settings.model)
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def limit_threads(threads: int) -> int:

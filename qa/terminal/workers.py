@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from qa.base.errors import ConfigError, QAError
-from qa.base.settings import Settings
+from qa.base.settings import Settings, cores
 from qa.service import lifecycle
 
 Progress = Callable[[str], None]
@@ -178,11 +178,6 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
         return code
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _end_with_parent(parent: int) -> None:

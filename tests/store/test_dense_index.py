@@ -17,6 +17,7 @@ from qa.store import dense_index
 from qa.store.archive import Archive, read
 from qa.store.corpus import make_document
 from qa.store.manifest import read_manifest
+from qa.store.part import flat
 from qa.store.snapshot import build
 
 WORDS = (
@@ -71,7 +72,7 @@ def test_ivfpq_finds_what_flat_finds_on_separated_clusters() -> None:
     dense, stored, info = dense_index.compress(vectors, lambda _msg: None)
     assert info.recall_at_10 >= 0.97
     queries = centres[:50] / np.linalg.norm(centres[:50], axis=1, keepdims=True)
-    exact_scores, exact_rows = dense_index.flat_of(vectors, 64).search(queries, 10)
+    exact_scores, exact_rows = flat(vectors, 64).search(queries, 10)
     scores, rows = dense_index.search(dense, stored, queries, 10)
     for want, got in zip(exact_rows, rows, strict=True):
         assert set(want.tolist()) == set(got.tolist())
