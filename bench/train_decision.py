@@ -117,7 +117,7 @@ def indexed(name: str, docs: Callable[[], list[Document]], settings: Settings, e
     """The index of some documents, built once and kept in the cache folder."""
     folder = cache / name
     if not (folder / "manifest.json").exists():
-        snapshot.save(build_from_documents(docs(), settings.build, encoder), folder)
+        snapshot.save(build_from_documents(docs(), settings.build, encoder), folder, settings.build)
     return snapshot.load_snapshot(folder, settings.build, encoder, check_corpus=False)
 
 

@@ -132,15 +132,12 @@ def generation_name() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def save(
-    index: Index, folder: Path, settings: BuildSettings | None = None, *, progress: Progress | None = None
-) -> Index:
+def save(index: Index, folder: Path, settings: BuildSettings, *, progress: Progress | None = None) -> Index:
     """Write the index as a new snapshot (its recent part folded into the base) and switch the manifest to it.
 
     The dense index is the kind the settings choose for the folded part's size (an IVF-PQ base keeps its training).
     The caller holds the index folder's lock. The new snapshot starts with an empty journal.
     """
-    chosen = settings or BuildSettings()
     gen = index.manifest.generation
     files = {
         "dense": f"dense-{gen}.faiss",
@@ -152,7 +149,7 @@ def save(
     }
     base = index.base.without(index.base_dead) if index.base_dead else index.base
     part = Part.join([base, index.recent], base.dense.d) if index.recent.size else base
-    kind = kind_for(part.size, chosen.dense_index, chosen.dense_threshold)
+    kind = kind_for(part.size, settings.dense_index, settings.dense_threshold)
     part, dense = part.with_dense(kind, progress or (lambda _msg: None), index.base.dense)
     if kind != "flat":
         files["vectors"] = f"vectors-{gen}.npy"
