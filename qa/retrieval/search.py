@@ -80,25 +80,28 @@ def top_rows(scores: Vectors, depth: int) -> list[int]:
 def _best_sentences(
     index: Index, query_vector: Vectors, rows: dict[int, float], settings: SearchSettings
 ) -> dict[int, float]:
-    """Each candidate passage's best sentence cosine, scaled so the corpus's ``SENTENCE_DEPTH``-th best is 0, top 1.
+    """Each candidate passage's best sentence cosine, scaled so the ``SENTENCE_DEPTH``-th best sentence of the
+    candidates is 0 and their best 1.
 
     A claim or question is often answered by one sentence; a passage holding that sentence gains even when the
-    rest of it is about something else. Empty when ``sentence_weight`` is 0 or the index has no sentence vectors.
+    rest of it is about something else. Only the candidates' sentences are scored, so the cost follows the
+    candidates, not the archive; when every live passage is a candidate (a small archive) the scale is the
+    corpus's. Empty when ``sentence_weight`` is 0 or the index has no sentence vectors.
     """
     table = index.sentences
     if settings.sentence_weight == 0 or not table.live_count():
         return {}
-    sims = table.similarities(query_vector)
-    depth = min(SENTENCE_DEPTH, table.live_count())
+    inside = {row: table.rows_in(index.passages[row]) for row in rows}
+    every = sorted({r for found in inside.values() for r in found})
+    if not every:
+        return {}
+    sims = (table.vectors_at(every) @ query_vector).astype(np.float32)
+    depth = min(SENTENCE_DEPTH, len(every))
     lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
     if hi <= lo:
         return {}
-    out = {}
-    for row in rows:
-        inside = table.rows_in(index.passages[row])
-        if inside:
-            out[row] = max(0.0, (float(sims[inside].max()) - lo) / (hi - lo))
-    return out
+    at = dict(zip(every, sims.tolist(), strict=True))
+    return {row: max(0.0, (max(at[r] for r in found) - lo) / (hi - lo)) for row, found in inside.items() if found}
 
 
 def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:

@@ -142,10 +142,18 @@ class SentenceTable:
         return part.spans[local]
 
     def vectors_at(self, rows: list[int]) -> Vectors:
-        """The vectors of some rows, in order."""
+        """The vectors of some rows, in order (only their pages of a mapped file are read)."""
+        dimension = self.parts[0].vectors.shape[1] if self.parts else 0
         if not rows:
-            return np.zeros((0, self.parts[0].vectors.shape[1] if self.parts else 0), dtype=np.float32)
-        return np.vstack([self._locate(r)[0].vectors[self._locate(r)[1]] for r in rows])
+            return np.zeros((0, dimension), dtype=np.float32)
+        at = np.asarray(rows, dtype=np.int64)
+        which = np.searchsorted(np.asarray(self._offsets, dtype=np.int64), at, side="right") - 1
+        out = np.empty((len(at), dimension), dtype=np.float32)
+        for i, part in enumerate(self.parts):
+            picked = which == i
+            if picked.any():
+                out[picked] = part.vectors[at[picked] - self._offsets[i]]
+        return out
 
     def similarities(self, query_vector: Vectors) -> Vectors:
         """Every row's dot product with the query; dead rows get -inf."""
