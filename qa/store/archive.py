@@ -32,6 +32,7 @@ from qa.store.manifest import read_manifest
 from qa.store.part import Part, flat, indexed_texts
 from qa.store.planning import Outcome, Plan, check_unique, groups_of, plan_put, plan_remove
 from qa.store.sentence_table import SentencePart
+from qa.store.spans import Spans
 
 CHECKPOINT_SHARE = 0.25  # fold into a new snapshot once recent and deleted passages reach this share of the base
 CHECKPOINT_MIN = 2000  # … and at least this many passages
@@ -126,9 +127,9 @@ class Archive:
             at=now(),
             removed=list(plan.removed),
             documents=list(plan.documents),
-            passages=part.passages,
+            passages=list(part.passages),
             vectors=part.vectors().astype(np.float32).tobytes(),
-            sentences=part.sentences.spans,
+            sentences=list(part.sentences.spans),
             sentence_vectors=part.sentences.vectors.astype(np.float32).tobytes(),
         )
         manifest = self.index.manifest
@@ -237,10 +238,10 @@ def apply(index: Index, entry: Entry) -> Index:
     vectors = np.frombuffer(entry.vectors, dtype=np.float32).reshape(-1, dimension)
     sentence_vectors = np.frombuffer(entry.sentence_vectors, dtype=np.float32).reshape(-1, dimension)
     added = Part(
-        list(entry.passages),
+        Spans.of(entry.passages),
         flat(vectors, dimension),
         Postings.build(indexed_texts(entry.passages, docs, index.manifest.embed_title)),
-        SentencePart(list(entry.sentences), sentence_vectors.copy()),
+        SentencePart(Spans.of(entry.sentences), sentence_vectors.copy()),
     )
     recent = Part.join([index.recent.without(changed), added], dimension)
     base_dead = index.base_dead | {d for d in changed if d in index.base.doc_rows}

@@ -14,13 +14,14 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from qa.base.records import Document, Passage
+from qa.base.records import Document
 from qa.store import dense_index
 from qa.store.embedding import Vectors
 from qa.store.keyword import KeywordIndex
 from qa.store.manifest import Manifest
 from qa.store.part import Part, embed_input
 from qa.store.sentence_table import SentenceTable
+from qa.store.spans import Chained
 
 __all__ = ["Index", "Mask", "dense_vectors", "embed_input"]
 
@@ -37,7 +38,7 @@ class Index:
     recent: Part
     base_dead: frozenset[str] = frozenset()
     revision: int = 0
-    passages: list[Passage] = field(init=False, repr=False, compare=False)
+    passages: Chained = field(init=False, repr=False, compare=False)
     live: Mask | None = field(init=False, repr=False, compare=False)
     keyword: KeywordIndex = field(init=False, repr=False, compare=False)
     sentences: SentenceTable = field(init=False, repr=False, compare=False)
@@ -53,7 +54,7 @@ class Index:
         owner.update({doc_id: 1 for doc_id in self.recent.doc_rows})
         parts = (self.base.keyword, self.recent.keyword)
         k1, b = self.manifest.bm25_k1, self.manifest.bm25_b
-        object.__setattr__(self, "passages", self.base.passages + self.recent.passages)
+        object.__setattr__(self, "passages", Chained(self.base.passages, self.recent.passages))
         object.__setattr__(self, "live", live)
         object.__setattr__(self, "keyword", KeywordIndex(parts, live, k1=k1, b=b))
         object.__setattr__(self, "sentences", SentenceTable((self.base.sentences, self.recent.sentences), owner))

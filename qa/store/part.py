@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
-import msgspec
 import numpy as np
 
 from qa.base.errors import CorpusError
@@ -23,6 +22,7 @@ from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import Postings
 from qa.store.mapping import read_dense
 from qa.store.sentence_table import SentencePart, split_passages
+from qa.store.spans import Spans, doc_runs
 
 Progress = Callable[[str], None]
 
@@ -65,7 +65,7 @@ class Part:
     A compressed ``dense`` (IVF-PQ) comes with ``stored``: the float16 vectors it re-scores from and folds are made of.
     """
 
-    passages: list[Passage]
+    passages: Spans
     dense: faiss.Index
     keyword: Postings
     sentences: SentencePart
@@ -73,17 +73,12 @@ class Part:
     doc_rows: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "passages", Spans.of(self.passages))
         if not self.dense.ntotal == len(self.passages) == self.keyword.size:
             raise ValueError(
                 f"{len(self.passages)} passages, {self.dense.ntotal} vectors and {self.keyword.size} keyword rows"
             )
-        rows: dict[str, tuple[int, int]] = {}
-        for row, p in enumerate(self.passages):
-            first, _ = rows.get(p.doc_id, (row, row))
-            if first != row and self.passages[row - 1].doc_id != p.doc_id:
-                raise ValueError(f"the passages of document {p.doc_id!r} are not contiguous")
-            rows[p.doc_id] = (first, row + 1)
-        object.__setattr__(self, "doc_rows", rows)
+        object.__setattr__(self, "doc_rows", doc_runs(self.passages))
 
     @property
     def size(self) -> int:
@@ -94,7 +89,10 @@ class Part:
     def empty(cls, dimension: int) -> Part:
         """A part with no passages."""
         return cls(
-            [], flat(np.zeros((0, dimension), np.float32), dimension), Postings.build([]), _no_sentences(dimension)
+            Spans.of([]),
+            flat(np.zeros((0, dimension), np.float32), dimension),
+            Postings.build([]),
+            _no_sentences(dimension),
         )
 
     @classmethod
@@ -121,11 +119,11 @@ class Part:
             say(f"embedding the sentences of {len(passages)} passages (answers and the best-sentence signal)")
             spans = split_passages(passages, by_id)
             sentences = SentencePart(
-                spans, embed_all(encoder, [s.text for s in spans], settings.batch_size, "sentences", say)
+                Spans.of(spans), embed_all(encoder, [s.text for s in spans], settings.batch_size, "sentences", say)
             )
         else:
             sentences = _no_sentences(encoder.dimension)
-        return cls(passages, flat(vectors, encoder.dimension), Postings.build(inputs), sentences)
+        return cls(Spans.of(passages), flat(vectors, encoder.dimension), Postings.build(inputs), sentences)
 
     def vectors(self, rows: Sequence[int] | np.ndarray | None = None) -> Vectors:
         """The stored vectors of some rows (all when None)."""
@@ -143,9 +141,11 @@ class Part:
         gone = [d for d in doc_ids if d in self.doc_rows]
         if not gone:
             return self
-        keep = np.asarray([i for i, p in enumerate(self.passages) if p.doc_id not in doc_ids], dtype=np.int64)
+        gone_set = set(gone)
+        gone_docs = [i for i, d in enumerate(self.passages.doc_ids) if d in gone_set]
+        keep = np.flatnonzero(~np.isin(self.passages.doc, gone_docs)).astype(np.int64)
         return Part(
-            [self.passages[i] for i in keep],
+            self.passages.take(keep),
             flat(self.vectors(keep), self.dense.d),
             self.keyword.select(keep),
             self.sentences.without(set(gone)),
@@ -156,7 +156,7 @@ class Part:
         """One part holding the passages of several, in order."""
         vectors = [p.vectors() for p in parts if p.size]
         return Part(
-            [x for p in parts for x in p.passages],
+            Spans.join([p.passages for p in parts]),
             flat(np.vstack(vectors) if vectors else np.zeros((0, dimension), np.float32), dimension),
             Postings.join([p.keyword for p in parts]),
             SentencePart.join([p.sentences for p in parts], dimension),
@@ -167,18 +167,16 @@ class Part:
         faiss.write_index(self.dense, str(folder / names["dense"]))
         if self.stored is not None:
             dense_index.save_stored(folder / names["vectors"], self.stored)
-        encoder = msgspec.json.Encoder()
-        (folder / names["passages"]).write_bytes(b"".join(encoder.encode(p) + b"\n" for p in self.passages))
+        self.passages.save(folder / names["passages"])
         self.keyword.save(folder / names["keyword"])
         self.sentences.save(folder / names["sentences"], folder / names["sentence_vectors"])
 
     @classmethod
     def load(cls, folder: Path, names: dict[str, str]) -> Part:
         """Read a part written by :meth:`save`, its vectors and postings memory-mapped (see qa/store/mapping.py)."""
-        lines = (folder / names["passages"]).read_bytes().splitlines()
         compressed = "vectors" in names
         return cls(
-            msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage]),
+            Spans.load(folder / names["passages"]),
             dense_index.read(folder / names["dense"]) if compressed else read_dense(folder / names["dense"]),
             Postings.load(folder / names["keyword"]),
             SentencePart.load(folder / names["sentences"], folder / names["sentence_vectors"]),
@@ -204,4 +202,4 @@ class Part:
 
 def _no_sentences(dimension: int) -> SentencePart:
     """An empty sentence part."""
-    return SentencePart([], np.zeros((0, dimension), dtype=np.float32))
+    return SentencePart(Spans.of([]), np.zeros((0, dimension), dtype=np.float32))

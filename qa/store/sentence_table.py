@@ -7,61 +7,99 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from qa.base.records import Document, Passage
 from qa.base.sentences import split_sentences
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.mapping import mapped
+from qa.store.spans import Spans
 
 MIN_WORDS = 4
-ByDoc = dict[str, list[tuple[int, int, int]]]
+Rows = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class SentencePart:
-    """The sentences of some documents' passages: row i of ``vectors`` is ``spans[i]``."""
+    """The sentences of some documents' passages: row i of ``vectors`` is ``spans[i]``.
 
-    spans: list[Passage]
+    Rows are also kept sorted by document and start (``order``), so the sentences inside a passage are found by
+    binary search, with no object per sentence.
+    """
+
+    spans: Spans
     vectors: Vectors
-    by_doc: ByDoc = field(init=False, repr=False, compare=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _order: Rows = field(init=False, repr=False, compare=False)
+    _first: Rows = field(init=False, repr=False, compare=False)
+    _starts: Rows = field(init=False, repr=False, compare=False)
+    _ends: Rows = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.vectors) != len(self.spans):
-            raise ValueError(f"{len(self.spans)} sentences but {len(self.vectors)} sentence vectors")
-        by_doc: ByDoc = {}
-        for row, span in enumerate(self.spans):
-            by_doc.setdefault(span.doc_id, []).append((span.start, span.end, row))
-        for rows in by_doc.values():
-            rows.sort()
-        object.__setattr__(self, "by_doc", by_doc)
+        spans = Spans.of(self.spans)
+        object.__setattr__(self, "spans", spans)
+        if len(self.vectors) != len(spans):
+            raise ValueError(f"{len(spans)} sentences but {len(self.vectors)} sentence vectors")
+        doc, start, end = np.asarray(spans.doc), np.asarray(spans.start), np.asarray(spans.end)
+        order = np.lexsort((np.arange(len(doc)), end, start, doc)).astype(np.int64)
+        first = np.searchsorted(doc[order], np.arange(len(spans.doc_ids) + 1), side="left").astype(np.int64)
+        object.__setattr__(self, "_index", {d: i for i, d in enumerate(spans.doc_ids)})
+        object.__setattr__(self, "_order", order)
+        object.__setattr__(self, "_first", first)
+        object.__setattr__(self, "_starts", start[order])
+        object.__setattr__(self, "_ends", end[order])
+
+    def has(self, doc_id: str) -> bool:
+        """True when some sentence of the document is in this part."""
+        return doc_id in self._index
+
+    def documents(self) -> list[str]:
+        """The documents with sentences in this part."""
+        return list(self._index)
+
+    def rows_within(self, doc_id: str, start: int, end: int) -> list[int]:
+        """Rows of the document's sentences lying inside ``start:end``, in text order."""
+        i = self._index.get(doc_id)
+        if i is None:
+            return []
+        a, b = int(self._first[i]), int(self._first[i + 1])
+        starts = self._starts[a:b]
+        lo, hi = a + int(np.searchsorted(starts, start, "left")), a + int(np.searchsorted(starts, end, "left"))
+        return [int(r) for r in self._order[lo:hi][self._ends[lo:hi] <= end]]
+
+    def rows_of(self, doc_ids: Collection[str]) -> Rows:
+        """Rows of the sentences of some documents, ascending."""
+        wanted = [self._index[d] for d in doc_ids if d in self._index]
+        return np.flatnonzero(np.isin(np.asarray(self.spans.doc), wanted)).astype(np.int64)
 
     def without(self, doc_ids: Collection[str]) -> SentencePart:
         """This part less the sentences of some documents."""
-        keep = [i for i, s in enumerate(self.spans) if s.doc_id not in doc_ids]
-        return SentencePart([self.spans[i] for i in keep], self.vectors[keep])
+        gone = self.rows_of(set(doc_ids))
+        if not len(gone):
+            return self
+        keep = np.setdiff1d(np.arange(len(self.spans), dtype=np.int64), gone)
+        return SentencePart(self.spans.take(keep), self.vectors[keep])
 
     @staticmethod
     def join(parts: list[SentencePart], dimension: int) -> SentencePart:
         """One part holding the sentences of several."""
-        spans = [s for p in parts for s in p.spans]
+        spans = Spans.join([p.spans for p in parts])
         vectors = [p.vectors for p in parts if len(p.spans)]
+        if len(vectors) == 1:
+            return SentencePart(spans, vectors[0])
         return SentencePart(spans, np.vstack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32))
 
     def save(self, spans_path: Path, vectors_path: Path) -> None:
-        """Write spans (JSON Lines) and vectors (.npy)."""
-        encoder = msgspec.json.Encoder()
-        spans_path.write_bytes(b"".join(encoder.encode(s) + b"\n" for s in self.spans))
+        """Write spans (a folder of arrays, see qa/store/spans.py) and vectors (.npy)."""
+        self.spans.save(spans_path)
         with vectors_path.open("wb") as fh:
             np.save(fh, self.vectors, allow_pickle=False)
 
     @classmethod
     def load(cls, spans_path: Path, vectors_path: Path) -> SentencePart:
-        """Read spans and vectors written by :meth:`save` (the vectors memory-mapped)."""
-        lines = spans_path.read_bytes().splitlines()
-        spans = msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage])
-        return cls(spans, mapped(vectors_path, np.float32))
+        """Read spans and vectors written by :meth:`save` (both memory-mapped)."""
+        return cls(Spans.load(spans_path), mapped(vectors_path, np.float32))
 
 
 def split_passages(passages: list[Passage], docs: dict[str, Document]) -> list[Passage]:
@@ -93,17 +131,16 @@ class SentenceTable:
 
     def __post_init__(self) -> None:
         offsets: list[int] = []
-        dead: list[int] = []
+        dead: list[Rows] = []
         total = 0
         for i, part in enumerate(self.parts):
             offsets.append(total)
             if self.owner is not None:
-                for doc_id, rows in part.by_doc.items():
-                    if self.owner.get(doc_id) != i:
-                        dead.extend(total + row for _, _, row in rows)
+                owner = self.owner
+                dead.append(total + part.rows_of([d for d in part.documents() if owner.get(d) != i]))
             total += len(part.spans)
         object.__setattr__(self, "_offsets", tuple(offsets))
-        object.__setattr__(self, "_dead", np.asarray(dead, dtype=np.int64))
+        object.__setattr__(self, "_dead", np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64))
 
     @classmethod
     def build(
@@ -117,12 +154,12 @@ class SentenceTable:
         """Split every passage into sentences and embed them, reporting progress on long runs."""
         spans = split_passages(passages, docs)
         vectors = embed_all(encoder, [s.text for s in spans], batch_size, "sentences", say or (lambda _msg: None))
-        return cls((SentencePart(spans, vectors),))
+        return cls((SentencePart(Spans.of(spans), vectors),))
 
     @property
-    def spans(self) -> list[Passage]:
+    def spans(self) -> Spans:
         """Every row's span, live or not."""
-        return [s for p in self.parts for s in p.spans]
+        return Spans.join([p.spans for p in self.parts])
 
     @property
     def vectors(self) -> Vectors:
@@ -170,16 +207,12 @@ class SentenceTable:
     def rows_in(self, passage: Passage) -> list[int]:
         """Rows of the live sentences lying inside a passage, in text order."""
         if self.owner is None:
-            found = [(i, p.by_doc[passage.doc_id]) for i, p in enumerate(self.parts) if passage.doc_id in p.by_doc]
+            found = [i for i, p in enumerate(self.parts) if p.has(passage.doc_id)]
         else:
             i = self.owner.get(passage.doc_id)
-            found = [] if i is None else [(i, self.parts[i].by_doc.get(passage.doc_id, []))]
-        out = []
-        for i, rows in found:
-            first = bisect.bisect_left(rows, (passage.start, -1, -1))
-            for start, end, row in rows[first:]:
-                if start >= passage.end:
-                    break
-                if end <= passage.end:
-                    out.append(self._offsets[i] + row)
-        return out
+            found = [] if i is None else [i]
+        return [
+            self._offsets[i] + row
+            for i in found
+            for row in self.parts[i].rows_within(passage.doc_id, passage.start, passage.end)
+        ]

@@ -24,6 +24,7 @@ from qa.store.encoders import open_encoder
 from qa.store.keyword import Postings
 from qa.store.part import Part, chunker_for, flat, indexed_texts
 from qa.store.sentence_table import SentencePart, split_passages
+from qa.store.spans import Spans
 
 Batch = Mapping[str, Any]
 Columns = dict[str, np.ndarray]
@@ -139,10 +140,10 @@ def write_shard(batch: Batch, staging: str, dimension: int) -> Columns:
     inputs = [t for i in order for t in msgspec.json.decode(batch["inputs"][i], type=list[str])]
     spans = [s for i in order for s in msgspec.json.decode(batch["sentences"][i], type=list[Passage])]
     part = Part(
-        passages,
+        Spans.of(passages),
         flat(_vectors([batch["vectors"][i] for i in order], dimension), dimension),
         Postings.build(inputs),
-        SentencePart(spans, _vectors([batch["sentence_vectors"][i] for i in order], dimension)),
+        SentencePart(Spans.of(spans), _vectors([batch["sentence_vectors"][i] for i in order], dimension)),
     )
     folder = Path(staging) / f"shard-{seqs[0]:010d}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -141,10 +141,10 @@ def save(index: Index, folder: Path, settings: BuildSettings, *, progress: Progr
     gen = index.manifest.generation
     files = {
         "dense": f"dense-{gen}.faiss",
-        "passages": f"passages-{gen}.jsonl",
+        "passages": f"passages-{gen}",
         "documents": f"documents-{gen}.jsonl",
         "keyword": f"keyword-{gen}",
-        "sentences": f"sentences-{gen}.jsonl",
+        "sentences": f"sentences-{gen}",
         "sentence_vectors": f"sentence-vectors-{gen}.npy",
     }
     base = index.base.without(index.base_dead) if index.base_dead else index.base

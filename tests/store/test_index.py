@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import faiss
-import msgspec
 import numpy as np
 import pytest
 from conftest import SEEDS
@@ -16,7 +15,6 @@ from conftest import SEEDS
 import qa.store.snapshot
 from qa.base.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.base.files import TMP_PREFIX
-from qa.base.records import Passage
 from qa.base.settings import Settings
 from qa.service.lifecycle import ensure
 from qa.store.archive import read as load_index
@@ -24,6 +22,7 @@ from qa.store.embedding import Encoder
 from qa.store.index import Index, dense_vectors, embed_input
 from qa.store.manifest import FORMAT_VERSION, MANIFEST
 from qa.store.snapshot import build
+from qa.store.spans import Spans
 
 GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-")
 
@@ -97,8 +96,7 @@ def test_build_writes_manifest_and_named_files(settings: Settings, fake_encoder:
 def test_passage_row_i_is_vector_i(settings: Settings, fake_encoder: Encoder) -> None:
     index = build(settings.build, fake_encoder)
     files = index.manifest.files
-    rows = (settings.build.index_dir / files["passages"]).read_bytes().splitlines()
-    passages = [msgspec.json.decode(row, type=Passage) for row in rows]
+    passages = list(Spans.load(settings.build.index_dir / files["passages"]))
     lines = (settings.build.index_dir / files["documents"]).read_text().splitlines()
     docs = {d["id"]: d for d in map(json.loads, lines)}
     dense = faiss.read_index(str(settings.build.index_dir / files["dense"]))
@@ -195,7 +193,7 @@ def test_unreadable_manifest_is_a_mismatch_and_can_be_rebuilt(settings: Settings
 
 def test_damaged_index_is_a_mismatch(settings: Settings, fake_encoder: Encoder) -> None:
     index = build(settings.build, fake_encoder)
-    (settings.build.index_dir / index.manifest.files["passages"]).write_text("", encoding="utf-8")
+    (settings.build.index_dir / index.manifest.files["passages"] / "text.bin").write_text("", encoding="utf-8")
     with pytest.raises(IndexMismatch, match="qa index"):
         load_index(settings.build, fake_encoder)
     (settings.build.index_dir / index.manifest.files["dense"]).unlink()
