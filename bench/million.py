@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -412,7 +411,7 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
     """Serve the built index and ask real questions one at a time; latency, memory, answers found."""
     index_dir = Path(args.index)
     asked = questions(args.questions + args.warmup)
-    latencies, answered, timings = [], 0, []
+    latencies, answered = [], 0
     with server(index_dir, index_dir.parent / "empty-corpus", index_dir.parent / "serve.log") as (port, pid, ready):
         rss0, pss0 = memory_mb(pid)
         with httpx.Client(
@@ -420,7 +419,7 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
         ) as client:
             for i, q in enumerate(asked):
                 began = time.perf_counter()
-                r = client.post("/ask", json={"question": q, "top_k": 10, "explain": True})
+                r = client.post("/ask", json={"question": q, "top_k": 10})
                 took = (time.perf_counter() - began) * 1000
                 r.raise_for_status()
                 if i < args.warmup:
@@ -428,14 +427,7 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
                 latencies.append(took)
                 body = r.json()
                 answered += bool(body.get("answerable"))
-                explain = body.get("explain") or {}
-                timings.append({k: explain[k] for k in ("embed_ms", "search_ms", "answer_ms") if k in explain})
         rss, pss = memory_mb(pid)
-    stage = {
-        k: statistics.median(t[k] for t in timings if k in t)
-        for k in ("embed_ms", "search_ms", "answer_ms")
-        if any(k in t for t in timings)
-    }
     return {
         "p50": pct(latencies, 50),
         "p99": pct(latencies, 99),
@@ -446,7 +438,6 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
         "rss_ready": rss0,
         "pss_ready": pss0,
         "ready_s": ready,
-        "stages_ms": stage,
     }
 
 
@@ -555,10 +546,7 @@ def report(
     print(f"\n{'figure':64} {'measured':>18} {'goal':>10}  met")
     for name, value, goal, met in rows:
         print(f"{name:64} {value:>18} {goal:>10}  {'' if met is None else ('yes' if met else 'NO')}")
-    print(
-        f"\nserver ready in {served['ready_s']:.1f} s; {served['answerable']} of {served['n']} answered; "
-        f"median inside /ask: {served['stages_ms']}"
-    )
+    print(f"\nserver ready in {served['ready_s']:.1f} s; {served['answerable']} of {served['n']} answered")
     print(
         f"neighbours of real questions (exact): mean cosine top-1 {check['cos1']:.3f}, top-10 {check['cos10']:.3f}, "
         f"top-100 {check['cos100']:.3f}; share of real passages in the top 10: {check['real_share_top10']:.3f}"
