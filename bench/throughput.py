@@ -130,6 +130,18 @@ def memory_mb(root: int) -> tuple[float, float]:
     return pss / 1024, rss / 1024
 
 
+def cpu_seconds(root: int) -> float:
+    """User plus system CPU time in seconds of a process tree (the processes alive now)."""
+    total = 0
+    for pid in tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wait_ready(proc: subprocess.Popen[bytes], port: int, path: str, log: Path) -> None:
     """Wait until ``GET path`` answers 200, or fail with the server's log when it exits or takes too long."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -160,8 +172,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def measure(server: Server, args: argparse.Namespace, client: str, work: Path) -> tuple[loadgen.Load, float, float]:
-    """Start the server alone, warm it up, load it, read its memory, stop it."""
+Result = tuple[loadgen.Load, float, float, float]  # the load, PSS MB, RSS MB, server CPU ms per request
+
+
+def measure(server: Server, args: argparse.Namespace, client: str, work: Path) -> Result:
+    """Start the server alone, warm it up, load it, read its memory and CPU time, stop it."""
     port = free_port()
     command = [*server.command, "--port", str(port)] if "--port" not in server.command else server.command
     if "{port}" in " ".join(command):
@@ -174,13 +189,15 @@ def measure(server: Server, args: argparse.Namespace, client: str, work: Path) -
         warm = loadgen.run(port, server.requests, args.warmup, args.concurrency, client=client, timeout=60)
         if warm.bad:
             raise RuntimeError(f"{server.name}: {warm.bad} bad responses in the warm-up; see {log}")
+        before = cpu_seconds(proc.pid)
         load = loadgen.run(port, server.requests, args.requests, args.concurrency, client=client, timeout=60)
+        cpu_ms = (cpu_seconds(proc.pid) - before) * 1000 / max(1, load.completed)
         pss, rss = memory_mb(proc.pid)
     finally:
         stop(proc)
     if load.bad or load.completed < args.requests:
         raise RuntimeError(f"{server.name}: {load.bad} bad, {load.completed} of {args.requests} completed; see {log}")
-    return load, pss, rss
+    return load, pss, rss, cpu_ms
 
 
 def servers(name: str, args: argparse.Namespace, work: Path) -> list[Server]:
@@ -195,6 +212,10 @@ def servers(name: str, args: argparse.Namespace, work: Path) -> list[Server]:
     out = [Server("ours", serve, env, "/readyz", ours)]
     if args.one_worker:
         out.append(Server("ours --workers 1", [*serve, "--workers", "1"], env, "/readyz", ours))
+    for variant in args.variant:  # NAME:QA_X=1,QA_Y=2
+        label, _, assignments = variant.partition(":")
+        extra = dict(pair.split("=", 1) for pair in assignments.split(",") if pair)
+        out.append(Server(f"ours {label}", serve, {**env, **extra}, "/readyz", ours))
     if not args.no_txtai:
         python = peer_txtai.ensure_venv(CACHE / "venvs" / "txtai")
         index = peer_txtai.ensure_index(python, texts, work / "txtai")
@@ -205,20 +226,22 @@ def servers(name: str, args: argparse.Namespace, work: Path) -> list[Server]:
     return out
 
 
-def report(name: str, results: dict[str, list[tuple[loadgen.Load, float, float]]]) -> None:
+def report(name: str, results: dict[str, list[Result]]) -> None:
     """Medians per server, the ratio to txtai per round, p99/p50."""
     median: Callable[[list[float]], float] = statistics.median
     print(f"\n{name}: medians over {len(next(iter(results.values())))} rounds")
-    print(f"{'server':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'PSS MB':>8} {'RSS MB':>8}")
+    head = ("server", "req/s", "p50 ms", "p99 ms", "p99/p50", "PSS MB", "RSS MB", "CPU ms/req")
+    print(f"{head[0]:<18} " + " ".join(f"{h:>8}" for h in head[1:]))
     for server, runs in results.items():
-        rate = median([r.rate for r, _, _ in runs])
-        p50, p99 = median([r.p50_ms for r, _, _ in runs]), median([r.p99_ms for r, _, _ in runs])
-        pss, rss = median([p for _, p, _ in runs]), median([r for _, _, r in runs])
-        print(f"{server:<18} {rate:8.1f} {p50:8.1f} {p99:8.1f} {p99 / p50:8.2f} {pss:8.0f} {rss:8.0f}")
+        rate = median([r.rate for r, *_ in runs])
+        p50, p99 = median([r.p50_ms for r, *_ in runs]), median([r.p99_ms for r, *_ in runs])
+        pss, rss, cpu = (median([run[i] for run in runs]) for i in (1, 2, 3))
+        line = f"{rate:8.1f} {p50:8.1f} {p99:8.1f} {p99 / p50:8.2f} {pss:8.0f} {rss:8.0f} {cpu:8.1f}"
+        print(f"{server:<18} {line}")
     if "txtai" in results:
         for server, runs in results.items():
             if server != "txtai":
-                ratios = [a.rate / b.rate for (a, _, _), (b, _, _) in zip(runs, results["txtai"], strict=True)]
+                ratios = [a[0].rate / b[0].rate for a, b in zip(runs, results["txtai"], strict=True)]
                 each = ", ".join(f"{x:.2f}" for x in ratios)
                 print(f"{server} / txtai req/s: median {median(ratios):.2f} (rounds {each})")
 
@@ -235,6 +258,9 @@ def main() -> None:
     ap.add_argument("--client", choices=["auto", "wrk", "asyncio"], default="auto", help="load generator")
     ap.add_argument("--one-worker", action=argparse.BooleanOptionalAction, default=True, help="also ours, 1 worker")
     ap.add_argument("--no-txtai", action="store_true", help="ours only (no peer venv needed)")
+    ap.add_argument(
+        "--variant", action="append", default=[], help="another server of ours, e.g. 'rt2:QA_REQUEST_THREADS=2'"
+    )
     args = ap.parse_args()
     client = loadgen.pick_client(args.client)
     print(f"load: {client}, concurrency {args.concurrency}, {args.requests} requests after {args.warmup} warm-up")
@@ -243,14 +269,14 @@ def main() -> None:
         work = CACHE / "throughput" / name
         work.mkdir(parents=True, exist_ok=True)
         plan = servers(name, args, work)
-        results: dict[str, list[tuple[loadgen.Load, float, float]]] = {s.name: [] for s in plan}
+        results: dict[str, list[Result]] = {s.name: [] for s in plan}
         for round_no in range(1, args.rounds + 1):
             for server in plan:
-                load, pss, rss = measure(server, args, client, work)
-                results[server.name].append((load, pss, rss))
+                load, pss, rss, cpu = result = measure(server, args, client, work)
+                results[server.name].append(result)
                 print(
                     f"  round {round_no} {server.name:<18} {load.rate:7.1f} req/s  p50 {load.p50_ms:6.1f} ms  "
-                    f"p99 {load.p99_ms:6.1f} ms  PSS {pss:5.0f} MB  RSS {rss:5.0f} MB",
+                    f"p99 {load.p99_ms:6.1f} ms  PSS {pss:5.0f} MB  RSS {rss:5.0f} MB  CPU {cpu:5.1f} ms/req",
                     flush=True,
                 )
         report(name, results)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from qa.base.records import Document, Hit
 from qa.base.settings import AnswerSettings
@@ -66,6 +67,7 @@ INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
+@lru_cache(maxsize=8192)  # passages and titles recur from question to question; the patterns are slow to run
 def instruction_like(text: str) -> str | None:
     """The label of the first injection pattern in ``text`` (a passage trying to instruct the model), or None."""
     for label, pattern in INJECTION_PATTERNS:

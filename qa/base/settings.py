@@ -188,12 +188,15 @@ class HttpSettings:
     refresh_seconds: float = 1.0
     otel: bool = False
     workers: int = 0  # `qa serve` worker processes; 0: one per core
+    request_threads: int = 0  # threads running request handlers per process; 0: Python's default, min(32, cores + 4)
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""
         check_finite(self)
         if self.workers < 0:
             bad("workers", self.workers, "must be >= 0 (0: one worker process per core)")
+        if self.request_threads < 0:
+            bad("request_threads", self.request_threads, "must be >= 0 (0: Python's default thread pool)")
         check_positive(self, "max_body_bytes", "max_write_bytes", "body_timeout")
         if self.refresh_seconds < 0:
             bad("refresh_seconds", self.refresh_seconds, "must be >= 0 (0: never look for other processes' writes)")

@@ -28,6 +28,22 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def terms(text: str) -> list[str]:
     """Lowercased, stemmed terms of ``text`` without stopwords (``Pakistan's`` -> ``pakistan``)."""
+    if len(text) <= CACHED_LENGTH:
+        return list(_cached_terms(text))
+    return _terms(text)
+
+
+CACHED_LENGTH = 600  # questions and sentences, which every answer reads again; not whole passages or articles
+
+
+@lru_cache(maxsize=16384)
+def _cached_terms(text: str) -> tuple[str, ...]:
+    """The terms of a short text, kept for the next request that reads it."""
+    return tuple(_terms(text))
+
+
+def _terms(text: str) -> list[str]:
+    """Lowercased, stemmed terms of ``text`` without stopwords."""
     words = [w.split("'")[0].split("’")[0] for w in _TERM.findall(text.lower())]
     stemmed: list[str] = _stemmer().stemWords([w for w in words if w and w not in _STOP])
     return stemmed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 
 from qa.answers import decision
 from qa.answers import extractive as answer
@@ -53,7 +54,7 @@ class Engine:
             else settings.answers.abstain_threshold
         )
         self._models: dict[str, LanguageModel] = {}
-        self._count = token_counter(settings.build.encoding)
+        self._count = lru_cache(maxsize=8192)(token_counter(settings.build.encoding))  # passages recur in prompts
 
     @classmethod
     def open(

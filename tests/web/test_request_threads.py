@@ -1,0 +1,62 @@
+"""QA_REQUEST_THREADS: the sync handlers of a process run on that many threads, so requests in flight queue for them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import served
+from litestar import get
+
+from qa.base.errors import ConfigError
+from qa.base.settings import Settings
+from qa.web.app import create_app
+
+running: list[int] = [0, 0]  # in flight now, most at once
+names: set[str] = set()
+lock = threading.Lock()
+
+
+@get("/busy", sync_to_thread=True)
+def busy() -> dict[str, str]:
+    """A slow sync handler that records how many of it run at once, and on which threads."""
+    with lock:
+        running[0] += 1
+        running[1] = max(running)
+        names.add(threading.current_thread().name)
+    time.sleep(0.3)
+    with lock:
+        running[0] -= 1
+    return {"ok": "yes"}
+
+
+@pytest.mark.parametrize("threads", [2, 0])
+def test_sync_handlers_run_on_the_request_threads(
+    seed_settings: Settings, fake_encoder: Any, tmp_path: Path, threads: int
+) -> None:
+    running[:] = [0, 0]
+    names.clear()
+    settings = seed_settings.replace(index_dir=tmp_path / "none", request_threads=threads)
+    app = create_app(settings, encoder=fake_encoder, handlers=[busy])
+    with served(app, log_level="warning") as port, ThreadPoolExecutor(6) as pool:
+
+        def call(_: int) -> int:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                return client.get("/busy", timeout=10).status_code
+
+        assert list(pool.map(call, range(6))) == [200] * 6
+    if threads:
+        assert running[1] == threads  # the other requests waited for a thread
+    else:
+        assert running[1] > 2  # Python's default pool, min(32, cores + 4) threads
+    assert all(name.startswith("qa-request") for name in names) == (threads > 0)
+
+
+def test_request_threads_must_not_be_negative() -> None:
+    with pytest.raises(ConfigError, match="request_threads"):
+        Settings.of(request_threads=-1)
