@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 MONTHS = (
     "January",
@@ -69,6 +70,22 @@ _DATES = (
 
 def figures(text: str) -> set[str]:
     """Numbers (``1,200`` -> 1200, ``twenty-five`` -> 25, ``5th`` -> 5), magnitudes and months named in a text."""
+    if len(text) <= CACHED_LENGTH:
+        return set(_cached_figures(text))
+    return _figures(text)
+
+
+CACHED_LENGTH = 600  # sentences and questions, read again by every answer that considers them
+
+
+@lru_cache(maxsize=16384)
+def _cached_figures(text: str) -> frozenset[str]:
+    """The figures of a short text, kept for the next request that reads it."""
+    return frozenset(_figures(text))
+
+
+def _figures(text: str) -> set[str]:
+    """Numbers, magnitudes and months named in a text."""
     found = {m.group(0).replace(",", "").rstrip(".").removesuffix(".0") for m in _DIGITS.finditer(text)}
     for word in _WORD.findall(text.lower()):
         tens, _, unit = word.partition("-")

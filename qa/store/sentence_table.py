@@ -18,6 +18,7 @@ from qa.store.spans import Spans
 
 MIN_WORDS = 4
 Rows = npt.NDArray[np.int64]
+INSIDE_KEPT = 50_000  # passages whose sentence rows a table keeps once found (the first asked about; bounds memory)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class SentenceTable:
     owner: dict[str, int] | None = None
     _offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _dead: np.ndarray = field(init=False, repr=False, compare=False)
+    _inside: dict[tuple[str, int, int], tuple[int, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         offsets: list[int] = []
@@ -141,6 +143,7 @@ class SentenceTable:
             total += len(part.spans)
         object.__setattr__(self, "_offsets", tuple(offsets))
         object.__setattr__(self, "_dead", np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64))
+        object.__setattr__(self, "_inside", {})
 
     @classmethod
     def build(
@@ -205,6 +208,16 @@ class SentenceTable:
         return sum(len(p.spans) for p in self.parts) - len(self._dead)
 
     def rows_in(self, passage: Passage) -> list[int]:
+        """Rows of the live sentences lying inside a passage, in text order (kept for the passages asked about)."""
+        key = (passage.doc_id, passage.start, passage.end)
+        found = self._inside.get(key)
+        if found is None:
+            found = tuple(self._rows_in(passage))
+            if len(self._inside) < INSIDE_KEPT:
+                self._inside[key] = found
+        return list(found)
+
+    def _rows_in(self, passage: Passage) -> list[int]:
         """Rows of the live sentences lying inside a passage, in text order."""
         if self.owner is None:
             found = [i for i, p in enumerate(self.parts) if p.has(passage.doc_id)]
