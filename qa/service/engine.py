@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -268,6 +269,7 @@ class Engine:
             model=self.encoder.name,
             generation=index.manifest.generation,
             revision=index.revision,
+            pid=os.getpid(),
         )
 
     def models(self) -> tuple[str, ...]:

@@ -79,7 +79,7 @@ class Health(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct, kw_only=True):
-    """Body of ``GET /readyz`` once the engine is loaded."""
+    """Body of ``GET /readyz`` once the engine is loaded; ``pid`` is the process that answered (which worker)."""
 
     status: str
     documents: int
@@ -87,6 +87,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     model: str
     generation: str
     revision: int = 0
+    pid: int = 0
 
 
 class ScoresOut(msgspec.Struct, kw_only=True):

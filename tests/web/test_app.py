@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -191,6 +192,7 @@ def test_health_ready_and_openapi(client: TestClient[Any], seed_index: Index) ->
         "model": seed_index.manifest.model,
         "generation": seed_index.manifest.generation,
         "revision": 0,
+        "pid": os.getpid(),  # the process that answered: the test client runs the app in this one
     }
     schema = client.get("/schema/openapi.json")
     assert schema.status_code == 200
