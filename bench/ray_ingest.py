@@ -1,14 +1,16 @@
 """`qa index --ray` with 1 and 2 local Ray workers against a plain `qa index`, as whole processes, interleaved.
 
 Each run is a fresh `qa index` process into a fresh index folder that holds only the model's ONNX export (warm
-cache, copied in beforehand), timed from start to exit. Rounds interleave the three ways (plain, ray with
-QA_RAY_WORKERS=1, ray with QA_RAY_WORKERS=2) over a tiny corpus (one short seed article: what start-up costs) and
-the measured corpus (default: the eight SQuAD 2.0 articles of ../shared/bench/squad2/corpus). ``--split N`` also
-measures a corpus derived from it: each article cut at paragraph breaks into documents of N paragraphs (same text,
-more and smaller documents, so the work spreads more evenly over the workers).
+cache, copied in beforehand), timed from start to exit. Rounds interleave four ways (plain, plain on one ONNX
+thread as a Ray worker runs, ray with QA_RAY_WORKERS=1, ray with QA_RAY_WORKERS=2) over a tiny corpus (one short
+seed article: what start-up costs) and the measured corpus (default: the eight SQuAD 2.0 articles of
+../shared/bench/squad2/corpus). ``--split N`` also measures a corpus derived from it: each article cut at paragraph
+breaks into documents of N paragraphs (same text, more and smaller documents, so the work spreads more evenly over
+the workers).
 
 Printed: medians per way and corpus, passages/s, the speedup of 2 workers over 1, Ray's fixed start-up cost, and a
-labelled extrapolation to more nodes of this size, from a two-point fit ``T(w) = serial + work / w``.
+labelled extrapolation to more nodes of this size: ``T(w) = fixed + work / w``, the fixed part being a ray1 run over
+the tiny corpus and the work the rest of a ray1 run over the measured one.
 
     .venv/bin/python bench/ray_ingest.py --rounds 2
 """
@@ -30,19 +32,27 @@ from pathlib import Path
 from qa.store.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "bench" / "squad2" / "corpus"
+# ../shared beside the checkout (or beside the folder of worktrees holding it)
+SQUAD = next(
+    (p for p in (ROOT.parent / "shared/bench/squad2/corpus", ROOT.parents[1] / "shared/bench/squad2/corpus")
+     if p.is_dir()), ROOT.parent / "shared/bench/squad2/corpus",
+)  # fmt: skip
 TINY = ROOT / "seeds" / "003_3ad3cec4be3d9008.txt"
-WAYS = {"plain": None, "ray1": "1", "ray2": "2"}
+# settings of each way; "plain1" is plain `qa index` on one ONNX thread, as each Ray worker runs
+WAYS: dict[str, dict[str, str]] = {
+    "plain": {},
+    "plain1": {"QA_THREADS": "1"},
+    "ray1": {"QA_RAY_WORKERS": "1"},
+    "ray2": {"QA_RAY_WORKERS": "2"},
+}
 RUN_SECONDS = 900
 
 
-def environment(ray_tmp: Path, ray_workers: str | None) -> dict[str, str]:
-    """A child's environment: this checkout first, no QA_* settings but the Ray workers, Ray's files under ray_tmp."""
+def environment(ray_tmp: Path, settings: dict[str, str]) -> dict[str, str]:
+    """A child's environment: this checkout first, only the way's QA_* settings, Ray's files under ray_tmp."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", RAY_TMPDIR=str(ray_tmp), RAY_AUTH_MODE="token")
-    if ray_workers is not None:
-        env["QA_RAY_WORKERS"] = ray_workers
-    return env
+    return env | settings
 
 
 def run(way: str, corpus: Path, scratch: Path, onnx: Path, ray_tmp: Path) -> tuple[float, int]:
@@ -50,7 +60,7 @@ def run(way: str, corpus: Path, scratch: Path, onnx: Path, ray_tmp: Path) -> tup
     index = Path(tempfile.mkdtemp(prefix="index-", dir=scratch))
     shutil.copytree(onnx, index / "onnx")
     argv = [sys.executable, "-m", "qa.terminal.cli", "index", "--corpus", str(corpus), "--index", str(index)]
-    if WAYS[way] is not None:
+    if way.startswith("ray"):
         argv.append("--ray")
     began = time.perf_counter()
     with subprocess.Popen(
@@ -86,12 +96,6 @@ def split_corpus(source: Path, paragraphs: int, folder: Path) -> Path:
     return folder
 
 
-def fit(one: float, two: float) -> tuple[float, float]:
-    """``serial`` and ``work`` of ``T(w) = serial + work / w`` through the medians at 1 and 2 workers."""
-    work = 2 * (one - two)
-    return one - work, work
-
-
 def main() -> None:
     """Warm up, run the rounds, print the table and the extrapolation."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,7 +118,7 @@ def main() -> None:
         warm = scratch / "warm"  # an untimed build exports the model once; every run copies the export
         subprocess.run(
             [sys.executable, "-m", "qa.terminal.cli", "index", "--corpus", str(tiny), "--index", str(warm)],
-            env=environment(ray_tmp, None), check=True, capture_output=True, timeout=RUN_SECONDS,
+            env=environment(ray_tmp, {}), check=True, capture_output=True, timeout=RUN_SECONDS,
         )  # fmt: skip
         for way in WAYS:  # untimed: the page cache holds every library each way loads
             run(way, tiny, scratch, warm / "onnx", ray_tmp)
@@ -127,7 +131,7 @@ def main() -> None:
                     times.setdefault((name, way), []).append(seconds)
                     passages[name] = count
                     print(f"round {r + 1} {name:>8} {way:>5}: {seconds:6.1f} s, {count} passages", flush=True)
-    print(f"\nmedians of {rounds} rounds, whole `qa index` processes (plain: 2 ONNX threads; ray: 1 thread per worker)")
+    print(f"\nmedians of {rounds} rounds, whole `qa index` processes (plain: 2 ONNX threads; plain1 and ray: 1)")
     medians = {key: statistics.median(values) for key, values in times.items()}
     for name in corpora:
         row = [f"{way} {medians[name, way]:.1f} s ({passages[name] / medians[name, way]:.1f} passages/s)"
@@ -140,27 +144,32 @@ def main() -> None:
         if name == "tiny":
             continue
         one, two, plain = medians[name, "ray1"], medians[name, "ray2"], medians[name, "plain"]
-        print(f"{name}: 2 workers vs 1: {one / two:.2f}x; ray2 vs plain: {plain / two:.2f}x")
-        serial, work = fit(one, two)
+        print(
+            f"{name}: ray 2 workers vs 1: {one / two:.2f}x; ray1 vs plain1 (both one thread): "
+            f"{medians[name, 'plain1'] / one:.2f}x; ray2 vs plain: {plain / two:.2f}x"
+        )
+        # Fixed part: the whole ray1 run over the tiny corpus (start-up of Ray and the model, read, merge, write:
+        # none of it parallel); the rest of a ray1 run is one worker's work, spread over w workers given w cores.
+        fixed = medians["tiny", "ray1"]
+        work = one - fixed
         if work <= 0:
-            print(f"{name}: 2 workers were not faster than 1; no extrapolation")
+            print(f"{name}: a ray1 run took no longer than the tiny corpus; no extrapolation")
             continue
         rate = passages[name] / work
         print(
-            f"EXTRAPOLATION (a model, not a measurement) for {name}: T(w) = {serial:.1f} s serial (Ray start-up, "
-            f"driver's read, grouping, merge of the shards and writing the snapshot) + {work:.1f} s / w of "
-            f"embedding work ({rate:.2f} passages/s per worker, sentences included); workers never faster than "
-            f"the {serial:.1f} s serial part, so at most {one / serial:.1f}x over 1 worker on this corpus"
-            if serial > 0
-            else f"EXTRAPOLATION for {name}: the fit has no serial part (noise); per-worker rate {rate:.2f} passages/s"
+            f"EXTRAPOLATION (a model, not a measurement) for {name}: T = {fixed:.1f} s fixed (Ray and model "
+            f"start-up, the driver's read and grouping, its merge of the shards into one sentence table, BM25 "
+            f"index and FAISS file, writing the snapshot: none of it parallel) + {work:.1f} s of embedding "
+            f"(one worker: {rate:.1f} passages/s, their sentences included) / workers, assuming each worker has "
+            f"a free core; measured here 2 workers vs 1 gave {one / two:.2f}x"
         )
         for nodes in (int(n) for n in args.nodes.split(",")):
             w = 2 * nodes
-            predicted = max(serial, 0.0) + work / w
             big = 1_000_000 / (rate * w)
             print(
-                f"  EXTRAPOLATED {nodes:>2} node(s) x 2 workers: this corpus {predicted:.1f} s; 1M passages "
-                f"{big / 3600:.1f} h of embedding (plus the driver's merge, which grows with the corpus)"
+                f"  EXTRAPOLATED {nodes:>2} node(s) x 2 workers: this corpus {fixed + work / w:.1f} s "
+                f"(at most {one / fixed:.1f}x over 1 worker); 1M passages {big / 3600:.1f} h of embedding plus the "
+                f"driver's merge, which grows with the corpus and is not measured at that size"
             )
     print(f"load after the runs: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
