@@ -81,7 +81,11 @@ class Supervisor:
         self.stopping = False
 
     def run(self, *, build: bool) -> int:
-        """Start the first worker and wait until it has the index open, then the others; supervise until stopped."""
+        """Start the workers one by one, each once the one before has the index open; supervise until stopped.
+
+        Waiting for every worker matters: a client connects to one of the sockets listening at that moment and keeps
+        its connection, so connections made while only the first worker listened would all stay with it.
+        """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
         self._prepare()
@@ -89,8 +93,11 @@ class Supervisor:
         if failed is not None:
             self._shutdown(1)
             raise QAError(failed)
-        for number in range(1, len(self.sockets)):
-            self._start(number, build=False, wait=False)
+        for number in range(1, len(self.sockets)):  # each listens once ready: the kernel spreads clients over all
+            failed = self._start(number, build=False, wait=True)
+            if failed is not None:
+                self._shutdown(1)
+                raise QAError(failed)
         self.progress(f"serving with {len(self.sockets)} workers (pids {', '.join(map(str, self.pids))})")
         while not self.stopping:
             try:
