@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from qa.answers.conflicts import disagreements, with_other_answers
@@ -86,7 +87,7 @@ def extract(
 
 
 def compose(
-    chosen: list[Candidate], docs: dict[str, Document], question: str | None = None
+    chosen: list[Candidate], docs: Mapping[str, Document], question: str | None = None
 ) -> tuple[str, tuple[Citation, ...]]:
     """Answer text with a ``[n]`` marker after each quoted sentence, and the citations behind the markers.
 

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.base.errors import ConfigError
+from qa.store.mapping import gather, randomly
 
 KINDS = ("auto", "flat", "ivfpq")
 MIN_ROWS = 256  # fewer passages than this stay flat: 8-bit product quantisation trains 256 centroids
@@ -132,7 +133,7 @@ def search(
         cand = np.unique(candidates[candidates >= 0])
         if not len(cand):
             continue
-        exact = np.asarray(stored[cand], dtype=np.float32) @ query[i]
+        exact = np.asarray(gather(stored, cand), dtype=np.float32) @ query[i]
         best = np.argsort(-exact, kind="stable")[:k]
         scores[i, : len(best)], rows[i, : len(best)] = exact[best], cand[best]
     return scores, rows
@@ -231,4 +232,4 @@ def save_stored(path: Path, stored: Stored) -> None:
 
 def load_stored(path: Path) -> Stored:
     """The float16 vectors, memory-mapped read-only."""
-    return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
+    return randomly(np.load(path, mmap_mode="r", allow_pickle=False))  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from qa.base.records import Document
 from qa.store import dense_index
+from qa.store.document_file import DocumentFile
 from qa.store.embedding import Vectors
 from qa.store.keyword import KeywordIndex
 from qa.store.manifest import Manifest
@@ -33,7 +34,7 @@ class Index:
     """Everything search needs for one generation; ``base_dead`` are documents whose base rows are replaced or gone."""
 
     manifest: Manifest
-    documents: dict[str, Document]
+    documents: Mapping[str, Document]
     base: Part
     recent: Part
     base_dead: frozenset[str] = frozenset()
@@ -62,7 +63,8 @@ class Index:
     @classmethod
     def single(cls, manifest: Manifest, documents: Mapping[str, Document], part: Part) -> Index:
         """An index of one part (a fresh build)."""
-        return cls(manifest, dict(documents), part, Part.empty(part.dense.d))
+        kept = documents if isinstance(documents, DocumentFile) else dict(documents)
+        return cls(manifest, kept, part, Part.empty(part.dense.d))
 
     @property
     def size(self) -> int:
@@ -77,10 +79,14 @@ class Index:
     @functools.cached_property
     def copies(self) -> dict[str, list[Document]]:
         """The copies grouped under each original, by original id."""
+        docs = self.documents
+        if isinstance(docs, DocumentFile):  # read only the copies, not every document
+            of = docs.duplicates
+        else:
+            of = {d.id: d.duplicate_of for d in docs.values() if d.duplicate_of is not None}
         out: dict[str, list[Document]] = {}
-        for doc in sorted(self.documents.values(), key=lambda d: d.id):
-            if doc.duplicate_of is not None:
-                out.setdefault(doc.duplicate_of, []).append(doc)
+        for doc_id in sorted(of):
+            out.setdefault(of[doc_id], []).append(docs[doc_id])
         return out
 
     def title(self, doc_id: str) -> str:

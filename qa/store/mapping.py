@@ -6,6 +6,8 @@ process holds it, even after a newer snapshot's garbage collection unlinks the f
 
 from __future__ import annotations
 
+import mmap
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,73 @@ MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ON
 
 def mapped(path: Path, dtype: type[np.generic] | None = None) -> npt.NDArray[Any]:
     """An .npy array mapped read-only; copied only when stored as another type than ``dtype``."""
-    array = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+    array = np.asarray(randomly(np.load(path, mmap_mode="r", allow_pickle=False)))
     return array if dtype is None or array.dtype == dtype else array.astype(dtype)
+
+
+def randomly(array: Any) -> Any:
+    """The mapped array, with no read-ahead: a cold scattered read brings in its own pages, not ~30 around each."""
+    raw = getattr(array, "_mmap", None)
+    if raw is not None and hasattr(mmap, "MADV_RANDOM"):
+        raw.madvise(mmap.MADV_RANDOM)
+    return array
 
 
 def read_dense(path: Path) -> faiss.Index:
     """A FAISS index written by ``faiss.write_index``, its vectors mapped."""
     return faiss.read_index(str(path), MMAP_FLAGS)
+
+
+_FDS: dict[str, int] = {}
+MAX_FDS = 64
+
+
+def _memmap_of(array: Any) -> np.memmap[Any, Any] | None:
+    """The file mapping an array is a view of, if any."""
+    while array is not None and not isinstance(array, np.memmap):
+        array = getattr(array, "base", None)
+    return array if isinstance(array, np.memmap) and getattr(array, "filename", None) else None
+
+
+def _file_at(array: npt.NDArray[Any]) -> tuple[int, int] | None:
+    """An open descriptor of the file an array is mapped from and the file offset of its first byte."""
+    mm = _memmap_of(array)
+    if mm is None:
+        return None
+    name = str(mm.filename)
+    fd = _FDS.get(name)
+    if fd is None:
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except OSError:
+            return None
+        if len(_FDS) >= MAX_FDS:
+            os.close(_FDS.pop(next(iter(_FDS))))
+        _FDS[name] = fd
+    start = array.__array_interface__["data"][0] - mm.__array_interface__["data"][0]
+    return fd, int(mm.offset) + start
+
+
+def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``array[rows]``, read from its file with ``pread`` when it is mapped: the rows are not mapped into the
+    process, so reading scattered rows does not grow its memory by the pages around each (fault-around)."""
+    where = _file_at(array) if array.ndim == 2 and array.flags.c_contiguous else None
+    if where is None or not len(rows):
+        return array[rows]
+    fd, offset = where
+    width = array.strides[0]
+    out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    for lo, hi in zip([0, *breaks.tolist()], [*breaks.tolist(), len(rows)], strict=True):
+        first = int(rows[lo])
+        data = os.pread(fd, (hi - lo) * width, offset + first * width)
+        out[lo:hi] = np.frombuffer(data, dtype=array.dtype).reshape(hi - lo, *array.shape[1:])
+    return out
+
+
+def read_bytes(array: npt.NDArray[np.uint8], lo: int, hi: int) -> bytes:
+    """``array[lo:hi]`` as bytes, read from its file with ``pread`` when it is mapped (see :func:`gather`)."""
+    where = _file_at(array)
+    if where is None:
+        return array[lo:hi].tobytes()
+    return os.pread(where[0], hi - lo, where[1] + lo)

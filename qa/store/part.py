@@ -20,7 +20,7 @@ from qa.store import dense_index
 from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import Postings
-from qa.store.mapping import read_dense
+from qa.store.mapping import gather, read_dense
 from qa.store.sentence_table import SentencePart, split_passages
 from qa.store.spans import Spans, doc_runs
 
@@ -128,7 +128,7 @@ class Part:
     def vectors(self, rows: Sequence[int] | np.ndarray | None = None) -> Vectors:
         """The stored vectors of some rows (all when None)."""
         if self.stored is not None:
-            picked = self.stored if rows is None else self.stored[np.asarray(rows, dtype=np.int64)]
+            picked = self.stored if rows is None else gather(self.stored, np.asarray(rows, dtype=np.int64))
             return np.asarray(picked, dtype=np.float32).reshape(-1, self.dense.d)
         if rows is None:
             return self.dense.reconstruct_n(0, self.size) if self.size else np.zeros((0, self.dense.d), np.float32)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from qa.base.records import Document, Passage
 from qa.base.sentences import split_sentences
 from qa.store.embedding import Encoder, Vectors, embed_all
-from qa.store.mapping import mapped
+from qa.store.mapping import gather, mapped
 from qa.store.spans import Spans
 
 MIN_WORDS = 4
@@ -192,7 +192,7 @@ class SentenceTable:
         for i, part in enumerate(self.parts):
             picked = which == i
             if picked.any():
-                out[picked] = part.vectors[at[picked] - self._offsets[i]]
+                out[picked] = gather(part.vectors, at[picked] - self._offsets[i])
         return out
 
     def similarities(self, query_vector: Vectors) -> Vectors:

@@ -22,6 +22,7 @@ from qa.base.records import Document
 from qa.base.settings import BuildSettings
 from qa.store.corpus import Corpus, read_corpus
 from qa.store.dense_index import kind_for
+from qa.store.document_file import DocumentFile
 from qa.store.duplicates import Groups
 from qa.store.embedding import Encoder
 from qa.store.index import Index
@@ -213,10 +214,9 @@ def load_snapshot(
         raise IndexMismatch(f"index in {folder} does not match: {'; '.join(problems)}; {REBUILD}")
     try:
         part = Part.load(folder, manifest.files)
-        lines = (folder / manifest.files["documents"]).read_bytes().splitlines()
-        docs = msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Document])
+        docs = DocumentFile(folder / manifest.files["documents"])
     except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
         raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
     if part.size != manifest.passages:
         raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
-    return dataclasses.replace(Index.single(manifest, {d.id: d for d in docs}, part), revision=manifest.revision)
+    return dataclasses.replace(Index.single(manifest, docs, part), revision=manifest.revision)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.base.records import Passage
-from qa.store.mapping import mapped
+from qa.store.mapping import mapped, randomly, read_bytes
 
 ARRAYS = ("doc", "start", "end", "text_at")
 TEXT = "text.bin"
@@ -85,7 +85,7 @@ class Spans(Sequence[Passage]):
             doc_id=self.doc_ids[int(self.doc[row])],
             start=int(self.start[row]),
             end=int(self.end[row]),
-            text=self.blob[lo:hi].tobytes().decode(),
+            text=read_bytes(self.blob, lo, hi).decode(),
         )
 
     def __iter__(self) -> Iterator[Passage]:
@@ -170,7 +170,7 @@ class Spans(Sequence[Passage]):
             return cls.of(msgspec.json.decode(b"[" + b",".join(lines) + b"]", type=list[Passage]))
         arrays: dict[str, Any] = {name: mapped(path / f"{name}.npy") for name in ARRAYS}
         size = (path / TEXT).stat().st_size
-        blob = np.memmap(path / TEXT, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
+        blob = randomly(np.memmap(path / TEXT, dtype=np.uint8, mode="r")) if size else np.zeros(0, dtype=np.uint8)
         doc_ids = msgspec.json.decode((path / "doc_ids.json").read_bytes(), type=list[str])
         out = cls(doc_ids, **arrays, blob=blob)
         if int(out.text_at[-1]) != size or (len(out) and int(out.doc.max()) >= len(doc_ids)):
