@@ -91,7 +91,7 @@ def _best_sentences(
     table = index.sentences
     if settings.sentence_weight == 0 or not table.live_count():
         return {}
-    inside = {row: table.rows_in(index.passages[row]) for row in rows}
+    inside = {row: table.rows_inside(*index.passages.bounds(row)) for row in rows}
     every = sorted({r for found in inside.values() for r in found})
     if not every:
         return {}

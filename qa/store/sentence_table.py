@@ -219,13 +219,13 @@ class SentenceTable:
 
     def _rows_in(self, passage: Passage) -> list[int]:
         """Rows of the live sentences lying inside a passage, in text order."""
+        return self.rows_inside(passage.doc_id, passage.start, passage.end)
+
+    def rows_inside(self, doc_id: str, start: int, end: int) -> list[int]:
+        """Rows of the live sentences of a document lying inside ``start:end``, in text order."""
         if self.owner is None:
-            found = [i for i, p in enumerate(self.parts) if p.has(passage.doc_id)]
+            found = [i for i, p in enumerate(self.parts) if p.has(doc_id)]
         else:
-            i = self.owner.get(passage.doc_id)
+            i = self.owner.get(doc_id)
             found = [] if i is None else [i]
-        return [
-            self._offsets[i] + row
-            for i in found
-            for row in self.parts[i].rows_within(passage.doc_id, passage.start, passage.end)
-        ]
+        return [self._offsets[i] + row for i in found for row in self.parts[i].rows_within(doc_id, start, end)]

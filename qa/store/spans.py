@@ -104,9 +104,9 @@ class Spans(Sequence[Passage]):
     def __repr__(self) -> str:
         return f"Spans({len(self)} rows of {len(self.doc_ids)} documents)"
 
-    def doc_id(self, row: int) -> str:
-        """The document of one row, without reading its text."""
-        return self.doc_ids[int(self.doc[row])]
+    def bounds(self, row: int) -> tuple[str, int, int]:
+        """The document and character range of one row, without reading its text."""
+        return self.doc_ids[int(self.doc[row])], int(self.start[row]), int(self.end[row])
 
     def take(self, rows: npt.NDArray[np.int64]) -> Spans:
         """Some rows, in the order given (a copy)."""
@@ -201,6 +201,10 @@ class Chained(Sequence[Passage]):
         if row < 0:
             row += len(self)
         return self.first[row] if row < len(self.first) else self.second[row - len(self.first)]
+
+    def bounds(self, row: int) -> tuple[str, int, int]:
+        """The document and character range of one row, without reading its text."""
+        return self.first.bounds(row) if row < len(self.first) else self.second.bounds(row - len(self.first))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
