@@ -166,6 +166,9 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: on a shared or busy machine spinning doubled the CPU and
+        # the wall time of a query's embedding with 2 threads (bench/README.md, "Throughput"); results are the same.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(cache_dir / INT8_FILE), options, providers=["CPUExecutionProvider"])
 
