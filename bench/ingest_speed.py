@@ -7,7 +7,8 @@ Usage: python bench/ingest_speed.py [--corpus DIR] [--pairs 3] [--tree NAME=PATH
     bundled model, encodes the same passage texts (exported from our built index) with batch_size 32 and adds them
     to a FAISS IndexFlatIP; (c) txtai 9.14 building a hybrid index of the same texts, when its venv exists
     (bench/.cache/venvs/txtai). Each round runs every contender once, in a rotating order; after ``--pairs`` rounds
-    it prints each median and the ratios floor/ours (issue 12 goal: >= 1.7) and txtai/ours.
+    it prints each median (wall, and CPU seconds: the work, less sensitive to the machine's load) and the ratios of
+    wall medians floor/ours (issue 12 goal: >= 1.7) and txtai/ours.
     ``--tree NAME=PATH`` adds another source tree's ``qa index`` (e.g. main) as one more contender.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -88,6 +90,7 @@ class Contender:
     def __init__(self, name: str, command: list[str], env: dict[str, str], prepare: Path | None = None) -> None:
         self.name, self.command, self.env, self.prepare = name, command, env, prepare
         self.seconds: list[float] = []
+        self.cpu: list[float] = []
         self.last = ""
 
     def run(self, scratch: Path) -> float:
@@ -96,15 +99,22 @@ class Contender:
         if self.prepare is not None:
             shutil.copytree(self.prepare, out / "onnx")
         command = [part.replace("{out}", str(out)) for part in self.command]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
         seconds = time.perf_counter() - started
+        self.cpu.append(_children_cpu() - cpu)
         shutil.rmtree(out, ignore_errors=True)
         if done.returncode:
             raise SystemExit(f"{self.name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         self.last = (done.stdout.strip().splitlines() or [""])[-1]
         self.seconds.append(seconds)
         return seconds
+
+
+def _children_cpu() -> float:
+    """User plus system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load() -> str:
@@ -162,16 +172,23 @@ def main() -> None:
         for c in contenders:  # one untimed run each: page cache and imports warm for everyone
             c.run(scratch)
             c.seconds.clear()
+            c.cpu.clear()
         for round_ in range(args.pairs):
             shift = round_ % len(contenders)
             for c in contenders[shift:] + contenders[:shift]:
                 seconds = c.run(scratch)
-                print(f"round {round_ + 1} {c.name}: {seconds:.2f} s ({c.last}); load {load()}", flush=True)
+                print(
+                    f"round {round_ + 1} {c.name}: {seconds:.2f} s, {c.cpu[-1]:.1f} CPU s ({c.last}); load {load()}",
+                    flush=True,
+                )
         print(f"load after: {load()}")
         medians = {c.name: statistics.median(c.seconds) for c in contenders}
         for c in contenders:
             spread = f"{min(c.seconds):.2f}-{max(c.seconds):.2f}"
-            print(f"median {c.name}: {medians[c.name]:.2f} s (range {spread}, {len(c.seconds)} runs)")
+            print(
+                f"median {c.name}: {medians[c.name]:.2f} s (range {spread}, {len(c.seconds)} runs), "
+                f"{statistics.median(c.cpu):.1f} CPU s"
+            )
         for c in contenders:
             if c.name != "ours":
                 print(f"ratio {c.name}/ours: {medians[c.name] / medians['ours']:.2f}")

@@ -1,7 +1,8 @@
 """Optional ONNX Runtime embedder: the bundled model exported locally, int8-quantised, cached beside the index.
 
-Each text runs alone and unpadded: dynamic int8 quantisation scales activations per call, so a text batched
-with others (or padded) would get a slightly different vector. Alone, its vector depends on the text only.
+Every MatMul runs in int8 with activations quantised per token (qa/store/per_token.py), so no token's numbers depend
+on another text's. Texts are run in batches of exactly equal token length (no padding) on single-threaded runs,
+several batches at once: a text's vector is bitwise the same alone or in any batch, with any thread count.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import logging
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,16 @@ import numpy as np
 from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
 from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
+from qa.store.per_token import rewrite_per_token
 
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
 META_FILE = "onnx.json"
 # Bump when the export or quantisation recipe changes, so older caches are rebuilt.
-RECIPE = "torchscript-opset17/matmul-qint8-per-channel-reduce-range/ffn-out-fp32/v1"
+RECIPE = "torchscript-opset17/matmul-qint8-per-channel-full-range/per-token-activations/v3"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 THREADS = 2
+BATCH_TOKENS = 4096  # at most this many tokens in one run (rows x length), so long texts run in small batches
 MEAN = "pooling_mode_mean_tokens"
 
 
@@ -67,25 +71,25 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
             )  # fmt: skip
 
     write_atomic(out_dir / FP32_FILE, write_fp32)
-    # The FFN down-projections (intermediate -> hidden) see GELU outliers that int8 handles worst: keep them fp32.
-    graph = onnx.load(str(out_dir / FP32_FILE)).graph
-    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
-    wide = (model.config.intermediate_size, model.config.hidden_size)
-    keep = [node.name for node in graph.node if node.op_type == "MatMul" and shapes.get(node.input[1]) == wide]
 
+    # Every MatMul int8, weights per channel over the full range; then activations per token (see per_token.py).
     def write_int8(tmp: Path) -> None:
         logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
         try:
             quantize_dynamic(
-                out_dir / FP32_FILE, tmp, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep,
-                per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+                out_dir / FP32_FILE, tmp, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=False,
+                weight_type=QuantType.QInt8,
             )  # fmt: skip
         finally:
             logging.disable(logging.NOTSET)
+        quantised = onnx.load(str(tmp))
+        rewrite_per_token(quantised)
+        onnx.checker.check_model(quantised)
+        onnx.save(quantised, str(tmp))
 
     write_atomic(out_dir / INT8_FILE, write_int8)
     remove(out_dir / FP32_FILE)  # only quantisation reads it: 90 MB the index need not carry
-    meta = {"weights_sha256": sha, "recipe": RECIPE, "fp32_matmuls": len(keep), "torch": torch.__version__}
+    meta = {"weights_sha256": sha, "recipe": RECIPE, "torch": torch.__version__}
     write_bytes_atomic(out_dir / META_FILE, json.dumps(meta, indent=2).encode())  # last: commits the cache
     return out_dir / INT8_FILE
 
@@ -131,6 +135,20 @@ def cache_is_fresh(model_folder: Path, out_dir: Path, sha: str | None = None) ->
     )
 
 
+def equal_length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Row numbers grouped by exact length, at most ``batch_size`` rows and ``BATCH_TOKENS`` tokens a group, the
+    longest texts first (so the last runs to finish are short)."""
+    by_length: dict[int, list[int]] = {}
+    for row, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(row)
+    batches = []
+    for length in sorted(by_length, reverse=True):
+        rows = by_length[length]
+        size = max(1, min(batch_size, BATCH_TOKENS // max(length, 1)))
+        batches += [rows[first : first + size] for first in range(0, len(rows), size)]
+    return batches
+
+
 def _read_json(path: Path) -> Any:
     """A JSON file of the model folder, or None when it is absent."""
     return json.loads(path.read_text()) if path.is_file() else None
@@ -163,24 +181,36 @@ class OnnxEncoder:
         self._tokenizer = Tokenizer.from_file(str(location / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_tokens)
         self._tokenizer.no_padding()
+        self.threads = max(1, threads)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        # Each run on one thread (the caller's), several runs at once: cheaper than splitting small products, and
+        # no spinning pool to fight other processes for the cores (spinning doubled a query's CPU and wall time on a
+        # busy machine, bench/README.md "Throughput").
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        # Idle intra-op threads sleep instead of spinning: on a shared or busy machine spinning doubled the CPU and
-        # the wall time of a query's embedding with 2 threads (bench/README.md, "Throughput"); results are the same.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(cache_dir / INT8_FILE), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], *, batch_size: int = 32) -> Vectors:
-        """Unit-length float32 vectors, one row per text; each text runs alone, so ``batch_size`` is unused."""
+        """Unit-length float32 vectors, one row per text, whatever the batch: texts share a run only with texts of
+        their exact token length (at most ``batch_size`` of them), and ``threads`` runs go at once."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, encoding in enumerate(self._tokenizer.encode_batch(texts)):
-            ids = np.asarray([encoding.ids], dtype=np.int64)
+        encodings = self._tokenizer.encode_batch(texts)
+        batches = equal_length_batches([len(e.ids) for e in encodings], batch_size)
+
+        def run(rows: list[int]) -> None:
+            ids = np.asarray([encodings[row].ids for row in rows], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(None, feeds)[0][0]  # (tokens, dimension), no padding to mask out
-            pooled = hidden.mean(axis=0)
-            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+            pooled = self._session.run(None, feeds)[0].mean(axis=1)  # (rows, dimension): no padding to mask out
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+        if self.threads == 1 or len(batches) == 1:
+            for rows in batches:
+                run(rows)
+        else:
+            with ThreadPoolExecutor(self.threads) as pool:
+                list(pool.map(run, batches))  # ONNX Runtime lets go of the GIL while it runs
         return out
 
     def count_tokens(self, text: str) -> int:

@@ -16,7 +16,14 @@ from qa.base.errors import ConfigError
 from qa.base.settings import DEFAULT_MODEL, Settings
 from qa.store.embedding import SentenceEncoder
 from qa.store.encoders import open_encoder
-from qa.store.onnx_encoder import FP32_FILE, INT8_FILE, META_FILE, OnnxEncoder, remove_leftovers
+from qa.store.onnx_encoder import (
+    FP32_FILE,
+    INT8_FILE,
+    META_FILE,
+    OnnxEncoder,
+    equal_length_batches,
+    remove_leftovers,
+)
 
 TEXTS = [
     "hello world",
@@ -75,16 +82,32 @@ def test_fingerprint_differs_from_torch(onnx_encoder: OnnxEncoder, encoder: Sent
     assert onnx_encoder.fingerprint == f"{encoder.fingerprint}:onnx-int8"
 
 
-def test_same_text_same_vector_in_any_batch(onnx_encoder: OnnxEncoder) -> None:
+def test_same_text_same_vector_in_any_batch(onnx_cache: Path, onnx_encoder: OnnxEncoder) -> None:
     # Padded int8 batches put the same abstract up to ~0.01 (1 - cosine) apart; a text's vector must be bitwise
-    # the same alone, among texts of other lengths and in another order.
-    texts = [*TEXTS, "Short.", "A sentence of middling length about a harbour.", TEXTS[0] + " " + TEXTS[-1]]
+    # the same alone, among texts of other lengths, among texts of its own length (one run), in another order and
+    # with another thread count.
+    same = [f"The {animal} sat on the {thing} by the door." for animal in ("cat", "dog", "fox") for thing in
+            ("mat", "rug", "bed")]  # fmt: skip
+    texts = [*TEXTS, "Short.", "A sentence of middling length about a harbour.", TEXTS[0] + " " + TEXTS[-1], *same]
+    lengths = [onnx_encoder.count_tokens(t) for t in same]
+    assert len(set(lengths)) == 1  # so they share runs: the case batching must not change
     batch = onnx_encoder.encode(texts, batch_size=32)
     reordered = onnx_encoder.encode(texts[::-1], batch_size=4)[::-1]
+    single = OnnxEncoder(DEFAULT_MODEL, onnx_cache, threads=1).encode(texts, batch_size=3)
     for i, text in enumerate(texts):
         alone = onnx_encoder.encode([text], batch_size=1)[0]
-        assert np.array_equal(alone, batch[i])
-        assert np.array_equal(reordered[i], batch[i])
+        assert np.array_equal(alone, batch[i]), text
+        assert np.array_equal(reordered[i], batch[i]), text
+        assert np.array_equal(single[i], batch[i]), text
+
+
+def test_equal_length_batches() -> None:
+    lengths = [5, 9, 5, 300, 5, 9, 300, 5]
+    batches = equal_length_batches(lengths, 2)
+    assert sorted(r for b in batches for r in b) == list(range(len(lengths)))
+    assert all(len({lengths[r] for r in b}) == 1 and len(b) <= 2 for b in batches)
+    assert [lengths[b[0]] for b in batches] == [300, 9, 5, 5]  # longest first
+    assert equal_length_batches([3000] * 3, 32) == [[0], [1], [2]]  # token cap: long texts run alone
 
 
 def test_cache_is_reused(onnx_cache: Path) -> None:
