@@ -3,7 +3,8 @@
 Each stage takes and returns a batch (column name -> array, one row per file or document), so any batch
 engine can run it; ``qa.store.distributed`` runs them on Ray Data. A document's passages, sentences and
 vectors are made by the same functions a normal build uses, from that document alone: vectors do not depend
-on the batch (the ONNX embedder runs each text alone), so the merged shards equal a normal build.
+on the batch (the ONNX embedder batches only texts of equal token length, with per-token int8 scales), so
+the merged shards equal a normal build.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_shards_merge_into_the_normal_build(onnx_settings: Settings, tmp_path: P
     assert len(list((tmp_path / "staging").iterdir())) == 3  # five documents, two a shard
     assert merged.passages == normal.passages and len(merged.passages) > 20
     assert merged.sentences.spans == normal.sentences.spans
-    assert np.array_equal(merged.vectors(), normal.vectors())  # each text runs alone: bit for bit
+    assert np.array_equal(merged.vectors(), normal.vectors())  # batch-independent vectors: bit for bit
     assert np.array_equal(merged.sentences.vectors, normal.sentences.vectors)
     assert merged.keyword.vocab == normal.keyword.vocab
     assert np.array_equal(merged.keyword.rows, normal.keyword.rows)
