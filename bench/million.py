@@ -504,7 +504,8 @@ def report(
         print(f"  {seconds:8.1f} s  {name}")
     for t, msg in built["save_marks"]:
         print(f"      at {t:7.1f} s of save: {msg}")
-    print(f"  {build_s:8.1f} s  whole build process")
+    if not args.skip_build:
+        print(f"  {build_s:8.1f} s  whole build process")
     rows = [
         (
             "vector index on disk (dense-*.faiss)",
