@@ -1,0 +1,73 @@
+"""Spans as arrays and a text blob, documents read from their file, rows read with pread: same values as objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from qa.base.records import Document, Passage
+from qa.store.document_file import DocumentFile
+from qa.store.mapping import gather, mapped, read_bytes
+from qa.store.spans import Chained, Spans, doc_runs
+
+ROWS = [
+    Passage(doc_id="a", start=0, end=5, text="Héllo"),
+    Passage(doc_id="a", start=6, end=11, text="wörld"),
+    Passage(doc_id="b", start=0, end=3, text="ça."),
+    Passage(doc_id="c", start=2, end=4, text="日本"),
+]
+
+
+def test_spans_read_back_the_passages_they_hold(tmp_path: Path) -> None:
+    spans = Spans.of(ROWS)
+    assert list(spans) == ROWS and spans == ROWS and len(spans) == 4
+    spans.save(tmp_path / "s")
+    loaded = Spans.load(tmp_path / "s")
+    assert list(loaded) == ROWS and loaded[-1] == ROWS[-1]
+    assert list(loaded.take(np.asarray([3, 0]))) == [ROWS[3], ROWS[0]]
+    assert list(loaded[1:3]) == ROWS[1:3]
+    assert list(Spans.join([loaded, Spans.of(ROWS[:1])])) == [*ROWS, ROWS[0]]
+    assert doc_runs(loaded) == {"a": (0, 2), "b": (2, 3), "c": (3, 4)}
+    chained = Chained(loaded, Spans.of(ROWS[:2]))
+    assert chained == [*ROWS, *ROWS[:2]] and chained.bounds(5) == ("a", 6, 11)
+    with pytest.raises(IndexError):
+        loaded[4]
+
+
+def test_old_json_lines_passages_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "passages.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(p) + b"\n" for p in ROWS))
+    assert list(Spans.load(path)) == ROWS
+
+
+def test_non_contiguous_documents_are_refused() -> None:
+    with pytest.raises(ValueError, match="not contiguous"):
+        doc_runs(Spans.of([ROWS[0], ROWS[2], ROWS[1]]))
+
+
+def test_document_file_reads_each_document_as_written(tmp_path: Path) -> None:
+    docs = [
+        Document(id="x", title="Ünï", text="one\ntwo"),
+        Document(id="y", title="Y", text="copy", duplicate_of="x"),
+        Document(id="z", title="Z", text="z" * 50_000),
+    ]
+    path = tmp_path / "documents.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(d) + b"\n" for d in docs))
+    found = DocumentFile(path)
+    assert dict(found) == {d.id: d for d in docs} and found.duplicates == {"y": "x"}
+    assert "w" not in found and len(found) == 3
+
+
+def test_gather_and_read_bytes_equal_indexing_a_mapped_file(tmp_path: Path) -> None:
+    array = np.random.default_rng(0).random((1000, 7)).astype(np.float32)
+    np.save(tmp_path / "a.npy", array)
+    loaded = mapped(tmp_path / "a.npy")
+    rows = np.asarray([5, 6, 7, 999, 0, 1, 500, 500], dtype=np.int64)
+    np.testing.assert_array_equal(gather(loaded, rows), array[rows])
+    blob = np.frombuffer(b"abcdefghij", dtype=np.uint8)
+    (tmp_path / "b.bin").write_bytes(blob.tobytes())
+    mapped_blob = np.memmap(tmp_path / "b.bin", dtype=np.uint8, mode="r")
+    assert read_bytes(mapped_blob, 2, 6) == b"cdef" == read_bytes(blob, 2, 6)
