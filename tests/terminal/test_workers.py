@@ -90,6 +90,12 @@ class Load:
             t.start()
         return self
 
+    def reaching(self, workers: list[int], seconds: float = 60) -> None:
+        """Wait until the load has probed every worker (bounded), so that it is on both before the swap."""
+        deadline = time.monotonic() + seconds
+        while not set(workers) <= {pid for pid, _, _ in set(self.seen)} and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def __exit__(self, *_: object) -> None:
         self.stop.set()
         for t in self.threads:
@@ -178,7 +184,7 @@ def test_two_workers_share_the_index_and_roll_to_a_write(
     # A write through one worker: both serve it (revision 1), no request fails meanwhile.
     text = "Kites filled the sky over the harbour all weekend. The festival drew nine thousand visitors to the pier."
     with Load(base) as load:
-        time.sleep(0.5)
+        load.reaching(workers)
         added = httpx.post(
             f"{base}/documents", json={"id": "kites", "text": text}, headers={"Authorization": f"Bearer {KEY}"}
         )
@@ -209,7 +215,7 @@ def test_two_workers_roll_to_a_rebuilt_generation_under_load(
     for path in sorted(settings.build.corpus_dir.iterdir(), key=lambda p: p.stat().st_size)[:2]:
         shutil.copy(path, smaller)
     with Load(base) as load:
-        time.sleep(0.5)
+        load.reaching(workers)
         rebuilt = Engine.build(settings.replace(corpus_dir=smaller), encoder).generation
         assert rebuilt != first
         after_build = seen_by_every_worker(base, workers, lambda body: body["generation"] == rebuilt)
