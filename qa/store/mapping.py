@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,8 @@ def read_dense(path: Path) -> faiss.Index:
     return faiss.read_index(str(path), MMAP_FLAGS)
 
 
-_FDS: dict[str, int] = {}
-MAX_FDS = 64
+_FDS: dict[int, int] = {}  # id of a mapping -> a descriptor of its file, closed when the mapping is collected
+_FDS_LOCK = threading.Lock()
 
 
 def _memmap_of(array: Any) -> np.memmap[Any, Any] | None:
@@ -49,21 +51,33 @@ def _memmap_of(array: Any) -> np.memmap[Any, Any] | None:
     return array if isinstance(array, np.memmap) and getattr(array, "filename", None) else None
 
 
+def _close(key: int) -> None:
+    """Close the descriptor kept for a mapping that is gone."""
+    with _FDS_LOCK:
+        fd = _FDS.pop(key, None)
+    if fd is not None:
+        os.close(fd)
+
+
 def _file_at(array: npt.NDArray[Any]) -> tuple[int, int] | None:
-    """An open descriptor of the file an array is mapped from and the file offset of its first byte."""
+    """An open descriptor of the file an array is mapped from and the file offset of its first byte.
+
+    The descriptor lives exactly as long as the mapping (the caller's array keeps it alive), so no other thread can
+    close it mid-read; snapshot file names are never reused, so the name opens the mapped file or nothing.
+    """
     mm = _memmap_of(array)
     if mm is None:
         return None
-    name = str(mm.filename)
-    fd = _FDS.get(name)
-    if fd is None:
-        try:
-            fd = os.open(name, os.O_RDONLY)
-        except OSError:
-            return None
-        if len(_FDS) >= MAX_FDS:
-            os.close(_FDS.pop(next(iter(_FDS))))
-        _FDS[name] = fd
+    key = id(mm)
+    with _FDS_LOCK:
+        fd = _FDS.get(key)
+        if fd is None:
+            try:
+                fd = os.open(str(mm.filename), os.O_RDONLY)
+            except OSError:  # unlinked by a newer snapshot's clean-up: read through the mapping
+                return None
+            _FDS[key] = fd
+            weakref.finalize(mm, _close, key)
     start = array.__array_interface__["data"][0] - mm.__array_interface__["data"][0]
     return fd, int(mm.offset) + start
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from pathlib import Path
 
 import msgspec
@@ -71,3 +73,20 @@ def test_gather_and_read_bytes_equal_indexing_a_mapped_file(tmp_path: Path) -> N
     (tmp_path / "b.bin").write_bytes(blob.tobytes())
     mapped_blob = np.memmap(tmp_path / "b.bin", dtype=np.uint8, mode="r")
     assert read_bytes(mapped_blob, 2, 6) == b"cdef" == read_bytes(blob, 2, 6)
+
+
+def test_a_mapping_keeps_its_descriptor_until_it_is_collected(tmp_path: Path) -> None:
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    array = np.arange(400, dtype=np.float32).reshape(100, 4)
+    np.save(tmp_path / "a.npy", array)
+    before = open_files()
+    for _ in range(80):  # more mappings than any cache would hold: each read must use its own file, none leak
+        loaded = mapped(tmp_path / "a.npy")
+        view = loaded[10:]
+        del loaded
+        np.testing.assert_array_equal(gather(view, np.asarray([0, 5, 89])), array[[10, 15, 99]])
+        del view
+    gc.collect()
+    assert open_files() == before
