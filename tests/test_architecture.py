@@ -65,3 +65,11 @@ def test_every_part_is_a_package_with_a_docstring_saying_what_it_may_import() ->
 def test_no_module_is_over_the_size_limit() -> None:
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in (ROOT / "qa").rglob("*.py")}
     assert sizes and not {name: n for name, n in sizes.items() if n > MAX_LINES}
+
+
+def test_test_files_have_unique_names() -> None:
+    """Test folders are not packages, so two test files of one name break collection of the whole suite."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

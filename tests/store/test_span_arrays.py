@@ -1,4 +1,7 @@
-"""Spans as arrays and a text blob, documents read from their file, rows read with pread: same values as objects."""
+"""Spans as arrays and a text blob, documents read from their file, rows read with pread: same values as objects.
+
+(qa/store/spans.py and document_file.py; named apart from tests/answers/test_spans.py.)
+"""
 
 from __future__ import annotations
 
