@@ -19,24 +19,20 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from serving import QA, served
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "load-bench-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-QA = [sys.executable, "-c", "import sys; from qa.terminal.cli import main; sys.exit(main())"]
 PLACES = ["Gwadar", "Quetta", "Sukkur", "Hunza", "Multan", "Thatta", "Chitral", "Kasur", "Turbat", "Mardan"]
 THINGS = ["ferry", "clinic", "canal", "bridge", "school", "solar farm", "water plant", "rail link", "market", "dam"]
 VERBS = ["opened", "closed", "was repaired", "was expanded", "was inspected", "was delayed", "was funded"]
@@ -93,41 +89,6 @@ class Writes:
         with self.lock:
             if (ok and kind != "delete") or (not ok and kind != "add"):
                 self.idle.append(doc_id)
-
-
-@contextmanager
-def server(index: Path, corpus: Path, log: Path) -> Iterator[tuple[int, int]]:
-    """``qa serve --no-build`` on a free loopback port over ``index``; (port, pid) once /readyz answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env |= {"PYTHONPATH": str(ROOT), "QA_INDEX_DIR": str(index), "QA_CORPUS_DIR": str(corpus), "QA_API_KEYS": KEY}
-    argv = [*QA, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-build"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        began = time.monotonic()
-        while time.monotonic() - began < 180:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited:\n{log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        else:
-            raise SystemExit(f"the server was not ready within 180 s:\n{log.read_text()[-2000:]}")
-        print(f"server ready in {time.monotonic() - began:.1f} s (pid {proc.pid}, port {port})", flush=True)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 async def mixed(port: int, questions: list[str], total: int, concurrency: int, share: float, seed: int) -> dict:
@@ -229,7 +190,12 @@ def main() -> None:
         else:
             env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"PYTHONPATH": str(ROOT)}
             subprocess.run([*QA, "index", "--index", str(index), "--corpus", str(corpus)], env=env, check=True)
-        with server(index, corpus, Path(tmp) / "serve.log") as (port, pid):
+        with served(index, corpus, Path(tmp) / "serve.log", env={"QA_API_KEYS": KEY}, within=180, poll=0.05) as (
+            port,
+            pid,
+            ready,
+        ):
+            print(f"server ready in {ready:.1f} s (pid {pid}, port {port})", flush=True)
             samples = [rss_mb(pid)]
             done = threading.Event()
 

@@ -24,18 +24,15 @@ server RSS and PSS, each next to its goal. Run the quoted figures under ``flock 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import gc
 import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +42,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serving import memory_mb, served  # noqa: E402
 
 from qa.base.records import Document, Passage  # noqa: E402
 from qa.base.settings import Settings  # noqa: E402
@@ -63,7 +62,6 @@ SHARED = next(
 )
 CACHE = ROOT / "bench" / ".cache" / "million"
 KEY = "million-bench-key-0123456789"
-QA = [sys.executable, "-c", "import sys; from qa.terminal.cli import main; sys.exit(main())"]
 PER_DOC = 4  # derived passages per derived document
 GOALS = {"vector_mb": 300.0, "recall": 0.95, "p50_ms": 20.0, "memory_mb": 2048.0}
 
@@ -341,60 +339,6 @@ def independent_recall(
     }
 
 
-@contextlib.contextmanager
-def server(index_dir: Path, corpus_dir: Path, log: Path) -> Iterator[tuple[int, int, float]]:
-    """``qa serve --no-build`` (one worker) on a free loopback port; (port, pid, seconds to ready)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "QA_INDEX_DIR": str(index_dir),
-        "QA_CORPUS_DIR": str(corpus_dir),
-        "QA_API_KEYS": KEY,
-        "QA_WORKERS": "1",
-    }
-    argv = [*QA, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-build"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        began = time.monotonic()
-        while time.monotonic() - began < 900:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        else:
-            raise SystemExit(f"the server was not ready within 900 s:\n{log.read_text()[-3000:]}")
-        yield port, proc.pid, time.monotonic() - began
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """RSS and PSS of a process and its children (workers), in MB."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    rss = pss = 0.0
-    for p in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1]) / 1024
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1]) / 1024
-    return rss, pss
-
-
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -412,8 +356,11 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
     index_dir = Path(args.index)
     asked = questions(args.questions + args.warmup)
     latencies, answered = [], 0
-    with server(index_dir, index_dir.parent / "empty-corpus", index_dir.parent / "serve.log") as (port, pid, ready):
-        rss0, pss0 = memory_mb(pid)
+    with served(
+        index_dir, index_dir.parent / "empty-corpus", index_dir.parent / "serve.log",
+        env={"QA_API_KEYS": KEY, "QA_WORKERS": "1"}, within=900, poll=0.2,
+    ) as (port, pid, ready):  # fmt: skip
+        pss0, rss0 = memory_mb(pid)
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}, timeout=120
         ) as client:
@@ -427,7 +374,7 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
                 latencies.append(took)
                 body = r.json()
                 answered += bool(body.get("answerable"))
-        rss, pss = memory_mb(pid)
+        pss, rss = memory_mb(pid)
     return {
         "p50": pct(latencies, 50),
         "p99": pct(latencies, 99),

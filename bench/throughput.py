@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from urllib.parse import quote
 
 import loadgen
 import peer_txtai
+from serving import free_port, memory_mb, tree
 
 from qa.base.settings import Settings
 from qa.store import archive
@@ -56,13 +56,6 @@ class Server:
     ready_path: str
     requests: list[loadgen.Request]
     listeners: int = 1  # listening sockets (worker processes) to wait for before loading it
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def questions(path: Path, count: int) -> list[str]:
@@ -94,41 +87,6 @@ def ensure_our_index(corpus: Path, index: Path) -> list[str]:
     live = range(read.size) if read.live is None else [int(r) for r in read.live.nonzero()[0]]
     texts = indexed_texts(read.passages, read.documents, settings.build.embed_title)
     return [texts[r] for r in live]
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
-
-
-def memory_mb(root: int) -> tuple[float, float]:
-    """PSS and RSS in MB summed over a process tree (smaps_rollup)."""
-    pss = rss = 0
-    for pid in tree(root):
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        for line in rollup.splitlines():
-            if line.startswith("Pss:"):
-                pss += int(line.split()[1])
-            elif line.startswith("Rss:"):
-                rss += int(line.split()[1])
-    return pss / 1024, rss / 1024
 
 
 def listening(port: int) -> int:
