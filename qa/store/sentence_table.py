@@ -212,14 +212,10 @@ class SentenceTable:
         key = (passage.doc_id, passage.start, passage.end)
         found = self._inside.get(key)
         if found is None:
-            found = tuple(self._rows_in(passage))
+            found = tuple(self.rows_inside(passage.doc_id, passage.start, passage.end))
             if len(self._inside) < INSIDE_KEPT:
                 self._inside[key] = found
         return list(found)
-
-    def _rows_in(self, passage: Passage) -> list[int]:
-        """Rows of the live sentences lying inside a passage, in text order."""
-        return self.rows_inside(passage.doc_id, passage.start, passage.end)
 
     def rows_inside(self, doc_id: str, start: int, end: int) -> list[int]:
         """Rows of the live sentences of a document lying inside ``start:end``, in text order."""
