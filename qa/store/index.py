@@ -131,12 +131,14 @@ class Index:
         """The stored vectors of some rows, in order."""
         if not rows:
             return np.zeros((0, self.base.dense.d), dtype=np.float32)
-        return np.vstack(
-            [
-                self.base.vectors([r])[0] if r < self.base.size else self.recent.vectors([r - self.base.size])[0]
-                for r in rows
-            ]
-        )
+        at = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(at), self.base.dense.d), dtype=np.float32)
+        recent = at >= self.base.size
+        if not recent.all():
+            out[~recent] = self.base.vectors(at[~recent])
+        if recent.any():
+            out[recent] = self.recent.vectors(at[recent] - self.base.size)
+        return out
 
 
 def _search(part: Part, query: Vectors, depth: int, mask: Mask | None, nprobe: int) -> list[tuple[int, float]]:
