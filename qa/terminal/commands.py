@@ -131,7 +131,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the protocol only
         engine = Engine.open(settings, build=not args.no_build, progress=_progress)
-    _progress(f"serving {len(engine.documents())} documents over MCP on stdio")
+    _progress(f"serving {len(engine.index.documents)} documents over MCP on stdio")
     anyio.run(Articles(lambda: engine).run_stdio_async)
     return 0
 

@@ -42,7 +42,7 @@ def serve(settings: Settings, sock: socket.socket, *, build: bool, progress: Pro
     from qa.web.app import create_app
 
     engine = Engine.open(settings, build=build, progress=progress)
-    progress(f"serving {len(engine.documents())} documents on http://{settings.http.host}:{settings.http.port}")
+    progress(f"serving {len(engine.index.documents)} documents on http://{settings.http.host}:{settings.http.port}")
     if ready >= 0:
         with contextlib.suppress(OSError):  # a supervisor that does not wait for this worker closed its end
             os.write(ready, READY)

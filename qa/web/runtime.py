@@ -53,7 +53,7 @@ class EngineSlot:
         """Open the engine (model, reranker, index), keeping it or the error."""
         try:
             self.engine = Engine.open(self.settings, self.encoder)
-            log.info("ready: %d documents from %s", len(self.engine.documents()), self.settings.build.index_dir)
+            log.info("ready: %d documents from %s", len(self.engine.index.documents), self.settings.build.index_dir)
         except QAError as exc:
             log.error("cannot open the engine: %s", exc)
             self.error = exc
