@@ -91,17 +91,21 @@ def _best_sentences(
     table = index.sentences
     if settings.sentence_weight == 0 or not table.live_count():
         return {}
-    inside = {row: table.rows_inside(*index.passages.bounds(row)) for row in rows}
-    every = sorted({r for found in inside.values() for r in found})
-    if not every:
+    candidates = list(rows)
+    which, inside = table.rows_inside_many([index.passages.bounds(row) for row in candidates])
+    every = np.unique(inside)
+    if not len(every):
         return {}
-    sims = (table.vectors_at(every) @ query_vector).astype(np.float32)
+    sims = (table.vectors_at(every.tolist()) @ query_vector).astype(np.float32)
     depth = min(SENTENCE_DEPTH, len(every))
     lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
     if hi <= lo:
         return {}
-    at = dict(zip(every, sims.tolist(), strict=True))
-    return {row: max(0.0, (max(at[r] for r in found) - lo) / (hi - lo)) for row, found in inside.items() if found}
+    best = np.full(len(candidates), -np.inf, dtype=np.float32)
+    np.maximum.at(best, which, sims[np.searchsorted(every, inside)])
+    found = np.unique(which)
+    scaled = np.maximum(0.0, (best[found].astype(np.float64) - lo) / (hi - lo))
+    return {candidates[i]: value for i, value in zip(found.tolist(), scaled.tolist(), strict=True)}
 
 
 def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:

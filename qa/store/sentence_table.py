@@ -69,6 +69,21 @@ class SentencePart:
         lo, hi = a + int(np.searchsorted(starts, start, "left")), a + int(np.searchsorted(starts, end, "left"))
         return [int(r) for r in self._order[lo:hi][self._ends[lo:hi] <= end]]
 
+    def rows_within_many(self, docs: list[str], starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
+        """:meth:`rows_within` of many ranges at once: (which range, row) pairs, by range, each in text order.
+
+        The binary searches run side by side over all ranges (one numpy step per halving), not one at a time.
+        """
+        at = np.asarray([self._index.get(d, -1) for d in docs], dtype=np.int64)
+        known = np.flatnonzero(at >= 0)
+        lo, hi = self._first[at[known]], self._first[at[known] + 1]
+        lo, hi = _search(self._starts, lo, hi, starts[known]), _search(self._starts, lo, hi.copy(), ends[known])
+        counts = hi - lo
+        which = np.repeat(known, counts)
+        pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+        inside = self._ends[pos] <= ends[which]
+        return which[inside], self._order[pos[inside]]
+
     def rows_of(self, doc_ids: Collection[str]) -> Rows:
         """Rows of the sentences of some documents, ascending."""
         wanted = [self._index[d] for d in doc_ids if d in self._index]
@@ -101,6 +116,19 @@ class SentencePart:
     def load(cls, spans_path: Path, vectors_path: Path) -> SentencePart:
         """Read spans and vectors written by :meth:`save` (both memory-mapped)."""
         return cls(Spans.load(spans_path), mapped(vectors_path, np.float32))
+
+
+def _search(sorted_values: Rows, lo: Rows, hi: Rows, wanted: Rows) -> Rows:
+    """For each i, the first place in ``sorted_values[lo[i]:hi[i]]`` whose value is >= ``wanted[i]`` (searchsorted
+    "left" within each slice), all slices halved together."""
+    lo, hi = lo.copy(), hi.copy()
+    while (open_ := lo < hi).any():
+        mid = (lo + hi) // 2
+        below = open_ & (sorted_values[np.minimum(mid, len(sorted_values) - 1)] < wanted)
+        above = open_ & ~below
+        lo[below] = mid[below] + 1
+        hi[above] = mid[above]
+    return lo
 
 
 def split_passages(passages: list[Passage], docs: dict[str, Document]) -> list[Passage]:
@@ -216,6 +244,27 @@ class SentenceTable:
             if len(self._inside) < INSIDE_KEPT:
                 self._inside[key] = found
         return list(found)
+
+    def rows_inside_many(self, bounds: list[tuple[str, int, int]]) -> tuple[npt.NDArray[np.intp], Rows]:
+        """:meth:`rows_inside` of many (document, start, end) ranges: (which range, row) pairs, by range."""
+        docs = [d for d, _, _ in bounds]
+        starts = np.asarray([a for _, a, _ in bounds], dtype=np.int64)
+        ends = np.asarray([b for _, _, b in bounds], dtype=np.int64)
+        which: list[npt.NDArray[np.intp]] = []
+        rows: list[Rows] = []
+        for i, part in enumerate(self.parts):
+            mine = [j for j, d in enumerate(docs) if (part.has(d) if self.owner is None else self.owner.get(d) == i)]
+            if not mine:
+                continue
+            chosen = np.asarray(mine, dtype=np.intp)
+            local, found = part.rows_within_many([docs[j] for j in mine], starts[chosen], ends[chosen])
+            which.append(chosen[local])
+            rows.append(found + self._offsets[i])
+        if not which:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
+        all_which, all_rows = np.concatenate(which), np.concatenate(rows)
+        order = np.argsort(all_which, kind="stable")  # by range, parts in order (rows_inside's order)
+        return all_which[order], all_rows[order]
 
     def rows_inside(self, doc_id: str, start: int, end: int) -> list[int]:
         """Rows of the live sentences of a document lying inside ``start:end``, in text order."""

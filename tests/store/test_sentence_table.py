@@ -41,3 +41,31 @@ def test_load_refuses_misaligned_files(fake_encoder: FakeEncoder, tmp_path) -> N
         assert "1 sentences but 2 sentence vectors" in str(exc)
     else:
         raise AssertionError("misaligned sentence files were accepted")
+
+
+def test_rows_inside_many_equals_rows_inside_one_by_one() -> None:
+    """Many ranges at once (two parts, one document owned by the second, unknown documents, empty and partial
+    ranges) give the rows ``rows_inside`` gives for each range alone, range by range."""
+    rng = np.random.default_rng(7)
+
+    def part(docs: list[str]) -> SentencePart:
+        spans = []
+        for d in docs:
+            at = 0
+            for _ in range(int(rng.integers(0, 9))):
+                length = int(rng.integers(3, 40))
+                spans.append(Passage(doc_id=d, start=at, end=at + length, text="x" * length))
+                at += length + int(rng.integers(0, 4))
+        return SentencePart(spans, np.zeros((len(spans), 4), dtype=np.float32))
+
+    parts = (part(["a", "b", "c"]), part(["c", "d"]))
+    for owner in (None, {"a": 0, "b": 0, "c": 1, "d": 1}):
+        table = SentenceTable(parts, owner)
+        bounds = [
+            (str(rng.choice(["a", "b", "c", "d", "zz"])), int(lo), int(lo + rng.integers(0, 200)))
+            for lo in rng.integers(0, 150, size=300)
+        ]
+        which, rows = table.rows_inside_many(bounds)
+        expected = [(i, r) for i, b in enumerate(bounds) for r in table.rows_inside(*b)]
+        assert sum(len(table.rows_inside(*b)) > 0 for b in bounds) > 50  # the ranges do find sentences
+        assert list(zip(which.tolist(), rows.tolist(), strict=True)) == expected
