@@ -23,6 +23,7 @@ from qa.store.mapping import mapped
 
 Rows = npt.NDArray[np.int64]
 ARRAYS = ("indptr", "rows", "tfs", "lengths")
+BUILD_BLOCK = 65536  # rows counted at a time while building
 
 
 @dataclass(frozen=True)
@@ -37,24 +38,31 @@ class Postings:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> Postings:
-        """The postings of the texts (row i is text i)."""
+        """The postings of the texts (row i is text i).
+
+        Python only maps each term to its id (in order of first occurrence); counting a term in a row and sorting
+        the entries is numpy's, a block of rows at a time.
+        """
         vocab: dict[str, int] = {}
-        term_ids: list[int] = []
-        rows: list[int] = []
-        counts: list[int] = []
         lengths = np.zeros(len(texts), dtype=np.float32)
-        for row, text in enumerate(texts):
-            found = terms(text)
-            lengths[row] = len(found)
-            for term, count in Counter(found).items():
-                term_ids.append(vocab.setdefault(term, len(vocab)))
-                rows.append(row)
-                counts.append(count)
+        blocks: list[tuple[Rows, npt.NDArray[np.int32], npt.NDArray[np.float32]]] = []
+        for lo in range(0, len(texts), BUILD_BLOCK):
+            hi = min(len(texts), lo + BUILD_BLOCK)
+            ids: list[int] = []
+            for row in range(lo, hi):
+                found = terms(texts[row])
+                lengths[row] = len(found)
+                ids += [vocab.setdefault(term, len(vocab)) for term in found]
+            rows = np.repeat(np.arange(hi - lo, dtype=np.int64), lengths[lo:hi].astype(np.int64))
+            keys, counts = np.unique(np.asarray(ids, dtype=np.int64) * (hi - lo) + rows, return_counts=True)
+            blocks.append((keys // (hi - lo), (keys % (hi - lo) + lo).astype(np.int32), counts.astype(np.float32)))
+        if not blocks:
+            blocks.append((np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)))
         return cls._from_entries(
             vocab,
-            np.asarray(term_ids, dtype=np.int64),
-            np.asarray(rows, dtype=np.int32),
-            np.asarray(counts, dtype=np.float32),
+            np.concatenate([b[0] for b in blocks]),
+            np.concatenate([b[1] for b in blocks]),
+            np.concatenate([b[2] for b in blocks]),
             lengths,
         )
 
