@@ -87,7 +87,8 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     process, so reading scattered rows does not grow its memory by the pages around each (fault-around).
 
     Every run of rows is announced first (``POSIX_FADV_WILLNEED``), so the disk reads the cold ones in parallel:
-    800 scattered sentence rows of a 5.8 GB file took 48-61 ms read one by one, 27-29 ms announced first.
+    800 scattered sentence rows of a 5.8 GB file took 48-61 ms read one by one, 27-29 ms announced first. Each run
+    is read straight into the result (``preadv``): 640 cached rows 6.2 ms -> 3.2 ms.
     """
     where = _file_at(array) if array.ndim == 2 and array.flags.c_contiguous else None
     if where is None or not len(rows):
@@ -95,15 +96,16 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     fd, offset = where
     width = array.strides[0]
     out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    runs = list(zip([0, *breaks.tolist()], [*breaks.tolist(), len(rows)], strict=True))
+    into = out.reshape(-1).view(np.uint8).data
+    at = rows.tolist()
+    breaks = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
+    runs = list(zip([0, *breaks], [*breaks, len(at)], strict=True))
     if len(runs) > 1 and hasattr(os, "posix_fadvise"):  # queue every cold read at once, then wait for each
         for lo, hi in runs:
-            os.posix_fadvise(fd, offset + int(rows[lo]) * width, (hi - lo) * width, os.POSIX_FADV_WILLNEED)
-    for lo, hi in runs:
-        first = int(rows[lo])
-        data = os.pread(fd, (hi - lo) * width, offset + first * width)
-        out[lo:hi] = np.frombuffer(data, dtype=array.dtype).reshape(hi - lo, *array.shape[1:])
+            os.posix_fadvise(fd, offset + at[lo] * width, (hi - lo) * width, os.POSIX_FADV_WILLNEED)
+    for lo, hi in runs:  # each run read straight into its place in ``out``
+        if os.preadv(fd, [into[lo * width : hi * width]], offset + at[lo] * width) != (hi - lo) * width:
+            raise OSError(f"short read of rows {at[lo]}..{at[hi - 1]} from a mapped file")
     return out
 
 
