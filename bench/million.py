@@ -24,6 +24,7 @@ server RSS and PSS, each next to its goal. Run the quoted figures under ``flock 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -351,41 +352,67 @@ def questions(limit: int) -> list[str]:
     return [r["question"] for r in rows][:limit]
 
 
-def serve_and_measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Serve the built index and ask real questions one at a time; latency, memory, answers found."""
+def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Serve the built index (and, with ``--reference``, the same index from another checkout beside it) and ask
+    real questions one at a time, each to every server, the order flipped from one question to the next (A B, B A:
+    the page cache the first one warms favours neither); latency, memory, answers found, per server."""
     index_dir = Path(args.index)
     asked = questions(args.questions + args.warmup)
-    latencies, answered = [], 0
-    with served(
-        index_dir, index_dir.parent / "empty-corpus", index_dir.parent / "serve.log",
-        env={"QA_API_KEYS": KEY, "QA_WORKERS": "1"}, within=900, poll=0.2,
-    ) as (port, pid, ready):  # fmt: skip
-        pss0, rss0 = memory_mb(pid)
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}, timeout=120
-        ) as client:
-            for i, q in enumerate(asked):
+    roots = [ROOT, *([Path(args.reference).resolve()] if args.reference else [])]
+    latencies: list[list[float]] = [[] for _ in roots]
+    answered = [0 for _ in roots]
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(
+                served(
+                    index_dir, index_dir.parent / "empty-corpus", index_dir.parent / f"serve-{i}.log",
+                    env={"QA_API_KEYS": KEY, "QA_WORKERS": "1", "PYTHONPATH": str(root)}, within=900, poll=0.2,
+                    cwd=root,
+                )
+            )
+            for i, root in enumerate(roots)
+        ]  # fmt: skip
+        ready = [memory_mb(pid) for _, pid, _ in servers]
+        clients = [
+            stack.enter_context(
+                httpx.Client(
+                    base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}, timeout=120
+                )
+            )
+            for port, _, _ in servers
+        ]
+        for i, q in enumerate(asked):
+            for s in range(len(roots)) if i % 2 == 0 else reversed(range(len(roots))):
                 began = time.perf_counter()
-                r = client.post("/ask", json={"question": q, "top_k": 10})
+                r = clients[s].post("/ask", json={"question": q, "top_k": 10})
                 took = (time.perf_counter() - began) * 1000
                 r.raise_for_status()
-                if i < args.warmup:
-                    continue
-                latencies.append(took)
-                body = r.json()
-                answered += bool(body.get("answerable"))
-        pss, rss = memory_mb(pid)
-    return {
-        "p50": pct(latencies, 50),
-        "p99": pct(latencies, 99),
-        "n": len(latencies),
-        "answerable": answered,
-        "rss": rss,
-        "pss": pss,
-        "rss_ready": rss0,
-        "pss_ready": pss0,
-        "ready_s": ready,
-    }
+                if i >= args.warmup:
+                    latencies[s].append(took)
+                    answered[s] += bool(r.json().get("answerable"))
+        after = [memory_mb(pid) for _, pid, _ in servers]
+    return [
+        {
+            "root": str(root),
+            "commit": _commit(root),
+            "p50": pct(latencies[s], 50),
+            "p99": pct(latencies[s], 99),
+            "n": len(latencies[s]),
+            "answerable": answered[s],
+            "rss": after[s][1],
+            "pss": after[s][0],
+            "rss_ready": ready[s][1],
+            "pss_ready": ready[s][0],
+            "ready_s": servers[s][2],
+        }
+        for s, root in enumerate(roots)
+    ]
+
+
+def _commit(root: Path) -> str:
+    """The commit a checkout is at (short), or '?'."""
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or "?"
 
 
 def main() -> None:
@@ -400,6 +427,7 @@ def main() -> None:
     parser.add_argument("--recall-queries", type=int, default=300)
     parser.add_argument("--index", default="", help="index folder (default bench/.cache/million/index-COUNT)")
     parser.add_argument("--skip-build", action="store_true", help="serve the index built by an earlier run")
+    parser.add_argument("--reference", default="", help="another checkout to serve the same index beside this one")
     parser.add_argument("--stage", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.index = args.index or str(CACHE / f"index-{args.count}")
@@ -422,8 +450,21 @@ def main() -> None:
     real_vectors = base.vectors
     check = independent_recall(index_dir, manifest, queries, args.count, real_vectors)
     del encoder, base
-    served = serve_and_measure(args)
-    report(args, built, manifest, sizes(index_dir, manifest), check, served, build_s)
+    measured = serve_and_measure(args)
+    report(args, built, manifest, sizes(index_dir, manifest), check, measured[0], build_s)
+    for other in measured[1:]:
+        mine = measured[0]
+        print(
+            f"\nreference served beside it ({other['root']} at {other['commit']}; this checkout at {mine['commit']}), "
+            f"same questions, order flipped each question:"
+        )
+        for key in ("p50", "p99"):
+            print(f"  /ask {key}: {other[key]:.1f} ms (reference) vs {mine[key]:.1f} ms, {other[key] / mine[key]:.2f}x")
+        print(
+            f"  server RSS / PSS after: {other['rss']:.0f} / {other['pss']:.0f} MB (reference) vs "
+            f"{mine['rss']:.0f} / {mine['pss']:.0f} MB; answered {other['answerable']} vs {mine['answerable']}"
+        )
+    print(f"load after: {os.getloadavg()}")
 
 
 def report(

@@ -61,16 +61,25 @@ def memory_mb(root: int) -> tuple[float, float]:
 
 @contextlib.contextmanager
 def served(
-    index: Path, corpus: Path, log: Path, *, env: dict[str, str], within: float, poll: float
+    index: Path,
+    corpus: Path,
+    log: Path,
+    *,
+    env: dict[str, str],
+    within: float,
+    poll: float,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[int, int, float]]:
     """``qa serve --no-build`` over ``index`` on a free loopback port, with our environment (no inherited ``QA_``
-    settings) plus ``env``; (port, pid, seconds to ready) once /readyz answers within ``within`` seconds."""
+    settings) plus ``env``; (port, pid, seconds to ready) once /readyz answers within ``within`` seconds.
+
+    ``cwd``: the folder the server runs in (its ``qa`` package is imported first, before ``PYTHONPATH``)."""
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     full |= {"PYTHONPATH": str(ROOT), "QA_INDEX_DIR": str(index), "QA_CORPUS_DIR": str(corpus), **env}
     argv = [*QA, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-build"]
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=full, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=full, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         began = time.monotonic()
         while time.monotonic() - began < within:
