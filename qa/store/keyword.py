@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.base.terms import terms
-from qa.store.mapping import mapped
+from qa.store.mapping import mapped, read_slice
 
 Rows = npt.NDArray[np.int64]
 ARRAYS = ("indptr", "rows", "tfs", "lengths")
@@ -132,7 +132,7 @@ class Postings:
         if t is None:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         lo, hi = int(self.indptr[t]), int(self.indptr[t + 1])
-        return self.rows[lo:hi], self.tfs[lo:hi]
+        return read_slice(self.rows, lo, hi), read_slice(self.tfs, lo, hi)
 
     def save(self, folder: Path) -> None:
         """Write the postings into ``folder``: a vocabulary JSON file and one .npy file per array (mapped on load)."""

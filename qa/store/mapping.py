@@ -109,6 +109,22 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     return out
 
 
+def read_slice(array: npt.NDArray[Any], lo: int, hi: int) -> npt.NDArray[Any]:
+    """``array[lo:hi]`` of a 1-D array, read from its file with one ``pread`` when it is mapped (read-only).
+
+    A posting list is a run of consecutive pages: faulted in through a mapping advised MADV_RANDOM, each page was
+    its own disk read (and stayed in the process); one ``pread`` lets the kernel read the run at once.
+    """
+    where = _file_at(array) if array.ndim == 1 and array.flags.c_contiguous else None
+    if where is None or hi <= lo:
+        return array[lo:hi]
+    size = array.itemsize
+    data = os.pread(where[0], (hi - lo) * size, where[1] + lo * size)
+    if len(data) != (hi - lo) * size:
+        raise OSError(f"short read of items {lo}..{hi - 1} from a mapped file")
+    return np.frombuffer(data, dtype=array.dtype)
+
+
 def read_bytes(array: npt.NDArray[np.uint8], lo: int, hi: int) -> bytes:
     """``array[lo:hi]`` as bytes, read from its file with ``pread`` when it is mapped (see :func:`gather`)."""
     where = _file_at(array)

@@ -15,7 +15,7 @@ import pytest
 
 from qa.base.records import Document, Passage
 from qa.store.document_file import DocumentFile
-from qa.store.mapping import gather, mapped, read_bytes
+from qa.store.mapping import gather, mapped, read_bytes, read_slice
 from qa.store.spans import Chained, Spans, doc_runs
 
 ROWS = [
@@ -76,6 +76,11 @@ def test_gather_and_read_bytes_equal_indexing_a_mapped_file(tmp_path: Path) -> N
     (tmp_path / "b.bin").write_bytes(blob.tobytes())
     mapped_blob = np.memmap(tmp_path / "b.bin", dtype=np.uint8, mode="r")
     assert read_bytes(mapped_blob, 2, 6) == b"cdef" == read_bytes(blob, 2, 6)
+    ints = np.arange(5000, dtype=np.int32) * 3
+    np.save(tmp_path / "i.npy", ints)
+    view = mapped(tmp_path / "i.npy")[100:]  # a slice of a view: offsets from the view's start, not the file's
+    for lo, hi in ((0, 0), (0, 1), (7, 4000), (4899, 4900), (10, 5)):
+        np.testing.assert_array_equal(read_slice(view, lo, hi), ints[100:][lo:hi])
 
 
 def test_a_mapping_keeps_its_descriptor_until_it_is_collected(tmp_path: Path) -> None:
