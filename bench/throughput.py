@@ -55,7 +55,6 @@ class Server:
     env: dict[str, str]
     ready_path: str
     requests: list[loadgen.Request]
-    listeners: int = 1  # listening sockets (worker processes) to wait for before loading it
 
 
 def questions(path: Path, count: int) -> list[str]:
@@ -87,12 +86,6 @@ def ensure_our_index(corpus: Path, index: Path) -> list[str]:
     live = range(read.size) if read.live is None else [int(r) for r in read.live.nonzero()[0]]
     texts = indexed_texts(read.passages, read.documents, settings.build.embed_title)
     return [texts[r] for r in live]
-
-
-def listening(port: int) -> int:
-    """How many sockets listen on 127.0.0.1:``port`` (one per worker with SO_REUSEPORT)."""
-    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
 
 
 def cpu_seconds(root: int) -> float:
@@ -151,9 +144,6 @@ def measure(server: Server, args: argparse.Namespace, client: str, work: Path) -
         proc = subprocess.Popen(command, env=server.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_ready(proc, port, server.ready_path, log)
-        deadline = time.monotonic() + START_TIMEOUT
-        while listening(port) < server.listeners and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)  # ready answers once one worker is up: clients connecting now would all stay with it
         warm = loadgen.run(port, server.requests, args.warmup, args.concurrency, client=client, timeout=60)
         if warm.bad:
             raise RuntimeError(f"{server.name}: {warm.bad} bad responses in the warm-up; see {log}")
@@ -177,14 +167,13 @@ def servers(name: str, args: argparse.Namespace, work: Path) -> list[Server]:
     env = our_env(corpus, work / "index")
     ours = [loadgen.Request("POST", "/ask", json.dumps({"question": q, "top_k": 10}).encode()) for q in asked]
     serve = [sys.executable, "-m", "qa.terminal.cli", "serve", "--host", "127.0.0.1", "--no-build"]
-    out = [Server("ours", serve, env, "/readyz", ours, listeners=os.cpu_count() or 1)]
+    out = [Server("ours", serve, env, "/readyz", ours)]  # ready once every worker is: its socket listens then
     if args.one_worker:
         out.append(Server("ours --workers 1", [*serve, "--workers", "1"], env, "/readyz", ours))
     for variant in args.variant:  # NAME:QA_X=1,QA_Y=2
         label, _, assignments = variant.partition(":")
         extra = dict(pair.split("=", 1) for pair in assignments.split(",") if pair)
-        workers = int(extra.get("QA_WORKERS", "0")) or os.cpu_count() or 1
-        out.append(Server(f"ours {label}", serve, {**env, **extra}, "/readyz", ours, listeners=workers))
+        out.append(Server(f"ours {label}", serve, {**env, **extra}, "/readyz", ours))
     if not args.no_txtai:
         python = peer_txtai.ensure_venv(CACHE / "venvs" / "txtai")
         index = peer_txtai.ensure_index(python, texts, work / "txtai")

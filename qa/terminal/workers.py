@@ -1,10 +1,11 @@
-"""`qa serve`: one or more worker processes over one memory-mapped index, each accepting on its own socket.
+"""`qa serve`: one or more worker processes over one memory-mapped index, accepting from one listening socket.
 
-With several workers, the serving process binds one ``SO_REUSEPORT`` socket per worker (the kernel spreads new
-connections over them), imports what a worker needs, then forks the workers: they share the imported code's pages
-and the index files' mapped pages, so memory grows little with workers. The first worker opens (and if need be
-builds) the index before the others start. Each worker follows writes on its own, as any process over the
-folder does; a worker that dies is started again on its socket.
+With several workers, the serving process binds one socket, imports what a worker needs, then forks the workers:
+they share the imported code's pages and the index files' mapped pages, so memory grows little with workers. The
+first worker opens (and if need be builds) the index before the others start; the socket takes connections once
+every worker is ready. The workers accept from it by least connections (qa/terminal/balance.py), so keep-alive
+clients spread evenly, and connections waiting while a worker is down go to the others. Each worker follows writes
+on its own, as any process over the folder does; a worker that dies is started again.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from collections.abc import Callable
 from qa.base.errors import ConfigError, QAError
 from qa.base.settings import Settings, cores
 from qa.service import lifecycle
+from qa.terminal.balance import Board
 
 Progress = Callable[[str], None]
 READY = b"ready\n"
 PR_SET_PDEATHSIG = 1
 RESTART_PAUSE = 1.0  # seconds between restarts of a worker that keeps dying, so a crash loop does not spin
+BACKLOG = 2048  # connections the shared socket queues before the workers accept them (uvicorn's default)
 
 
 def worker_count(settings: Settings) -> int:
@@ -34,19 +37,25 @@ def worker_count(settings: Settings) -> int:
     return settings.http.workers or cores()
 
 
-def serve(settings: Settings, sock: socket.socket, *, build: bool, progress: Progress, ready: int = -1) -> None:
-    """Open the engine (building the index when ``build`` and it is missing or stale) and serve on ``sock``."""
+def serve(
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    build: bool,
+    progress: Progress,
+    ready: int = -1,
+    board: tuple[Board, int] | None = None,
+) -> None:
+    """Open the engine (building the index when ``build`` and it is missing or stale) and serve on ``sock``: alone,
+    or as worker ``number`` of a ``(board, number)`` sharing it."""
     import uvicorn
 
     from qa.service.engine import Engine
+    from qa.terminal.balance import BalancedServer
     from qa.web.app import create_app
 
     engine = Engine.open(settings, build=build, progress=progress)
     progress(f"serving {len(engine.index.documents)} documents on http://{settings.http.host}:{settings.http.port}")
-    if ready >= 0:
-        with contextlib.suppress(OSError):  # a supervisor that does not wait for this worker closed its end
-            os.write(ready, READY)
-        os.close(ready)  # later errors have no one to tell but the log
     app = create_app(settings, engine=engine)  # sets up the JSON logs, uvicorn's lines included
     config = uvicorn.Config(
         app,
@@ -58,24 +67,41 @@ def serve(settings: Settings, sock: socket.socket, *, build: bool, progress: Pro
     )
     gc.collect()
     gc.freeze()  # what loading made lives as long as the process: the collector need not walk it again
-    uvicorn.Server(config).run(sockets=[sock])
+    if board is None:
+        _tell_ready(ready)
+        uvicorn.Server(config).run(sockets=[sock])
+    else:  # ready once it takes part in the balancing, so that the supervisor opens the socket to all workers at once
+        BalancedServer(config, sock, *board, ready=lambda: _tell_ready(ready)).run()
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` that other sockets of this process family may bind too."""
+def _tell_ready(ready: int) -> None:
+    """Tell the supervisor waiting on pipe ``ready`` (if any) that this worker serves."""
+    if ready >= 0:
+        with contextlib.suppress(OSError):  # a supervisor that does not wait for this worker closed its end
+            os.write(ready, READY)
+        os.close(ready)  # later errors have no one to tell but the log
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, not yet listening, for the workers to inherit."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
 class Supervisor:
     """Forks the workers, starts again any that dies, and stops them all on SIGTERM or SIGINT."""
 
-    def __init__(self, settings: Settings, sockets: list[socket.socket], progress: Progress) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket, workers: int, progress: Progress) -> None:
         self.settings = settings
-        self.sockets = sockets
+        self.sock = sock
+        self.workers = workers
+        self.board = Board(workers)
         self.progress = progress
         self.pids: dict[int, int] = {}  # pid -> worker number
         self.stopping = False
@@ -83,8 +109,8 @@ class Supervisor:
     def run(self, *, build: bool) -> int:
         """Start the workers one by one, each once the one before has the index open; supervise until stopped.
 
-        Waiting for every worker matters: a client connects to one of the sockets listening at that moment and keeps
-        its connection, so connections made while only the first worker listened would all stay with it.
+        The socket takes connections only once every worker is ready: a keep-alive client stays with the worker that
+        accepted it, so clients connecting while only the first worker served would all stay with it.
         """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
@@ -93,12 +119,13 @@ class Supervisor:
         if failed is not None:
             self._shutdown(1)
             raise QAError(failed)
-        for number in range(1, len(self.sockets)):  # each listens once ready: the kernel spreads clients over all
+        for number in range(1, self.workers):
             failed = self._start(number, build=False, wait=True)
             if failed is not None:
                 self._shutdown(1)
                 raise QAError(failed)
-        self.progress(f"serving with {len(self.sockets)} workers (pids {', '.join(map(str, self.pids))})")
+        self.sock.listen(BACKLOG)  # the workers poll for this, then accept
+        self.progress(f"serving with {self.workers} workers (pids {', '.join(map(str, self.pids))})")
         while not self.stopping:
             try:
                 pid, status = os.wait()
@@ -107,6 +134,8 @@ class Supervisor:
             except InterruptedError:
                 continue
             number = self.pids.pop(pid, -1)
+            if number >= 0:
+                self.board.leave(number)  # the others stop deferring to its count (a restart joins again)
             if number >= 0 and status != 0 and not self.stopping:  # a worker that ended cleanly was told to
                 self.progress(f"worker {number} (pid {pid}) exited with status {status}; starting it again")
                 time.sleep(RESTART_PAUSE)
@@ -127,7 +156,7 @@ class Supervisor:
         gc.freeze()
 
     def _start(self, number: int, *, build: bool, wait: bool) -> str | None:
-        """Fork worker ``number`` on its socket; with ``wait``, once it has the index open (else: why it failed)."""
+        """Fork worker ``number``; with ``wait``, once it has the index open (else: why it failed)."""
         read, write = os.pipe()
         parent = os.getpid()
         pid = os.fork()
@@ -153,12 +182,9 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         _end_with_parent(parent)
-        for other in self.sockets:
-            if other is not self.sockets[number]:
-                other.close()
         say = self.progress if number == 0 else _quiet
         try:
-            serve(self.settings, self.sockets[number], build=build, progress=say, ready=ready)
+            serve(self.settings, self.sock, build=build, progress=say, ready=ready, board=(self.board, number))
         except BaseException as exc:
             message = str(exc) or type(exc).__name__
             try:
@@ -182,8 +208,7 @@ class Supervisor:
         for pid in list(self.pids):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-        for sock in self.sockets:
-            sock.close()
+        self.sock.close()
         return code
 
 
@@ -215,14 +240,13 @@ def serve_workers(settings: Settings, workers: int, *, build: bool, progress: Pr
     threads = settings.build.threads or max(1, cores() // workers)
     settings = settings.replace(threads=threads)
     try:
-        sockets = [reuse_port_socket(host, port) for _ in range(workers)]
+        sock = shared_socket(host, port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} with {workers} workers ({exc})") from None
     try:
         lifecycle.check_before_loading(settings, build=build)
     except QAError:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         raise
     progress(f"starting {workers} workers with {threads} compute thread{'s' * (threads > 1)} each")
-    return Supervisor(settings, sockets, progress).run(build=build)
+    return Supervisor(settings, sock, workers, progress).run(build=build)

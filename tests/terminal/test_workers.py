@@ -1,5 +1,6 @@
-"""`qa serve --workers 2`: two processes over one mapped index answer as one engine does, and roll to a new generation
-(after a write, and after a rebuild by another process) under load without a failed request, each seen serving it."""
+"""`qa serve --workers 2`: two processes over one mapped index answer as one engine does, roll to a new generation
+(after a write, and after a rebuild by another process) under load without a failed request, each seen serving it,
+and share keep-alive clients evenly."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ KEY = "workers-test-key-0123456789"
 QUESTIONS = ["Who led the long march to Islamabad?", "What did the otters do?", "Where is the port?"]
 CLOSE = {"Connection": "close"}  # a fresh connection each time: the kernel picks the worker anew
 PROBES = 300  # most fresh connections tried before concluding a worker was never seen
+KEEP_ALIVE = 32  # keep-alive clients opened one after another in the balance test
 
 
 def free_port() -> int:
@@ -226,3 +228,29 @@ def test_two_workers_roll_to_a_rebuilt_generation_under_load(
     assert {pid for pid, _, _ in load.seen} == set(workers), "the load did not reach both workers"
     assert {gen for _, gen, _ in load.seen} == {first, rebuilt}, "the load did not straddle the rebuild"
     assert children(server.pid) == workers  # no worker died on the way
+
+
+def test_keep_alive_clients_spread_evenly_over_the_workers(two_workers: tuple[str, Any]) -> None:
+    """Each new connection goes to the worker with fewer open (with a socket per worker, SO_REUSEPORT's hash of the
+    client's address split 16 keep-alive clients 10 / 6 and the busier worker's clients waited longer)."""
+    base, server = two_workers
+    workers = children(server.pid)
+    clients: list[httpx.Client] = []
+    pids: list[int] = []
+    try:
+        for _ in range(KEEP_ALIVE):  # one after another, each kept open: the next sees both workers' counts
+            client = httpx.Client(base_url=base, timeout=30)
+            clients.append(client)
+            pids.append(client.get("/readyz").json()["pid"])
+        again = [client.get("/readyz").json()["pid"] for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+    assert again == pids, "a keep-alive client changed worker"
+    assert set(pids) == set(workers)
+    # After an even number of connections both workers hold as many; the next goes to either, the one after that to
+    # the other. A hash puts each pair on two workers half the time: 15 of 16 pairs by chance is 17 in 65,536. One
+    # pair is let off: a worker that takes no waiting connection for 0.1 s (a stalled machine) has it taken for it.
+    split = [pids[i] != pids[i + 1] for i in range(0, KEEP_ALIVE, 2)]
+    assert sum(split) >= len(split) - 1, f"connections per worker in order: {pids}"
+    assert max(abs(pids.count(w) - KEEP_ALIVE // 2) for w in workers) <= 1
