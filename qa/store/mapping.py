@@ -109,6 +109,38 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     return out
 
 
+PREFETCH_STEP = 4 << 20
+
+
+def prefetch(paths: list[Path]) -> threading.Thread:
+    """Ask the kernel to read whole files into the page cache (``POSIX_FADV_WILLNEED``), in a background thread.
+
+    For the files every request reads somewhere in (an IVF-PQ part's lists, re-score vectors and postings): the
+    first requests after a start then find them in the page cache instead of waiting on one disk read per row. The
+    page cache is the kernel's (shared by every process serving the index, given back under memory pressure); it
+    is not the server's memory. Best effort: a file that cannot be opened is skipped.
+    """
+
+    def run() -> None:
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:  # the kernel reads ahead at most a few MB per call
+                for at in range(0, os.fstat(fd).st_size, PREFETCH_STEP):
+                    os.posix_fadvise(fd, at, PREFETCH_STEP, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    thread = threading.Thread(target=run, name="prefetch", daemon=True)
+    if hasattr(os, "posix_fadvise"):
+        thread.start()
+    return thread
+
+
 def read_slice(array: npt.NDArray[Any], lo: int, hi: int) -> npt.NDArray[Any]:
     """``array[lo:hi]`` of a 1-D array, read from its file with one ``pread`` when it is mapped (read-only).
 

@@ -19,8 +19,8 @@ from qa.base.settings import BuildSettings
 from qa.store import dense_index
 from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
-from qa.store.keyword import Postings
-from qa.store.mapping import gather, read_dense
+from qa.store.keyword import ARRAYS, Postings
+from qa.store.mapping import gather, prefetch, read_dense
 from qa.store.sentence_table import SentencePart, split_passages
 from qa.store.spans import Spans, doc_runs
 
@@ -175,6 +175,9 @@ class Part:
     def load(cls, folder: Path, names: dict[str, str]) -> Part:
         """Read a part written by :meth:`save`, its vectors and postings memory-mapped (see qa/store/mapping.py)."""
         compressed = "vectors" in names
+        if compressed:  # read by every request, somewhere: into the page cache now, not row by row on demand
+            keyword = folder / names["keyword"]
+            prefetch([folder / names["dense"], folder / names["vectors"], *(keyword / f"{a}.npy" for a in ARRAYS)])
         return cls(
             Spans.load(folder / names["passages"]),
             dense_index.read(folder / names["dense"]) if compressed else read_dense(folder / names["dense"]),
