@@ -1,8 +1,9 @@
 """Optional ONNX Runtime embedder: the bundled model exported locally, int8-quantised, cached beside the index.
 
-Every MatMul runs in int8 with activations quantised per token (qa/store/per_token.py), so no token's numbers depend
-on another text's. Texts are run in batches of exactly equal token length (no padding) on single-threaded runs,
-several batches at once: a text's vector is bitwise the same alone or in any batch, with any thread count.
+Fixed per-channel scales first move the MatMul inputs' outlier channels into the weights (qa/store/smoothing.py);
+then every MatMul runs in int8 with activations quantised per token (qa/store/per_token.py), so no token's numbers
+depend on another text's. Texts are run in batches of exactly equal token length (no padding) on single-threaded
+runs, several batches at once: a text's vector is bitwise the same alone or in any batch, with any thread count.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
 from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
 from qa.store.per_token import rewrite_per_token
+from qa.store.smoothing import calibration_texts, smooth
 
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
 META_FILE = "onnx.json"
 # Bump when the export or quantisation recipe changes, so older caches are rebuilt.
-RECIPE = "torchscript-opset17/matmul-qint8-per-channel-full-range/per-token-activations/v3"
+RECIPE = "torchscript-opset17/smoothquant-0.6/matmul-qint8-per-channel-full-range/per-token-activations/v4"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 THREADS = 2
 BATCH_TOKENS = 4096  # at most this many tokens in one run (rows x length), so long texts run in small batches
@@ -72,7 +74,12 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
 
     write_atomic(out_dir / FP32_FILE, write_fp32)
 
-    # Every MatMul int8, weights per channel over the full range; then activations per token (see per_token.py).
+    def write_smoothed(tmp: Path) -> None:
+        smooth(out_dir / FP32_FILE, tmp, model_folder / "tokenizer.json", calibration_texts())
+
+    write_atomic(out_dir / FP32_FILE, write_smoothed)  # the same model in fp32, its outliers moved into the weights
+
+    # Every MatMul of the smoothed model int8, weights per channel over the full range; then activations per token.
     def write_int8(tmp: Path) -> None:
         logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
         try:

@@ -1,0 +1,103 @@
+"""Activation smoothing: the fp32 model computes the same, its MatMul inputs lose less to per-token int8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa.base.settings import DEFAULT_MODEL
+from qa.store.embedding import resolve_model
+from qa.store.onnx_encoder import INPUTS
+from qa.store.smoothing import calibration_texts, smooth
+
+HIDDEN, OUTLIER = 16, 3
+TEXTS = ["The committee voted 7-2 to approve the plan.", "?", "Mitochondrial dysfunction and insulin resistance."]
+
+
+def tiny_model(path: Path) -> dict[str, Any]:
+    """A model of the encoder's inputs: embeddings with one outlier channel, read by two MatMuls, and one more."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(30522, HIDDEN)).astype(np.float32)
+    table[:, OUTLIER] += 40  # a channel far from zero in every token, as transformers have: it sets every int8 scale
+    arrays = {"table": table, **{n: rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32) for n in ("w1", "w2", "w3")}}
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["x"]),
+        helper.make_node("MatMul", ["x", "w1"], ["y1"]),
+        helper.make_node("MatMul", ["x", "w2"], ["y2"]),
+        helper.make_node("Relu", ["y1"], ["r"]),
+        helper.make_node("MatMul", ["r", "w3"], ["y3"]),
+    ]
+    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, None]) for n in INPUTS]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, HIDDEN]) for n in ("x", "y2", "y3")]
+    inits = [numpy_helper.from_array(v, k) for k, v in arrays.items()]
+    graph = helper.make_graph(nodes, "tiny", ints, outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return arrays
+
+
+def run(path: Path, text_ids: list[int]) -> list[Any]:
+    """The model's outputs for one token sequence."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ids = np.asarray([text_ids], dtype=np.int64)
+    return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": ids * 0})
+
+
+def int8(x: Any, axis: int) -> Any:
+    """``x`` rounded to 255 symmetric levels per slice along ``axis``: per token for activations (axis -1), per
+    output column for weights (axis 0), as the encoder's recipe quantises them."""
+    scale = np.maximum(np.abs(x).max(axis=axis, keepdims=True), 1e-8) / 127
+    return np.round(x / scale) * scale
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Path:
+    """The bundled model's tokenizer file."""
+    location = resolve_model(DEFAULT_MODEL)
+    assert isinstance(location, Path)
+    return location / "tokenizer.json"
+
+
+def test_same_outputs_in_fp32_and_a_smaller_int8_error(tmp_path: Path, tokenizer: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+    from tokenizers import Tokenizer
+
+    arrays = tiny_model(tmp_path / "fp32.onnx")
+    groups = smooth(tmp_path / "fp32.onnx", tmp_path / "smooth.onnx", tokenizer, calibration_texts())
+    assert groups == 2  # x (read by w1 and w2) and r (read by w3)
+    model = onnx.load(str(tmp_path / "smooth.onnx"))
+    onnx.checker.check_model(model)
+    matmuls = {n.input[1]: n.input[0] for n in model.graph.node if n.op_type == "MatMul"}
+    assert matmuls["w1"] == matmuls["w2"] != "x" and matmuls["w3"] not in ("r", matmuls["w1"])
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    inverse = inits[next(n.input[1] for n in model.graph.node if n.output[0] == matmuls["w1"])]
+    assert inverse.argmin() == OUTLIER  # the outlier channel is divided the most
+    np.testing.assert_allclose(inits["w1"] * inverse[:, None], arrays["w1"], rtol=1e-5)
+
+    encode = Tokenizer.from_file(str(tokenizer)).encode
+    for text in TEXTS:
+        ids = encode(text).ids
+        before, after = run(tmp_path / "fp32.onnx", ids), run(tmp_path / "smooth.onnx", ids)
+        for a, b in zip(before, after, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-3)
+        x = before[0]
+        exact = x @ arrays["w1"]
+        plain = np.abs(int8(x, -1) @ int8(arrays["w1"], 0) - exact).mean()
+        smoothed = np.abs(int8(x * inverse, -1) @ int8(inits["w1"], 0) - exact).mean()
+        assert smoothed < plain / 2, (text, smoothed, plain)
+
+
+def test_calibration_texts_are_shipped() -> None:
+    texts = calibration_texts()
+    assert len(texts) >= 200 and all(t == t.strip() and "\n" not in t for t in texts)
+    assert any(t.endswith("?") for t in texts) and max(len(t.split()) for t in texts) > 150  # questions and passages
