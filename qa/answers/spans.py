@@ -76,13 +76,14 @@ def scored_span(question: str, text: str) -> tuple[int, int, float] | None:
         return None  # a reason or a manner is a clause, not a phrase
     ws = words(text)
     anchors = [i for i, w in enumerate(ws) if _asked(w, asked.terms)]
+    marks = _marks(ws)
     best: tuple[float, int, int] | None = None
     for phrase, prior in _phrases(asked, ws, text):
         span = _trim(ws, phrase, asked)
         if span is None:
             continue
         first, last = span
-        score = prior + _placement(ws, first, last, anchors, asked, listed=phrase.kind == "names")
+        score = prior + _placement(ws, marks, first, last, anchors, asked, listed=phrase.kind == "names")
         if phrase.kind == "described" and all(w.capital or w.lower in CONNECTORS for w in ws[first : last + 1]):
             score += 1.0 - DESCRIBED_WEIGHT  # the common noun was the question's: a plain name is left
         if phrase.kind.startswith(("name", "described")) and _cut(ws, phrase, first, last):
@@ -94,12 +95,14 @@ def scored_span(question: str, text: str) -> tuple[int, int, float] | None:
     return ws[best[1]].start, _end(ws[best[2]]), best[0]
 
 
-def _placement(ws: list[Word], first: int, last: int, anchors: list[int], asked: Asked, *, listed: bool) -> float:
+def _placement(
+    ws: list[Word], marks: list[int], first: int, last: int, anchors: list[int], asked: Asked, *, listed: bool
+) -> float:
     """How well placed a candidate is: near the question's words, on the expected side, after the right preposition.
 
     A list of names is as long as one of them; a question word kept inside a name (``Balochistan University``) is
     next to it."""
-    score = -GAP_WEIGHT * _gap(ws, first, last, anchors) - LENGTH_PENALTY * (0 if listed else last - first)
+    score = -GAP_WEIGHT * _gap(marks, first, last, anchors) - LENGTH_PENALTY * (0 if listed else last - first)
     score += SIDE_WEIGHT * asked.side * _position(first, last, anchors)
     if asked.stranded and _after(ws, first, {asked.stranded}):
         score += STRANDED_BONUS
@@ -266,19 +269,24 @@ def _end(word: Word) -> int:
     return word.end - 2 if word.text[-2:] in ("'s", "’s") and len(word.text) > 2 else word.end
 
 
-def _gap(ws: list[Word], first: int, last: int, anchors: list[int]) -> float:
+def _gap(marks: list[int], first: int, last: int, anchors: list[int]) -> float:
     """Content words and clause marks between the candidate and the nearest question word, plus a fraction
-    (NEXT_GAP) of those to the next nearest, which breaks ties in favour of the phrase amid the question's words."""
+    (NEXT_GAP) of those to the next nearest, which breaks ties in favour of the phrase amid the question's words.
+
+    ``marks`` are the running counts of :func:`_marks`: the words between two places are one subtraction."""
     gaps = sorted(
-        _between(ws[a + 1 : first]) if a < first else _between(ws[last + 1 : a]) if a > last else 0 for a in anchors
+        marks[first] - marks[a + 1] if a < first else marks[a] - marks[last + 1] if a > last else 0 for a in anchors
     )
     gaps = [min(g, MAX_GAP) for g in [*gaps, MAX_GAP, MAX_GAP]]
     return gaps[0] + NEXT_GAP * gaps[1]
 
 
-def _between(span: list[Word]) -> int:
-    """How many content words (not function words) and clause marks (``,;()``) there are in ``span``."""
-    return sum((w.alpha and not function_word(w)) or w.text in ",;()—" for w in span)
+def _marks(ws: list[Word]) -> list[int]:
+    """How many content words (not function words) and clause marks (``,;()``) stand before each place in ``ws``."""
+    marks = [0]
+    for w in ws:
+        marks.append(marks[-1] + bool((w.alpha and not function_word(w)) or w.text in ",;()—"))
+    return marks
 
 
 def _position(first: int, last: int, anchors: list[int]) -> float:
