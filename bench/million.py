@@ -355,7 +355,8 @@ def questions(limit: int) -> list[str]:
 def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Serve the built index (and, with ``--reference``, the same index from another checkout beside it) and ask
     real questions one at a time, each to every server, the order flipped from one question to the next (A B, B A:
-    the page cache the first one warms favours neither); latency, memory, answers found, per server."""
+    the page cache the first one warms favours neither, but makes both absolute figures optimistic: quote a solo
+    run's); latency, memory, answers found, per server."""
     index_dir = Path(args.index)
     asked = questions(args.questions + args.warmup)
     roots = [ROOT, *([Path(args.reference).resolve()] if args.reference else [])]
