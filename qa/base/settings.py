@@ -188,7 +188,7 @@ class HttpSettings:
     refresh_seconds: float = 1.0
     otel: bool = False
     workers: int = 0  # `qa serve` worker processes; 0: one per core
-    request_threads: int = 0  # threads running request handlers per process; 0: Python's default, min(32, cores + 4)
+    request_threads: int = 0  # threads running request handlers per process; 0: 2 for extractive answers, else Python's
 
     def __post_init__(self) -> None:
         """Check ranges, naming the setting at fault."""

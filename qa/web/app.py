@@ -39,6 +39,10 @@ from qa.web import (
 from qa.web import mcp as model_context
 from qa.web.runtime import EngineSlot
 
+# Request threads per process when answers are extractive: two keep a core busy (one thread's ONNX Runtime or numpy
+# call runs while the other holds the GIL) and the rest of the requests wait their turn in order; six (Python's
+# default here) shared the GIL among all, which stretched each request and most the longest (bench/README.md).
+EXTRACTIVE_THREADS = 2
 EXPOSED = ["X-Request-ID", "Retry-After", *(f"RateLimit-{part}" for part in ("Limit", "Remaining", "Reset", "Policy"))]
 
 
@@ -93,7 +97,7 @@ def create_app(
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         guards=[access.guard(keys, reads=settings.access.read_keys_required)],
-        on_startup=[request_pool(settings.http.request_threads), lambda: slot.start()],
+        on_startup=[request_pool(request_threads(settings)), lambda: slot.start()],
         on_shutdown=[lambda: slot.stop(), *tracing.on_shutdown],
         lifespan=[mcp_sessions],
         before_request=intake.require_json,
@@ -116,6 +120,14 @@ def create_app(
         cors_config=cors(settings),
         logging_config=logs.config(),
     )
+
+
+def request_threads(settings: Settings) -> int:
+    """Threads for the sync handlers: ``request_threads``, else ``EXTRACTIVE_THREADS`` when the deployment's answers
+    are extractive (CPU work), else 0 (Python's default pool: a model server's answers mostly wait on the network)."""
+    if settings.http.request_threads:
+        return settings.http.request_threads
+    return EXTRACTIVE_THREADS if settings.models.llm_model == "extractive" else 0
 
 
 def request_pool(threads: int) -> Callable[[], None]:

@@ -35,13 +35,16 @@ def busy() -> dict[str, str]:
     return {"ok": "yes"}
 
 
-@pytest.mark.parametrize("threads", [2, 0])
+@pytest.mark.parametrize(("threads", "model", "most"), [(3, "extractive", 3), (0, "extractive", 2), (0, "openai", 0)])
 def test_sync_handlers_run_on_the_request_threads(
-    seed_settings: Settings, fake_encoder: Any, tmp_path: Path, threads: int
+    seed_settings: Settings, fake_encoder: Any, tmp_path: Path, threads: int, model: str, most: int
 ) -> None:
+    """Set: that many. Unset: two when answers are extractive (CPU work), else Python's default pool."""
     running[:] = [0, 0]
     names.clear()
-    settings = seed_settings.replace(index_dir=tmp_path / "none", request_threads=threads)
+    settings = seed_settings.replace(
+        index_dir=tmp_path / "none", request_threads=threads, llm_model=model, llm_name="m"
+    )
     app = create_app(settings, encoder=fake_encoder, handlers=[busy])
     with served(app, log_level="warning") as port, ThreadPoolExecutor(6) as pool:
 
@@ -50,11 +53,11 @@ def test_sync_handlers_run_on_the_request_threads(
                 return client.get("/busy", timeout=10).status_code
 
         assert list(pool.map(call, range(6))) == [200] * 6
-    if threads:
-        assert running[1] == threads  # the other requests waited for a thread
+    if most:
+        assert running[1] == most  # the other requests waited for a thread
     else:
         assert running[1] > 2  # Python's default pool, min(32, cores + 4) threads
-    assert all(name.startswith("qa-request") for name in names) == (threads > 0)
+    assert all(name.startswith("qa-request") for name in names) == (most > 0)
 
 
 def test_request_threads_must_not_be_negative() -> None:
