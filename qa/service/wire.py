@@ -235,7 +235,7 @@ def explain_info(settings: Settings, manifest: Manifest, threshold: float) -> Ex
         chunk_overlap=manifest.chunk_overlap,
         embed_title=manifest.embed_title,
         model=manifest.model,
-        embed_backend="onnx" if manifest.model_sha256.endswith(":onnx-int8") else "torch",
+        embed_backend="onnx" if ":onnx-int8" in manifest.model_sha256 else "torch",
         index_generation=manifest.generation,
         abstain_threshold=threshold,
         dense_index=manifest.dense.kind,

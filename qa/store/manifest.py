@@ -101,7 +101,7 @@ def mismatches(
 
 
 def _short(fingerprint: str) -> str:
-    """A model fingerprint for messages: the hash's head plus any backend suffix (``abc123…:onnx-int8``)."""
+    """A model fingerprint for messages: the hash's head plus any backend suffix (``abc123…:onnx-int8/v4``)."""
     digest, _, backend = fingerprint.partition(":")
     if digest == "name":  # a model known only by name: no hash to shorten
         return fingerprint

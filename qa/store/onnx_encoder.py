@@ -27,8 +27,10 @@ from qa.store.smoothing import calibration_texts, smooth
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
 META_FILE = "onnx.json"
-# Bump when the export or quantisation recipe changes, so older caches are rebuilt.
+# Bump the version (the last part) when the export or quantisation recipe changes: older caches are re-exported, and
+# indexes embedded by an older recipe no longer match the encoder (their vectors came from other numbers).
 RECIPE = "torchscript-opset17/smoothquant-0.6/matmul-qint8-per-channel-full-range/per-token-activations/v4"
+BACKEND = "onnx-int8/" + RECIPE.rsplit("/", 1)[-1]  # the fingerprint's suffix: backend and recipe version
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 THREADS = 2
 BATCH_TOKENS = 4096  # at most this many tokens in one run (rows x length), so long texts run in small batches
@@ -177,7 +179,7 @@ class OnnxEncoder:
         if not cache_is_fresh(location, cache_dir, sha):
             export_onnx(location, cache_dir)
         self.name = name
-        self.fingerprint = f"{sha}:onnx-int8"
+        self.fingerprint = f"{sha}:{BACKEND}"
         self.cache_dir = cache_dir
         st_config = _read_json(location / "sentence_bert_config.json") or {}
         self.max_tokens = int(st_config.get("max_seq_length") or 512)

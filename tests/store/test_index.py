@@ -21,6 +21,7 @@ from qa.store.archive import read as load_index
 from qa.store.embedding import Encoder
 from qa.store.index import Index, dense_vectors, embed_input
 from qa.store.manifest import FORMAT_VERSION, MANIFEST
+from qa.store.onnx_encoder import BACKEND
 from qa.store.snapshot import build
 from qa.store.spans import Spans
 
@@ -151,6 +152,16 @@ def test_same_weights_on_another_backend_is_named(settings: Settings, fake_encod
     with pytest.raises(IndexMismatch) as info:
         load_index(settings.build, onnx_like)
     assert "torch backend" in str(info.value) and "onnx-int8 backend" in str(info.value)
+
+
+def test_same_weights_by_an_older_onnx_recipe_is_named(settings: Settings, fake_encoder: Encoder) -> None:
+    digest = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    older, current = type(fake_encoder)(), type(fake_encoder)()
+    older.fingerprint, current.fingerprint = f"{digest}:onnx-int8", f"{digest}:{BACKEND}"  # before recipes were named
+    build(settings.build, older)
+    with pytest.raises(IndexMismatch, match="qa index") as info:
+        load_index(settings.build, current)
+    assert "onnx-int8 backend" in str(info.value) and f"{BACKEND} backend" in str(info.value)
 
 
 def test_load_refuses_other_chunk_settings(settings: Settings, fake_encoder: Encoder) -> None:

@@ -20,6 +20,7 @@ from qa.store.onnx_encoder import (
     FP32_FILE,
     INT8_FILE,
     META_FILE,
+    RECIPE,
     OnnxEncoder,
     equal_length_batches,
     remove_leftovers,
@@ -80,7 +81,7 @@ def test_empty_input(onnx_encoder: OnnxEncoder) -> None:
 
 def test_fingerprint_differs_from_torch(onnx_encoder: OnnxEncoder, encoder: SentenceEncoder) -> None:
     assert onnx_encoder.fingerprint != encoder.fingerprint
-    assert onnx_encoder.fingerprint == f"{encoder.fingerprint}:onnx-int8"
+    assert onnx_encoder.fingerprint == f"{encoder.fingerprint}:onnx-int8/{RECIPE.rsplit('/', 1)[-1]}"
 
 
 def test_same_text_same_vector_in_any_batch(onnx_cache: Path, onnx_encoder: OnnxEncoder) -> None:

@@ -25,6 +25,7 @@ from qa.base.settings import Settings
 from qa.service.engine import Engine
 from qa.service.wire import AskResponse
 from qa.store.index import Index
+from qa.store.onnx_encoder import BACKEND
 from qa.terminal import cli, commands
 from qa.terminal.render import format_answer
 
@@ -303,7 +304,7 @@ def test_index_builds_a_tiny_corpus(
     assert cli.main(["ask", "How many otters were counted?", *flags]) == 0
     assert "alpha" in capsys.readouterr().out
     fingerprint = json.loads((index / "manifest.json").read_text())["model_sha256"]
-    assert fingerprint.endswith(":onnx-int8") == (backend == "default")
+    assert fingerprint.endswith(f":{BACKEND}") == (backend == "default")
     assert (index / "onnx" / "onnx.json").is_file() == (backend == "default")
 
 
