@@ -6,6 +6,7 @@ import bisect
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,9 @@ from qa.store.spans import Spans
 
 MIN_WORDS = 4
 Rows = npt.NDArray[np.int64]
+Table = npt.NDArray[np.float32] | npt.NDArray[np.float16]  # float16 on disk since this version; float32 before
+STORED = np.float16  # how :meth:`SentencePart.save` writes the vectors: half the bytes every /ask reads
+BLOCK = 262_144  # rows cast at a time (writing, or scoring every row): never a float32 copy of a whole table
 INSIDE_KEPT = 50_000  # passages whose sentence rows a table keeps once found (the first asked about; bounds memory)
 
 
@@ -25,12 +29,15 @@ INSIDE_KEPT = 50_000  # passages whose sentence rows a table keeps once found (t
 class SentencePart:
     """The sentences of some documents' passages: row i of ``vectors`` is ``spans[i]``.
 
+    ``vectors`` are float32 when embedded, float16 once saved and loaded (float32 in tables written before); rows
+    are cast to float32 when read (:meth:`SentenceTable.vectors_at`), so scores are computed in float32.
+
     Rows are also kept sorted by document and start (``order``), so the sentences inside a passage are found by
     binary search, with no object per sentence.
     """
 
     spans: Spans
-    vectors: Vectors
+    vectors: Table
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
     _order: Rows = field(init=False, repr=False, compare=False)
     _first: Rows = field(init=False, repr=False, compare=False)
@@ -104,18 +111,31 @@ class SentencePart:
         vectors = [p.vectors for p in parts if len(p.spans)]
         if len(vectors) == 1:
             return SentencePart(spans, vectors[0])
-        return SentencePart(spans, np.vstack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32))
+        return SentencePart(spans, _stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32))
 
     def save(self, spans_path: Path, vectors_path: Path) -> None:
-        """Write spans (a folder of arrays, see qa/store/spans.py) and vectors (.npy)."""
+        """Write spans (a folder of arrays, see qa/store/spans.py) and vectors (float16 .npy, cast in blocks)."""
         self.spans.save(spans_path)
-        with vectors_path.open("wb") as fh:
-            np.save(fh, self.vectors, allow_pickle=False)
+        out = np.lib.format.open_memmap(vectors_path, mode="w+", dtype=STORED, shape=self.vectors.shape)
+        for lo in range(0, len(self.vectors), BLOCK):
+            out[lo : lo + BLOCK] = self.vectors[lo : lo + BLOCK]
+        out.flush()
+        del out
 
     @classmethod
     def load(cls, spans_path: Path, vectors_path: Path) -> SentencePart:
-        """Read spans and vectors written by :meth:`save` (both memory-mapped)."""
-        return cls(Spans.load(spans_path), mapped(vectors_path, np.float32))
+        """Read spans and vectors written by :meth:`save` (both memory-mapped; float32 vectors of older indexes too)."""
+        vectors: npt.NDArray[Any] = mapped(vectors_path)
+        if vectors.dtype not in (np.float16, np.float32):
+            raise ValueError(f"{vectors_path.name}: sentence vectors stored as {vectors.dtype}, not float16 or float32")
+        return cls(Spans.load(spans_path), vectors)
+
+
+def _stack(tables: list[Table]) -> Table:
+    """Rows of several tables, one after another: float16 when all are, else float32."""
+    if all(t.dtype == np.float16 for t in tables):
+        return np.vstack(tables).astype(np.float16, copy=False)
+    return np.vstack(tables).astype(np.float32, copy=False)
 
 
 def _search(sorted_values: Rows, lo: Rows, hi: Rows, wanted: Rows) -> Rows:
@@ -193,11 +213,11 @@ class SentenceTable:
         return Spans.join([p.spans for p in self.parts])
 
     @property
-    def vectors(self) -> Vectors:
-        """Every row's vector (a copy when there are several parts)."""
+    def vectors(self) -> Table:
+        """Every row's vector as stored (a copy when there are several parts)."""
         if len(self.parts) == 1:
             return self.parts[0].vectors
-        return np.vstack([p.vectors for p in self.parts])
+        return _stack([p.vectors for p in self.parts])
 
     def _locate(self, row: int) -> tuple[SentencePart, int]:
         """The part holding a row and the row's place in it."""
@@ -210,7 +230,7 @@ class SentenceTable:
         return part.spans[local]
 
     def vectors_at(self, rows: list[int]) -> Vectors:
-        """The vectors of some rows, in order (only their pages of a mapped file are read)."""
+        """The vectors of some rows, in order, as float32 (only their pages of a mapped file are read)."""
         dimension = self.parts[0].vectors.shape[1] if self.parts else 0
         if not rows:
             return np.zeros((0, dimension), dtype=np.float32)
@@ -225,7 +245,12 @@ class SentenceTable:
 
     def similarities(self, query_vector: Vectors) -> Vectors:
         """Every row's dot product with the query; dead rows get -inf."""
-        found = [p.vectors @ query_vector for p in self.parts]
+        query = np.asarray(query_vector, dtype=np.float32)
+        found = [
+            np.asarray(p.vectors[lo : lo + BLOCK], dtype=np.float32) @ query
+            for p in self.parts
+            for lo in range(0, len(p.vectors), BLOCK)
+        ]
         sims: Vectors = np.concatenate(found).astype(np.float32) if found else np.zeros(0, dtype=np.float32)
         if len(self._dead):
             sims[self._dead] = -np.inf
