@@ -202,10 +202,13 @@ class SentenceTable:
         batch_size: int,
         say: Callable[[str], None] | None = None,
     ) -> SentenceTable:
-        """Split every passage into sentences and embed them, reporting progress on long runs."""
+        """Split every passage into sentences and embed them, reporting progress on long runs.
+
+        The vectors are kept as they will be stored (float16), so a table scores the same before and after a save.
+        """
         spans = split_passages(passages, docs)
         vectors = embed_all(encoder, [s.text for s in spans], batch_size, "sentences", say or (lambda _msg: None))
-        return cls((SentencePart(Spans.of(spans), vectors),))
+        return cls((SentencePart(Spans.of(spans), vectors.astype(STORED)),))
 
     @property
     def spans(self) -> Spans:
