@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -111,7 +111,7 @@ class SentencePart:
         vectors = [p.vectors for p in parts if len(p.spans)]
         if len(vectors) == 1:
             return SentencePart(spans, vectors[0])
-        return SentencePart(spans, _stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32))
+        return SentencePart(spans, cast(Table, np.vstack(vectors)) if vectors else np.zeros((0, dimension), np.float32))
 
     def save(self, spans_path: Path, vectors_path: Path) -> None:
         """Write spans (a folder of arrays, see qa/store/spans.py) and vectors (float16 .npy, cast in blocks)."""
@@ -129,13 +129,6 @@ class SentencePart:
         if vectors.dtype not in (np.float16, np.float32):
             raise ValueError(f"{vectors_path.name}: sentence vectors stored as {vectors.dtype}, not float16 or float32")
         return cls(Spans.load(spans_path), vectors)
-
-
-def _stack(tables: list[Table]) -> Table:
-    """Rows of several tables, one after another: float16 when all are, else float32."""
-    if all(t.dtype == np.float16 for t in tables):
-        return np.vstack(tables).astype(np.float16, copy=False)
-    return np.vstack(tables).astype(np.float32, copy=False)
 
 
 def _search(sorted_values: Rows, lo: Rows, hi: Rows, wanted: Rows) -> Rows:
@@ -220,7 +213,7 @@ class SentenceTable:
         """Every row's vector as stored (a copy when there are several parts)."""
         if len(self.parts) == 1:
             return self.parts[0].vectors
-        return _stack([p.vectors for p in self.parts])
+        return cast(Table, np.vstack([p.vectors for p in self.parts]))  # float16 when every part is, else float32
 
     def _locate(self, row: int) -> tuple[SentencePart, int]:
         """The part holding a row and the row's place in it."""
