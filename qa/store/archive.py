@@ -31,7 +31,7 @@ from qa.store.keyword import Postings
 from qa.store.manifest import read_manifest
 from qa.store.part import Part, flat, indexed_texts
 from qa.store.planning import Outcome, Plan, check_unique, groups_of, plan_put, plan_remove
-from qa.store.sentence_table import STORED, SentencePart
+from qa.store.sentence_table import SentencePart
 from qa.store.spans import Spans
 
 CHECKPOINT_SHARE = 0.25  # fold into a new snapshot once recent and deleted passages reach this share of the base
@@ -241,7 +241,7 @@ def apply(index: Index, entry: Entry) -> Index:
         Spans.of(entry.passages),
         flat(vectors, dimension),
         Postings.build(indexed_texts(entry.passages, docs, index.manifest.embed_title)),
-        SentencePart(Spans.of(entry.sentences), sentence_vectors.astype(STORED)),  # as a save stores them
+        SentencePart.embedded(entry.sentences, sentence_vectors),
     )
     recent = Part.join([index.recent.without(changed), added], dimension)
     base_dead = index.base_dead | {d for d in changed if d in index.base.doc_rows}

@@ -147,19 +147,23 @@ def read_slice(array: npt.NDArray[Any], lo: int, hi: int) -> npt.NDArray[Any]:
     A posting list is a run of consecutive pages: faulted in through a mapping advised MADV_RANDOM, each page was
     its own disk read (and stayed in the process); one ``pread`` lets the kernel read the run at once.
     """
-    where = _file_at(array) if array.ndim == 1 and array.flags.c_contiguous else None
-    if where is None or hi <= lo:
-        return array[lo:hi]
-    size = array.itemsize
-    data = os.pread(where[0], (hi - lo) * size, where[1] + lo * size)
-    if len(data) != (hi - lo) * size:
-        raise OSError(f"short read of items {lo}..{hi - 1} from a mapped file")
-    return np.frombuffer(data, dtype=array.dtype)
+    data = _pread(array, lo, hi)
+    return array[lo:hi] if data is None else np.frombuffer(data, dtype=array.dtype)
 
 
 def read_bytes(array: npt.NDArray[np.uint8], lo: int, hi: int) -> bytes:
     """``array[lo:hi]`` as bytes, read from its file with ``pread`` when it is mapped (see :func:`gather`)."""
-    where = _file_at(array)
-    if where is None:
-        return array[lo:hi].tobytes()
-    return os.pread(where[0], hi - lo, where[1] + lo)
+    data = _pread(array, lo, hi)
+    return array[lo:hi].tobytes() if data is None else data
+
+
+def _pread(array: npt.NDArray[Any], lo: int, hi: int) -> bytes | None:
+    """Items ``lo..hi`` of a 1-D array read from its file with one ``pread``; None when it is not a mapped file."""
+    where = _file_at(array) if array.ndim == 1 and array.flags.c_contiguous else None
+    if where is None or hi <= lo:
+        return None
+    size = array.itemsize
+    data = os.pread(where[0], (hi - lo) * size, where[1] + lo * size)
+    if len(data) != (hi - lo) * size:
+        raise OSError(f"short read of items {lo}..{hi - 1} from a mapped file")
+    return data

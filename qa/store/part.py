@@ -21,7 +21,7 @@ from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import ARRAYS, Postings
 from qa.store.mapping import gather, prefetch, read_dense
-from qa.store.sentence_table import STORED, SentencePart, split_passages
+from qa.store.sentence_table import SentencePart, split_passages
 from qa.store.spans import Spans, doc_runs
 
 Progress = Callable[[str], None]
@@ -118,10 +118,8 @@ class Part:
         if with_sentences:
             say(f"embedding the sentences of {len(passages)} passages (answers and the best-sentence signal)")
             spans = split_passages(passages, by_id)
-            sentences = SentencePart(
-                Spans.of(spans),
-                embed_all(encoder, [s.text for s in spans], settings.batch_size, "sentences", say).astype(STORED),
-            )  # float16, as a save stores them: the table scores the same before and after a save
+            texts = [s.text for s in spans]
+            sentences = SentencePart.embedded(spans, embed_all(encoder, texts, settings.batch_size, "sentences", say))
         else:
             sentences = _no_sentences(encoder.dimension)
         return cls(Spans.of(passages), flat(vectors, encoder.dimension), Postings.build(inputs), sentences)

@@ -123,6 +123,11 @@ class SentencePart:
         del out
 
     @classmethod
+    def embedded(cls, sentences: list[Passage], vectors: Vectors) -> SentencePart:
+        """Freshly embedded sentences, their vectors kept as a save stores them (float16): same scores after a save."""
+        return cls(Spans.of(sentences), vectors.astype(STORED))
+
+    @classmethod
     def load(cls, spans_path: Path, vectors_path: Path) -> SentencePart:
         """Read spans and vectors written by :meth:`save` (both memory-mapped; float32 vectors of older indexes too)."""
         vectors: npt.NDArray[Any] = mapped(vectors_path)
@@ -195,13 +200,10 @@ class SentenceTable:
         batch_size: int,
         say: Callable[[str], None] | None = None,
     ) -> SentenceTable:
-        """Split every passage into sentences and embed them, reporting progress on long runs.
-
-        The vectors are kept as they will be stored (float16), so a table scores the same before and after a save.
-        """
+        """Split every passage into sentences and embed them, reporting progress on long runs."""
         spans = split_passages(passages, docs)
         vectors = embed_all(encoder, [s.text for s in spans], batch_size, "sentences", say or (lambda _msg: None))
-        return cls((SentencePart(Spans.of(spans), vectors.astype(STORED)),))
+        return cls((SentencePart.embedded(spans, vectors),))
 
     @property
     def spans(self) -> Spans:
