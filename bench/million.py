@@ -48,7 +48,7 @@ from serving import memory_mb, served  # noqa: E402
 
 from qa.base.records import Document, Passage  # noqa: E402
 from qa.base.settings import Settings  # noqa: E402
-from qa.store import dense_index, snapshot  # noqa: E402
+from qa.store import dense_index, mapping, snapshot  # noqa: E402
 from qa.store.corpus import stamped  # noqa: E402
 from qa.store.encoders import open_encoder  # noqa: E402
 from qa.store.index import Index  # noqa: E402
@@ -314,7 +314,7 @@ def independent_recall(
     index_dir: Path, manifest: dict[str, Any], queries: np.ndarray, count: int, real_vectors: np.ndarray
 ) -> dict[str, float]:
     """Recall@10 of the served dense index (as built, nprobe from the manifest) against exact float32 search."""
-    dense = dense_index.read(index_dir / manifest["files"]["dense"])
+    dense = mapping.read_dense(index_dir / manifest["files"]["dense"])
     stored = (
         dense_index.load_stored(index_dir / manifest["files"]["vectors"]) if "vectors" in manifest["files"] else None
     )

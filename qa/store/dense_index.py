@@ -8,7 +8,8 @@ smallest one whose recall@10 against flat, measured on held-out rows of the inde
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ MIN_PROBED_SHARE = 16  # nprobe starts at nlist / this
 NPROBES = (4, 8, 16, 32, 64, 128, 256)
 TRAIN_PER_LIST = 64  # training sample: this many vectors per inverted list (k-means' own advice is 39 to 256)
 SEED = 1234
+# FAISS's OpenMP threads for IVF-PQ work (training, the recall measure, searching): on a busy machine its threads spin
+# against each other (training 38.2 s on 2 threads, 5.3 s on 1, bench/README.md "A million passages"), and requests
+# already run in parallel across the server's request threads and workers.
+FAISS_THREADS = 1
 
 Stored = npt.NDArray[np.float16]
 Say = Callable[[str], None]
@@ -121,8 +126,8 @@ def search(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Scores and rows of the ``k`` best rows for each query (rows -1 past the end), best first.
 
-    Flat: exact. IVF-PQ: ``nprobe`` lists, then the ``rescore * min(k, RESCORE_ROWS)`` best by code (at least
-    ``k``) re-scored from ``stored``.
+    Flat: exact. IVF-PQ: ``nprobe`` lists on FAISS_THREADS threads, then the ``rescore * min(k, RESCORE_ROWS)``
+    best by code (at least ``k``) re-scored from ``stored``.
     """
     if not is_compressed(dense):
         params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
@@ -132,9 +137,11 @@ def search(
     if selector is not None:
         params.sel = selector
     if stored is None or rescore <= 1:
-        return dense.search(query, k, params=params)  # type: ignore[no-any-return]
+        with faiss_threads():
+            return dense.search(query, k, params=params)  # type: ignore[no-any-return]
     pool = max(k, rescore * min(k, RESCORE_ROWS))
-    _, found = dense.search(query, min(dense.ntotal, pool), params=params)
+    with faiss_threads():
+        _, found = dense.search(query, min(dense.ntotal, pool), params=params)
     scores = np.full((len(query), k), -np.inf, dtype=np.float32)
     rows = np.full((len(query), k), -1, dtype=np.int64)
     for i, candidates in enumerate(found):
@@ -190,19 +197,11 @@ def _exact_top(vectors: npt.NDArray[np.floating], queries: npt.NDArray[np.float3
 def compress(
     vectors: npt.NDArray[np.floating], say: Say, template: faiss.Index | None = None
 ) -> tuple[faiss.Index, Stored, DenseInfo]:
-    """An IVF-PQ index of the vectors, their float16 copies, and its recall against flat.
-
-    FAISS runs on one thread here: on a busy machine its OpenMP threads spin against each other (7x slower
-    training measured at load 8 on 2 cores).
-    """
+    """An IVF-PQ index of the vectors, their float16 copies, and its recall against flat (FAISS_THREADS)."""
     stored = np.asarray(vectors, dtype=np.float16)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with faiss_threads():
         dense = train(vectors, say, template)
         nprobe, recall, queries = measure_recall(dense, stored, vectors, say)
-    finally:
-        faiss.omp_set_num_threads(threads)
     dense.nprobe = nprobe
     info = DenseInfo(
         kind="ivfpq",
@@ -217,16 +216,19 @@ def compress(
     return dense, stored, info
 
 
-def read(path: Path) -> faiss.Index:
-    """A dense index file, memory-mapped (pages are read when a search touches them).
+@contextmanager
+def faiss_threads(threads: int = FAISS_THREADS) -> Iterator[None]:
+    """FAISS's OpenMP threads set to ``threads`` in the calling thread for the block, then set back.
 
-    A compressed index is searched one query at a time on one thread: OpenMP's fork and spin cost more than a
-    probe of a few lists, and requests already run in parallel across the server's threads and workers.
+    OpenMP keeps the thread count per calling thread (a request thread does not see what the main thread set), so
+    the count is set where the work runs, around it: nothing else in the process changes, whichever thread it is.
     """
-    dense = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
-    if is_compressed(dense):
-        faiss.omp_set_num_threads(1)
-    return dense
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def save_stored(path: Path, stored: Stored) -> None:

@@ -27,7 +27,10 @@ def open_encoder(settings: BuildSettings, *, threads: int | None = None) -> Enco
 
 
 def limit_threads(threads: int) -> int:
-    """Cap FAISS's OpenMP and the BLAS pools at ``threads`` (0: every core) so workers do not oversubscribe cores."""
+    """Cap FAISS's OpenMP and the BLAS pools at ``threads`` (0: every core) so workers do not oversubscribe cores.
+
+    OpenMP's count holds for the calling thread only; IVF-PQ work sets its own (``dense_index.faiss_threads``).
+    """
     import faiss
     from threadpoolctl import threadpool_limits
 

@@ -17,8 +17,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-# IndexFlatCodes (flat, PQ, scalar quantised) codes and IVF lists are mapped in place; nothing is ever added to them.
-MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+# Flat codes and IVF-PQ lists (codes and ids) are mapped in place, read-only; nothing is ever added to them.
+# IO_FLAG_MMAP_IFC maps IVF lists too (views into the file, since faiss 1.11); faiss.IO_FLAG_MMAP must not be added:
+# it maps IVF lists through a FILE reader, which the MMAP_IFC reader is not ("mmap only supported for File objects").
+MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
 
 
 def mapped(path: Path, dtype: type[np.generic] | None = None) -> npt.NDArray[Any]:
@@ -36,7 +38,7 @@ def randomly(array: Any) -> Any:
 
 
 def read_dense(path: Path) -> faiss.Index:
-    """A FAISS index written by ``faiss.write_index``, its vectors mapped."""
+    """A FAISS index written by ``faiss.write_index`` (flat or IVF-PQ), its vectors or lists mapped."""
     return faiss.read_index(str(path), MMAP_FLAGS)
 
 

@@ -179,7 +179,7 @@ class Part:
             prefetch([folder / names["dense"], folder / names["vectors"], *(keyword / f"{a}.npy" for a in ARRAYS)])
         return cls(
             Spans.load(folder / names["passages"]),
-            dense_index.read(folder / names["dense"]) if compressed else read_dense(folder / names["dense"]),
+            read_dense(folder / names["dense"]),
             Postings.load(folder / names["keyword"]),
             SentencePart.load(folder / names["sentences"], folder / names["sentence_vectors"]),
             stored=dense_index.load_stored(folder / names["vectors"]) if compressed else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
@@ -81,12 +82,15 @@ def test_ivfpq_finds_what_flat_finds_on_separated_clusters() -> None:
 
 def test_a_compressed_index_is_loaded_memory_mapped(settings: Settings, fake_encoder: FakeEncoder) -> None:
     build(settings.replace(dense_threshold=100).build, fake_encoder)
+    threads = faiss.omp_get_max_threads()
     index = read(settings.replace(dense_threshold=100).build)
     assert isinstance(index.base.stored, np.memmap)
     lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index.base.dense).invlists)
-    assert isinstance(lists, faiss.OnDiskInvertedLists)
+    filled = [i for i in range(lists.nlist) if lists.list_size(i)]
+    assert filled and not any(lists.codes.at(i).is_owned for i in filled)  # views into the mapped file
     query = FakeEncoder().encode(["harbour otter bridge river"])[0]
     rows = [row for row, _ in index.dense_search(query, 10)]
+    assert faiss.omp_get_max_threads() == threads  # neither reading nor searching changed FAISS's threads
     exact = np.argsort(-(index.base.vectors() @ query), kind="stable")[:10]
     assert len(set(rows) & set(exact.tolist())) >= 8
 
@@ -110,6 +114,16 @@ def test_writes_on_a_compressed_base_are_found_and_folded(settings: Settings, fa
     assert reopened.manifest.dense.kind == "ivfpq" and reopened.recent.size == 0
     assert reopened.passages[reopened.dense_search(query, 1)[0][0]].doc_id == "new"
     assert "a0001" not in reopened.documents and reopened.size == ARTICLES
+
+
+def test_faiss_threads_are_set_for_the_block_in_the_calling_thread_only() -> None:
+    threads = faiss.omp_get_max_threads()
+    with ThreadPoolExecutor(1) as pool:
+        elsewhere = pool.submit(faiss.omp_get_max_threads).result()
+        with dense_index.faiss_threads(threads + 1):
+            assert faiss.omp_get_max_threads() == threads + 1
+            assert pool.submit(faiss.omp_get_max_threads).result() == elsewhere
+    assert faiss.omp_get_max_threads() == threads
 
 
 def test_a_kind_mismatch_fails_with_how_to_rebuild(settings: Settings, fake_encoder: FakeEncoder) -> None:
