@@ -21,7 +21,7 @@ MIN_WORDS = 4
 Rows = npt.NDArray[np.int64]
 Table = npt.NDArray[np.float32] | npt.NDArray[np.float16]  # float16 on disk since this version; float32 before
 STORED = np.float16  # how :meth:`SentencePart.save` writes the vectors: half the bytes every /ask reads
-BLOCK = 262_144  # rows cast at a time (writing, or scoring every row): never a float32 copy of a whole table
+BLOCK = 262_144  # rows cast at a time when writing: never a copy of a whole table
 INSIDE_KEPT = 50_000  # passages whose sentence rows a table keeps once found (the first asked about; bounds memory)
 
 
@@ -32,16 +32,17 @@ class SentencePart:
     ``vectors`` are float32 when embedded, float16 once saved and loaded (float32 in tables written before); rows
     are cast to float32 when read (:meth:`SentenceTable.vectors_at`), so scores are computed in float32.
 
-    Rows are also kept sorted by document and start (``order``), so the sentences inside a passage are found by
-    binary search, with no object per sentence.
+    Rows are also kept sorted by document and start (``order``), with one sort key per row (document number times
+    ``width`` plus start; ``width`` is past every end), so the sentences inside any passages are found by one
+    ``searchsorted``, with no object per sentence.
     """
 
     spans: Spans
     vectors: Table
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
     _order: Rows = field(init=False, repr=False, compare=False)
-    _first: Rows = field(init=False, repr=False, compare=False)
-    _starts: Rows = field(init=False, repr=False, compare=False)
+    _width: int = field(init=False, repr=False, compare=False)
+    _keys: Rows = field(init=False, repr=False, compare=False)
     _ends: Rows = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -51,11 +52,11 @@ class SentencePart:
             raise ValueError(f"{len(spans)} sentences but {len(self.vectors)} sentence vectors")
         doc, start, end = np.asarray(spans.doc), np.asarray(spans.start), np.asarray(spans.end)
         order = np.lexsort((np.arange(len(doc)), end, start, doc)).astype(np.int64)
-        first = np.searchsorted(doc[order], np.arange(len(spans.doc_ids) + 1), side="left").astype(np.int64)
+        width = int(end.max(initial=0)) + 1
         object.__setattr__(self, "_index", {d: i for i, d in enumerate(spans.doc_ids)})
         object.__setattr__(self, "_order", order)
-        object.__setattr__(self, "_first", first)
-        object.__setattr__(self, "_starts", start[order])
+        object.__setattr__(self, "_width", width)
+        object.__setattr__(self, "_keys", doc[order].astype(np.int64) * width + start[order])
         object.__setattr__(self, "_ends", end[order])
 
     def has(self, doc_id: str) -> bool:
@@ -66,25 +67,14 @@ class SentencePart:
         """The documents with sentences in this part."""
         return list(self._index)
 
-    def rows_within(self, doc_id: str, start: int, end: int) -> list[int]:
-        """Rows of the document's sentences lying inside ``start:end``, in text order."""
-        i = self._index.get(doc_id)
-        if i is None:
-            return []
-        a, b = int(self._first[i]), int(self._first[i + 1])
-        starts = self._starts[a:b]
-        lo, hi = a + int(np.searchsorted(starts, start, "left")), a + int(np.searchsorted(starts, end, "left"))
-        return [int(r) for r in self._order[lo:hi][self._ends[lo:hi] <= end]]
-
-    def rows_within_many(self, docs: list[str], starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
-        """:meth:`rows_within` of many ranges at once: (which range, row) pairs, by range, each in text order.
-
-        The binary searches run side by side over all ranges (one numpy step per halving), not one at a time.
-        """
+    def rows_within(self, docs: list[str], starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
+        """Rows of the sentences lying inside each (document, start, end) range: (which range, row) pairs, by range,
+        each range's in text order (start, then end)."""
         at = np.asarray([self._index.get(d, -1) for d in docs], dtype=np.int64)
         known = np.flatnonzero(at >= 0)
-        lo, hi = self._first[at[known]], self._first[at[known] + 1]
-        lo, hi = _search(self._starts, lo, hi, starts[known]), _search(self._starts, lo, hi.copy(), ends[known])
+        base = at[known] * self._width  # a range's bounds clipped to the width stay inside its document's keys
+        lo = np.searchsorted(self._keys, base + np.clip(starts[known], 0, self._width), "left")
+        hi = np.searchsorted(self._keys, base + np.clip(ends[known], 0, self._width), "left")
         counts = hi - lo
         which = np.repeat(known, counts)
         pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
@@ -136,19 +126,6 @@ class SentencePart:
         return cls(Spans.load(spans_path), vectors)
 
 
-def _search(sorted_values: Rows, lo: Rows, hi: Rows, wanted: Rows) -> Rows:
-    """For each i, the first place in ``sorted_values[lo[i]:hi[i]]`` whose value is >= ``wanted[i]`` (searchsorted
-    "left" within each slice), all slices halved together."""
-    lo, hi = lo.copy(), hi.copy()
-    while (open_ := lo < hi).any():
-        mid = (lo + hi) // 2
-        below = open_ & (sorted_values[np.minimum(mid, len(sorted_values) - 1)] < wanted)
-        above = open_ & ~below
-        lo[below] = mid[below] + 1
-        hi[above] = mid[above]
-    return lo
-
-
 def split_passages(passages: list[Passage], docs: dict[str, Document]) -> list[Passage]:
     """The sentences of the passages (each kept once, short fragments left out), in order."""
     seen: set[tuple[str, int, int]] = set()
@@ -168,27 +145,26 @@ class SentenceTable:
     """Sentences of the live documents over one or more parts; row numbers run through the parts in order.
 
     ``owner`` names the part holding each live document's sentences (None: every document in every part is live);
-    rows of other documents are dead: never found by :meth:`rows_in`, scored -inf by :meth:`similarities`.
+    rows of other documents are dead: never found by :meth:`rows_in`, nor counted by :meth:`live_count`.
     """
 
     parts: tuple[SentencePart, ...]
     owner: dict[str, int] | None = None
     _offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
-    _dead: np.ndarray = field(init=False, repr=False, compare=False)
+    _dead: int = field(init=False, repr=False, compare=False)
     _inside: dict[tuple[str, int, int], tuple[int, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         offsets: list[int] = []
-        dead: list[Rows] = []
-        total = 0
+        dead = total = 0
         for i, part in enumerate(self.parts):
             offsets.append(total)
             if self.owner is not None:
                 owner = self.owner
-                dead.append(total + part.rows_of([d for d in part.documents() if owner.get(d) != i]))
+                dead += len(part.rows_of([d for d in part.documents() if owner.get(d) != i]))
             total += len(part.spans)
         object.__setattr__(self, "_offsets", tuple(offsets))
-        object.__setattr__(self, "_dead", np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64))
+        object.__setattr__(self, "_dead", dead)
         object.__setattr__(self, "_inside", {})
 
     @classmethod
@@ -241,22 +217,9 @@ class SentenceTable:
                 out[picked] = gather(part.vectors, at[picked] - self._offsets[i])
         return out
 
-    def similarities(self, query_vector: Vectors) -> Vectors:
-        """Every row's dot product with the query; dead rows get -inf."""
-        query = np.asarray(query_vector, dtype=np.float32)
-        found = [
-            np.asarray(p.vectors[lo : lo + BLOCK], dtype=np.float32) @ query
-            for p in self.parts
-            for lo in range(0, len(p.vectors), BLOCK)
-        ]
-        sims: Vectors = np.concatenate(found).astype(np.float32) if found else np.zeros(0, dtype=np.float32)
-        if len(self._dead):
-            sims[self._dead] = -np.inf
-        return sims
-
     def live_count(self) -> int:
         """Number of live rows."""
-        return sum(len(p.spans) for p in self.parts) - len(self._dead)
+        return sum(len(p.spans) for p in self.parts) - self._dead
 
     def rows_in(self, passage: Passage) -> list[int]:
         """Rows of the live sentences lying inside a passage, in text order (kept for the passages asked about)."""
@@ -280,20 +243,18 @@ class SentenceTable:
             if not mine:
                 continue
             chosen = np.asarray(mine, dtype=np.intp)
-            local, found = part.rows_within_many([docs[j] for j in mine], starts[chosen], ends[chosen])
+            local, found = part.rows_within([docs[j] for j in mine], starts[chosen], ends[chosen])
             which.append(chosen[local])
             rows.append(found + self._offsets[i])
+        if len(which) == 1:
+            return which[0], rows[0]
         if not which:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
         all_which, all_rows = np.concatenate(which), np.concatenate(rows)
-        order = np.argsort(all_which, kind="stable")  # by range, parts in order (rows_inside's order)
+        order = np.argsort(all_which, kind="stable")  # by range, parts in order
         return all_which[order], all_rows[order]
 
     def rows_inside(self, doc_id: str, start: int, end: int) -> list[int]:
         """Rows of the live sentences of a document lying inside ``start:end``, in text order."""
-        if self.owner is None:
-            found = [i for i, p in enumerate(self.parts) if p.has(doc_id)]
-        else:
-            i = self.owner.get(doc_id)
-            found = [] if i is None else [i]
-        return [self._offsets[i] + row for i in found for row in self.parts[i].rows_within(doc_id, start, end)]
+        rows: list[int] = self.rows_inside_many([(doc_id, start, end)])[1].tolist()
+        return rows

@@ -71,7 +71,7 @@ def test_new_table_is_float16_and_an_older_float32_table_gives_the_same_top_pass
         assert [h[2] for h in got_new] == pytest.approx([h[2] for h in got_old], abs=2e-3), query
         sentence_signal += sum(h[2] > 0 for h in got_new)
     assert sentence_signal, "the sentence table took part in the ranking"
-    sims_new = new.sentences.similarities(fake_encoder.encode([QUERIES[0]])[0])
-    sims_old = old.sentences.similarities(fake_encoder.encode([QUERIES[0]])[0])
+    query, every = fake_encoder.encode([QUERIES[0]])[0], list(range(len(new.sentences.spans)))
+    sims_new, sims_old = new.sentences.vectors_at(every) @ query, old.sentences.vectors_at(every) @ query
     assert sims_new.dtype == sims_old.dtype == np.float32
     np.testing.assert_allclose(sims_new, sims_old, atol=2e-3)
