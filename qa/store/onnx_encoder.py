@@ -22,7 +22,7 @@ from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
 from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
 from qa.store.per_token import rewrite_per_token
-from qa.store.smoothing import calibration_texts, smooth
+from qa.store.smoothing import INPUTS, calibration_texts, smooth, unpadded_inputs
 
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -31,7 +31,6 @@ META_FILE = "onnx.json"
 # indexes embedded by an older recipe no longer match the encoder (their vectors came from other numbers).
 RECIPE = "torchscript-opset17/smoothquant-0.6/matmul-qint8-per-channel-full-range/per-token-activations/v4"
 BACKEND = "onnx-int8/" + RECIPE.rsplit("/", 1)[-1]  # the fingerprint's suffix: backend and recipe version
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 THREADS = 2
 BATCH_TOKENS = 4096  # at most this many tokens in one run (rows x length), so long texts run in small batches
 MEAN = "pooling_mode_mean_tokens"
@@ -210,8 +209,7 @@ class OnnxEncoder:
 
         def run(rows: list[int]) -> None:
             ids = np.asarray([encodings[row].ids for row in rows], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-            pooled = self._session.run(None, feeds)[0].mean(axis=1)  # (rows, dimension): no padding to mask out
+            pooled = self._session.run(None, unpadded_inputs(ids))[0].mean(axis=1)  # (rows, dimension): no padding
             out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
         if self.threads == 1 or len(batches) == 1:
