@@ -152,10 +152,10 @@ def _wrk(port: int, requests: list[Request], total: int, concurrency: int, timeo
             proc.send_signal(signal.SIGINT)
             time.sleep(0.05)
         out, err = proc.communicate(timeout=bound + 30)
-    line = next((x for x in out.splitlines() if x.startswith('{"completed"')), None)
-    if line is None:
+    summary = next((x for x in out.splitlines() if x.startswith('{"completed"')), None)
+    if summary is None:
         raise RuntimeError(f"wrk printed no summary (exit {proc.returncode}): {out[-500:]}{''.join(errors)}{err}")
-    got = json.loads(line)
+    got = json.loads(summary)
     return Load(got["completed"], got["duration_us"] / 1e6, got["p50_us"] / 1e3, got["p99_us"] / 1e3, got["bad"])
 
 

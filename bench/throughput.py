@@ -193,7 +193,8 @@ def report(name: str, results: dict[str, list[Result]]) -> None:
     for server, runs in results.items():
         rate = median([r.rate for r, *_ in runs])
         p50, p99 = median([r.p50_ms for r, *_ in runs]), median([r.p99_ms for r, *_ in runs])
-        pss, rss, cpu = (median([run[i] for run in runs]) for i in (1, 2, 3))
+        measures = [(pss, rss, cpu) for _, pss, rss, cpu in runs]
+        pss, rss, cpu = (median([m[i] for m in measures]) for i in range(3))
         line = f"{rate:8.1f} {p50:8.1f} {p99:8.1f} {p99 / p50:8.2f} {pss:8.0f} {rss:8.0f} {cpu:8.1f}"
         print(f"{server:<18} {line}")
     if "txtai" in results:
