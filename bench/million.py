@@ -410,6 +410,21 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     ]
 
 
+def evict(folder: Path) -> int:
+    """Ask the kernel to drop every file under ``folder`` from the page cache (POSIX_FADV_DONTNEED); bytes asked."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                total += os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+    return total
+
+
 def _commit(root: Path) -> str:
     """The commit a checkout is at (short), or '?'."""
     done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -435,6 +450,11 @@ def main() -> None:
     parser.add_argument("--recall-queries", type=int, default=300)
     parser.add_argument("--index", default="", help="index folder (default bench/.cache/million/index-COUNT)")
     parser.add_argument("--skip-build", action="store_true", help="serve the index built by an earlier run")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the index's files from the page cache before serving (a start on a box that has not read them)",
+    )
     parser.add_argument("--reference", default="", help="another checkout to serve the same index beside this one")
     parser.add_argument("--stage", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -458,6 +478,8 @@ def main() -> None:
     real_vectors = base.vectors
     check = independent_recall(index_dir, manifest, queries, args.count, real_vectors)
     del encoder, base
+    if args.cold:
+        print(f"dropped {evict(index_dir) / 2**20:,.0f} MB of index files from the page cache", flush=True)
     measured = serve_and_measure(args)
     report(args, built, manifest, sizes(index_dir, manifest), check, measured[0], build_s)
     for other in measured[1:]:

@@ -8,7 +8,8 @@ so the offsets stay valid for as long as the file is open, even after a newer sn
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 
 import msgspec
@@ -16,6 +17,7 @@ import msgspec
 from qa.base.records import Document
 
 BLOCK = 1 << 24
+DECODED = 128  # documents kept decoded: one answer reads each of its hits' documents several times
 
 
 class _Head(msgspec.Struct):
@@ -32,6 +34,7 @@ class DocumentFile(Mapping[str, Document]):
         self._fd = os.open(path, os.O_RDONLY)
         self._at: dict[str, tuple[int, int]] = {}
         self.duplicates: dict[str, str] = {}
+        self._decoded = _reader(self._fd, self._at)
         decode = msgspec.json.Decoder(_Head).decode
         offset, rest = 0, b""
         with open(path, "rb") as fh:
@@ -58,8 +61,8 @@ class DocumentFile(Mapping[str, Document]):
             os.close(fd)
 
     def __getitem__(self, doc_id: str) -> Document:
-        offset, length = self._at[doc_id]
-        return msgspec.json.decode(os.pread(self._fd, length, offset), type=Document)
+        return self._decoded(doc_id)
+
 
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._at
@@ -69,3 +72,15 @@ class DocumentFile(Mapping[str, Document]):
 
     def __len__(self) -> int:
         return len(self._at)
+
+
+def _reader(fd: int, at: dict[str, tuple[int, int]]) -> Callable[[str], Document]:
+    """Documents by id decoded from their lines, the last ``DECODED`` kept (frozen, so shared); it holds no
+    reference to the file object, whose descriptor then closes as soon as the object is unreachable."""
+
+    @lru_cache(maxsize=DECODED)
+    def read(doc_id: str) -> Document:
+        offset, length = at[doc_id]
+        return msgspec.json.decode(os.pread(fd, length, offset), type=Document)
+
+    return read

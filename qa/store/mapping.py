@@ -6,6 +6,7 @@ process holds it, even after a newer snapshot's garbage collection unlinks the f
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import threading
@@ -88,9 +89,10 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     """``array[rows]``, read from its file with ``pread`` when it is mapped: the rows are not mapped into the
     process, so reading scattered rows does not grow its memory by the pages around each (fault-around).
 
-    Every run of rows is announced first (``POSIX_FADV_WILLNEED``), so the disk reads the cold ones in parallel:
-    800 scattered sentence rows of a 5.8 GB file took 48-61 ms read one by one, 27-29 ms announced first. Each run
-    is read straight into the result (``preadv``): 640 cached rows 6.2 ms -> 3.2 ms.
+    Each run is read straight into the result (``preadv``): 640 cached rows 6.2 ms -> 3.2 ms. Runs are read at once
+    while the page cache holds them (``RWF_NOWAIT``); from the first that it does not, the rest are announced
+    together (``POSIX_FADV_WILLNEED``), so the disk reads them in parallel (800 scattered cold rows of a 5.8 GB file 48-61 ms
+    read one by one, 27-29 ms announced first), then read.
     """
     where = _file_at(array) if array.ndim == 2 and array.flags.c_contiguous else None
     if where is None or not len(rows):
@@ -102,35 +104,66 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     at = rows.tolist()
     breaks = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
     runs = list(zip([0, *breaks], [*breaks, len(at)], strict=True))
-    if len(runs) > 1 and hasattr(os, "posix_fadvise"):  # queue every cold read at once, then wait for each
-        for lo, hi in runs:
+    cold: list[tuple[int, int]] = []
+    for n, (lo, hi) in enumerate(runs):  # cached runs are read at once; from the first that is not, all wait
+        if not _read_into(fd, into[lo * width : hi * width], offset + at[lo] * width, NOWAIT):
+            cold = runs[n:]
+            break
+    if len(cold) > 1 and hasattr(os, "posix_fadvise"):  # queue every cold read at once, then wait for each
+        for lo, hi in cold:
             os.posix_fadvise(fd, offset + at[lo] * width, (hi - lo) * width, os.POSIX_FADV_WILLNEED)
-    for lo, hi in runs:  # each run read straight into its place in ``out``
-        if os.preadv(fd, [into[lo * width : hi * width]], offset + at[lo] * width) != (hi - lo) * width:
+    for lo, hi in cold:
+        if not _read_into(fd, into[lo * width : hi * width], offset + at[lo] * width, 0):
             raise OSError(f"short read of rows {at[lo]}..{at[hi - 1]} from a mapped file")
     return out
 
 
+NOWAIT = getattr(os, "RWF_NOWAIT", 0)
+
+
+def _read_into(fd: int, into: memoryview, at: int, flags: int) -> bool:
+    """Fill ``into`` from the file at ``at``; False when it came short or, with ``RWF_NOWAIT``, would have waited."""
+    if flags:
+        try:
+            return os.preadv(fd, [into], at, flags) == len(into)
+        except OSError as exc:  # EAGAIN: not in the page cache; EOPNOTSUPP: a file system without the flag
+            if exc.errno in (errno.EAGAIN, errno.EOPNOTSUPP):
+                return False
+            raise
+    return os.preadv(fd, [into], at) == len(into)
+
+
 PREFETCH_STEP = 4 << 20
+PREFETCH_SHARE = 0.5  # of the memory the kernel reports available: what prefetching may fill
 
 
-def prefetch(paths: list[Path]) -> threading.Thread:
+def prefetch(paths: list[Path], budget: int | None = None) -> threading.Thread:
     """Ask the kernel to read whole files into the page cache (``POSIX_FADV_WILLNEED``), in a background thread.
 
-    For the files every request reads somewhere in (an IVF-PQ part's lists, re-score vectors and postings): the
-    first requests after a start then find them in the page cache instead of waiting on one disk read per row. The
-    page cache is the kernel's (shared by every process serving the index, given back under memory pressure); it
-    is not the server's memory. Best effort: a file that cannot be opened is skipped.
+    For the files requests read somewhere in (an IVF-PQ part's lists, re-score vectors, postings, sentence and
+    passage tables): the first requests after a start then find them in the page cache instead of waiting on one
+    disk read per row. A folder stands for the files in it. Files are read in the order given, while their sizes
+    fit ``budget`` bytes (default: half the memory available now), so a box too small for the index reads only the
+    first ones rather than pushing out what it needs. The page cache is the kernel's (shared by every process
+    serving the index, given back under memory pressure); it is not the server's memory. Best effort: a file that
+    cannot be opened is skipped.
     """
+    files = [f for p in paths for f in (sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p])]
+    room = available_memory() * PREFETCH_SHARE if budget is None else budget
 
     def run() -> None:
-        for path in paths:
+        left = room
+        for path in files:
             try:
                 fd = os.open(path, os.O_RDONLY)
             except OSError:
                 continue
             try:  # the kernel reads ahead at most a few MB per call
-                for at in range(0, os.fstat(fd).st_size, PREFETCH_STEP):
+                size = os.fstat(fd).st_size
+                if size > left:
+                    break
+                left -= size
+                for at in range(0, size, PREFETCH_STEP):
                     os.posix_fadvise(fd, at, PREFETCH_STEP, os.POSIX_FADV_WILLNEED)
             except OSError:
                 pass
@@ -141,6 +174,17 @@ def prefetch(paths: list[Path]) -> threading.Thread:
     if hasattr(os, "posix_fadvise"):
         thread.start()
     return thread
+
+
+def available_memory() -> int:
+    """Bytes of memory the kernel can give without swapping (``MemAvailable``; 0 when it cannot be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def read_slice(array: npt.NDArray[Any], lo: int, hi: int) -> npt.NDArray[Any]:

@@ -19,12 +19,15 @@ from qa.base.settings import BuildSettings
 from qa.store import dense_index
 from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
-from qa.store.keyword import ARRAYS, Postings
+from qa.store.keyword import Postings
 from qa.store.mapping import gather, prefetch, read_dense
 from qa.store.sentence_table import SentencePart, split_passages
 from qa.store.spans import Spans, doc_runs
 
 Progress = Callable[[str], None]
+# A compressed part's files in the order they are read into the page cache on load: every request scans the dense
+# lists and postings and re-scores stored vectors; the sentence table (the largest) is read for the candidates.
+PREFETCHED = ("dense", "vectors", "keyword", "sentences", "passages", "sentence_vectors")
 
 
 def embed_input(title: str, text: str, with_title: bool) -> str:
@@ -175,8 +178,7 @@ class Part:
         """Read a part written by :meth:`save`, its vectors and postings memory-mapped (see qa/store/mapping.py)."""
         compressed = "vectors" in names
         if compressed:  # read by every request, somewhere: into the page cache now, not row by row on demand
-            keyword = folder / names["keyword"]
-            prefetch([folder / names["dense"], folder / names["vectors"], *(keyword / f"{a}.npy" for a in ARRAYS)])
+            prefetch([folder / names[n] for n in PREFETCHED])
         return cls(
             Spans.load(folder / names["passages"]),
             read_dense(folder / names["dense"]),

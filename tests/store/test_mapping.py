@@ -16,6 +16,7 @@ from qa.store.archive import Archive
 from qa.store.corpus import make_document
 from qa.store.keyword import ARRAYS, Postings
 from qa.store.manifest import read_manifest
+from qa.store.mapping import available_memory, prefetch
 
 OTTERS = "Otters returned to the harbour in spring. The wardens counted forty otters on the rocks near the pier."
 BRIDGE = "The old stone bridge reopened on Monday. Engineers spent two years repairing its arches and railings."
@@ -100,3 +101,38 @@ def test_postings_of_an_older_index_still_load(tmp_path: Path) -> None:
     loaded = Postings.load(tmp_path)
     assert loaded.vocab == postings.vocab
     assert all(np.array_equal(getattr(loaded, n), getattr(postings, n)) for n in ARRAYS)
+
+
+def test_prefetch_reads_files_in_order_while_they_fit_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder stands for its files; the first file that does not fit what is left stops the prefetch."""
+    (tmp_path / "a.bin").write_bytes(b"x" * 100)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "one.npy").write_bytes(b"y" * 50)
+    (tmp_path / "b" / "two.npy").write_bytes(b"z" * 30)
+    (tmp_path / "c.bin").write_bytes(b"w" * 500)
+    (tmp_path / "d.bin").write_bytes(b"v" * 10)
+    advised: list[str] = []
+    real_open = os.open
+    names: dict[int, str] = {}
+
+    def opening(path: str | Path, flags: int, *args: int) -> int:
+        fd = real_open(path, flags, *args)
+        names[fd] = Path(path).name
+        return fd
+
+    monkeypatch.setattr(os, "open", opening)
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, at, size, advice: advised.append(names[fd]))
+    paths = [tmp_path / "a.bin", tmp_path / "b", tmp_path / "missing.bin", tmp_path / "c.bin", tmp_path / "d.bin"]
+    prefetch(paths, budget=200).join(timeout=10)
+    assert advised == ["a.bin", "one.npy", "two.npy"]
+    advised.clear()
+    prefetch(paths, budget=10_000).join(timeout=10)
+    assert advised == ["a.bin", "one.npy", "two.npy", "c.bin", "d.bin"]
+
+
+def test_available_memory_is_what_the_kernel_reports() -> None:
+    """MemAvailable from /proc/meminfo, in bytes."""
+    line = next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemAvailable:"))
+    assert abs(available_memory() - int(line.split()[1]) * 1024) < 512 << 20

@@ -64,6 +64,10 @@ def test_document_file_reads_each_document_as_written(tmp_path: Path) -> None:
     found = DocumentFile(path)
     assert dict(found) == {d.id: d for d in docs} and found.duplicates == {"y": "x"}
     assert "w" not in found and len(found) == 3
+    assert found["z"] is found["z"]  # decoded once, then shared (documents are frozen)
+    for _ in range(2):  # an unknown id is not remembered as anything
+        with pytest.raises(KeyError):
+            found["w"]
 
 
 def test_gather_and_read_bytes_equal_indexing_a_mapped_file(tmp_path: Path) -> None:
@@ -98,3 +102,26 @@ def test_a_mapping_keeps_its_descriptor_until_it_is_collected(tmp_path: Path) ->
         del view
     gc.collect()
     assert open_files() == before
+
+
+def test_gather_reads_rows_the_page_cache_does_not_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the first run the cache lacks (``RWF_NOWAIT`` would wait), every later run is announced and read."""
+    array = np.random.default_rng(1).random((5000, 6)).astype(np.float32)
+    np.save(tmp_path / "a.npy", array)
+    loaded = mapped(tmp_path / "a.npy")
+    rows = np.asarray([3, 4, 5, 700, 701, 2000, 4999], dtype=np.int64)
+    real_preadv = os.preadv
+    waited: list[int] = []
+    header = (tmp_path / "a.npy").stat().st_size - array.nbytes
+
+    def preadv(fd: int, buffers: list[memoryview], at: int, flags: int = 0) -> int:
+        row = (at - header) // 24
+        if flags and row >= 700:  # rows from 700 on are "not cached"
+            raise BlockingIOError(11, "would block")
+        if not flags:
+            waited.append(row)
+        return real_preadv(fd, buffers, at)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    np.testing.assert_array_equal(gather(loaded, rows), array[rows])
+    assert waited == [700, 2000, 4999]
