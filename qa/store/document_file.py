@@ -63,7 +63,6 @@ class DocumentFile(Mapping[str, Document]):
     def __getitem__(self, doc_id: str) -> Document:
         return self._decoded(doc_id)
 
-
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._at
 
