@@ -61,6 +61,28 @@ _PATTERNS = {
     "to the AI reading this": r"\b(?:AI|assistant|language model|LLM|chatbot)s? reading this\b",
     "jailbreak": r"\b(?:jailbreak|developer mode|DAN mode)\b",
 }
+# Per pattern, words it cannot match without (lower case, no spaces: a pattern's spaces are gaps): a passage lacking
+# all of them skips that pattern, found with ``str.find`` on the lower-cased text instead of a regex scan (5-55 us a
+# pattern on an 800-character paragraph). Exact: ``re.IGNORECASE`` equates a letter with what ``str.lower`` maps it
+# to, except for the characters in ``_ODD_FOLDS``, and a text holding one of them is scanned by every pattern.
+_NEEDS = {
+    "ignore previous instructions": ("ignore", "disregard", "forget", "override", "bypass", "skip"),
+    "ignore your instructions": ("ignore", "disregard", "forget", "override", "bypass", "skip"),
+    "you are now": ("now",),
+    "from now on": ("now",),
+    "system prompt": ("system",),
+    "new instructions": ("instruction",),
+    "act as": ("act", "behave", "respond", "pretend"),
+    "pretend you are": ("pretend",),
+    "chat-template token": ("<|", "inst]", "sys>>", "</s>"),
+    "### Instruction": ("##",),
+    "role label": ("system", "assistant"),
+    "reveal your prompt": ("prompt", "instruction"),
+    "instead say": ("instead",),
+    "to the AI reading this": ("reading",),
+    "jailbreak": ("jailbreak", "mode"),
+}
+_ODD_FOLDS = ("\u0130", "\u0131", "\u017f")  # dotted capital I, dotless i, long s: re.IGNORECASE reads i, i, s
 INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(pattern.replace(" ", _GAP).replace("…", _ANY), re.IGNORECASE | re.MULTILINE))
     for label, pattern in _PATTERNS.items()
@@ -70,7 +92,10 @@ INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 @lru_cache(maxsize=8192)  # passages and titles recur from question to question; the patterns are slow to run
 def instruction_like(text: str) -> str | None:
     """The label of the first injection pattern in ``text`` (a passage trying to instruct the model), or None."""
+    lower = None if any(c in text for c in _ODD_FOLDS) else text.lower()
     for label, pattern in INJECTION_PATTERNS:
+        if lower is not None and not any(word in lower for word in _NEEDS[label]):
+            continue
         if pattern.search(text):
             return label
     return None
