@@ -134,6 +134,11 @@ class Postings:
         lo, hi = int(self.indptr[t]), int(self.indptr[t + 1])
         return read_slice(self.rows, lo, hi), read_slice(self.tfs, lo, hi)
 
+    def count(self, term: str) -> int:
+        """How many rows hold ``term`` (its posting list's length, read from ``indptr`` alone)."""
+        t = self.vocab.get(term)
+        return 0 if t is None else int(self.indptr[t + 1]) - int(self.indptr[t])
+
     def save(self, folder: Path) -> None:
         """Write the postings into ``folder``: a vocabulary JSON file and one .npy file per array (mapped on load)."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -208,6 +213,12 @@ class KeywordIndex:
             return all_rows[keep], all_tfs[keep], all_lengths[keep]
         return all_rows, all_tfs, all_lengths
 
+    def _df(self, term: str) -> int:
+        """How many live rows hold ``term``: posting lengths alone when every row is live, else the live postings."""
+        if self.live is None:
+            return sum(part.count(term) for part in self.parts)
+        return len(self._postings(term)[0])
+
     def _idf(self, df: int) -> float:
         """Lucene's BM25 inverse document frequency over the live rows."""
         return float(np.log(1.0 + (self._count - df + 0.5) / (df + 0.5)))
@@ -229,8 +240,8 @@ class KeywordIndex:
         query_terms = terms(query)
         if not query_terms:
             return 0.0
-        return sum(len(self._postings(t)[0]) > 0 for t in query_terms) / len(query_terms)
+        return sum(self._df(t) > 0 for t in query_terms) / len(query_terms)
 
     def idf(self, query_terms: list[str]) -> list[float]:
         """BM25 inverse document frequency of each term; a term no live row holds gets the highest."""
-        return [self._idf(len(self._postings(t)[0])) for t in query_terms]
+        return [self._idf(self._df(t)) for t in query_terms]

@@ -89,3 +89,15 @@ def test_save_load_round_trip(index: KeywordIndex, tmp_path: Path) -> None:
     for query in ("Quetta protests", "otters harbour spring", "zebra", "bridge reopened Monday"):
         np.testing.assert_array_equal(loaded.scores(query), index.scores(query))
         assert loaded.known_fraction(query) == index.known_fraction(query)
+
+
+@pytest.mark.parametrize("live", [None, np.array([True, False, True, False])])
+def test_idf_and_known_fraction_count_the_live_rows_holding_a_term(live: np.ndarray | None) -> None:
+    """Over two parts, every row live (counted from posting lengths) or some dead (counted over live postings)."""
+    index = KeywordIndex((Postings.build(TEXTS[:2]), Postings.build(TEXTS[2:])), live)
+    alive = [i for i in range(len(TEXTS)) if live is None or live[i]]
+    for word in ("quetta", "otters", "bridge", "protests", "zebra"):
+        term = terms(word)[0]
+        df = sum(term in terms(TEXTS[i]) for i in alive)
+        assert index.idf([term]) == [pytest.approx(float(np.log(1 + (len(alive) - df + 0.5) / (df + 0.5))))]
+        assert index.known_fraction(word) == (1.0 if df else 0.0)
