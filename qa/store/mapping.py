@@ -101,36 +101,38 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     width = array.strides[0]
     out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
     into = out.reshape(-1).view(np.uint8).data
-    at = rows.tolist()
-    breaks = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
-    runs = list(zip([0, *breaks], [*breaks, len(at)], strict=True))
-    cold: list[tuple[int, int]] = []
-    for n, (lo, hi) in enumerate(runs):  # cached runs are read at once; from the first that is not, all wait
-        if not _read_into(fd, into[lo * width : hi * width], offset + at[lo] * width, NOWAIT):
-            cold = runs[n:]
-            break
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    firsts, lasts = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+    spans = zip((firsts * width).tolist(), (lasts * width).tolist(), strict=True)
+    views = [into[lo:hi] for lo, hi in spans]
+    places = (offset + rows[firsts] * width).tolist()
+    cold = range(_read_cached(fd, views, places), len(views))  # from the first run not cached, all wait
     if len(cold) > 1 and hasattr(os, "posix_fadvise"):  # queue every cold read at once, then wait for each
-        for lo, hi in cold:
-            os.posix_fadvise(fd, offset + at[lo] * width, (hi - lo) * width, os.POSIX_FADV_WILLNEED)
-    for lo, hi in cold:
-        if not _read_into(fd, into[lo * width : hi * width], offset + at[lo] * width, 0):
-            raise OSError(f"short read of rows {at[lo]}..{at[hi - 1]} from a mapped file")
+        for i in cold:
+            os.posix_fadvise(fd, places[i], len(views[i]), os.POSIX_FADV_WILLNEED)
+    for i in cold:
+        if os.preadv(fd, [views[i]], places[i]) != len(views[i]):
+            raise OSError(f"short read of {len(views[i])} bytes at {places[i]} from a mapped file")
     return out
 
 
 NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
 
-def _read_into(fd: int, into: memoryview, at: int, flags: int) -> bool:
-    """Fill ``into`` from the file at ``at``; False when it came short or, with ``RWF_NOWAIT``, would have waited."""
-    if flags:
-        try:
-            return os.preadv(fd, [into], at, flags) == len(into)
-        except OSError as exc:  # EAGAIN: not in the page cache; EOPNOTSUPP: a file system without the flag
-            if exc.errno in (errno.EAGAIN, errno.EOPNOTSUPP):
-                return False
+def _read_cached(fd: int, views: list[memoryview], places: list[int]) -> int:
+    """Read runs into their views in order while the page cache holds them (``RWF_NOWAIT``); how many were read."""
+    done = 0
+    if not NOWAIT:
+        return done
+    try:
+        for view, place in zip(views, places, strict=True):
+            if os.preadv(fd, [view], place, NOWAIT) != len(view):
+                return done
+            done += 1
+    except OSError as exc:  # EAGAIN: not in the page cache; EOPNOTSUPP: a file system without the flag
+        if exc.errno not in (errno.EAGAIN, errno.EOPNOTSUPP):
             raise
-    return os.preadv(fd, [into], at) == len(into)
+    return done
 
 
 PREFETCH_STEP = 4 << 20
