@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import datetime as dt
 import gc
 import hashlib
 import json
@@ -195,7 +196,7 @@ def derive(
             offset += len(text) + 2
         doc_text = "\n\n".join(texts)
         title = f"{base.docs[base.passages[sources[first, 0]].doc_id].title} (derived {code(first // PER_DOC)})"
-        docs.append(Document(id=doc_id, title=title, text=doc_text))
+        docs.append(Document(id=doc_id, title=title, text=doc_text, **metadata(first // PER_DOC)))
         for start, text, starts in local:
             passages.append(Passage(doc_id=doc_id, start=start, end=start + len(text), text=text))
             for pos, r in starts:
@@ -203,6 +204,25 @@ def derive(
                 spans.append(Passage(doc_id=doc_id, start=start + pos, end=start + pos + len(s), text=s))
                 sentence_rows.append(r)
     return [stamped(d) for d in docs], passages, spans, np.asarray(sentence_rows, np.int64), sources
+
+
+OUTLETS = ("Daily Ledger", "The Courier", "Harbour Times", "Valley Post", "Evening Star", "Metro Wire")
+
+
+def metadata(n: int) -> dict[str, str | None]:
+    """Author, outlet and date of derived document ``n``, fixed by ``n`` (no random draws, so texts stay the same).
+
+    Dates spread over ten years (one in 50 undated), 1,500 authors, 24 outlet names (six outlets, four spellings),
+    so document filters and the recency preference have something to select.
+    """
+    day = dt.date(2016, 1, 1) + dt.timedelta(days=n * 7919 % 3653)
+    outlet = OUTLETS[n % len(OUTLETS)]
+    spelling = (outlet, outlet.upper(), outlet.lower(), f"{outlet} (online)")[n // len(OUTLETS) % 4]
+    return {
+        "author": f"Reporter {n % 1500}",
+        "source": spelling,
+        "date": None if n % 50 == 7 else f"{day.isoformat()}T{n % 24:02d}:00:00Z",
+    }
 
 
 class Clock:

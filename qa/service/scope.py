@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Mapping
 
 import msgspec
 
@@ -12,36 +12,19 @@ from qa.store.index import Index, Mask
 
 
 def admitted(index: Index, where: Filter | None) -> Mask | None:
-    """The rows of the documents the filter admits (None: no filter, every row)."""
+    """The rows of the documents the filter admits (None: no filter, every row); copies are never admitted."""
     if where is None:
         return None
-    return index.allowed([d.id for d in index.documents.values() if d.duplicate_of is None and where.admits(d)])
+    return index.rows_of(index.facts.admits(where))
 
 
-def freshness(index: Index, settings: SearchSettings) -> dict[str, float]:
+def freshness(index: Index, settings: SearchSettings) -> Mapping[str, float]:
     """A score multiplier per dated document: 1 + weight, halving its excess every half-life older than the newest.
 
     Ages count from the newest article in the archive, not from today, so the same archive ranks the same way
-    on any day; undated articles get no boost.
+    on any day; undated articles get no boost. Computed for the documents asked about only.
     """
-    dates = {d.id: _day(d.date) for d in index.documents.values()}
-    known = [day for day in dates.values() if day is not None]
-    if not known:
-        return {}
-    newest = max(known)
-    return {
-        doc_id: 1.0 + settings.recency_weight * 0.5 ** ((newest - day).days / settings.recency_half_life_days)
-        for doc_id, day in dates.items()
-        if day is not None
-    }
-
-
-def _day(value: str | None) -> dt.date | None:
-    """A document's date as a calendar day, or None when it has none or it cannot be read."""
-    try:
-        return dt.date.fromisoformat(value[:10]) if value else None
-    except ValueError:
-        return None
+    return index.facts.boost(settings.recency_weight, settings.recency_half_life_days)
 
 
 def with_copies(citations: tuple[Citation, ...], index: Index) -> tuple[Citation, ...]:

@@ -18,6 +18,7 @@ from qa.base.records import Document
 from qa.store import dense_index
 from qa.store.document_file import DocumentFile
 from qa.store.embedding import Vectors
+from qa.store.facts import Bools, Facts
 from qa.store.keyword import KeywordIndex
 from qa.store.manifest import Manifest
 from qa.store.part import Part, embed_input
@@ -89,6 +90,26 @@ class Index:
             out.setdefault(of[doc_id], []).append(docs[doc_id])
         return out
 
+    @functools.cached_property
+    def facts(self) -> Facts:
+        """What filters and recency read of every document: from the file as it was opened, else once a generation."""
+        docs = self.documents
+        return docs.facts if isinstance(docs, DocumentFile) else Facts.of(docs.values())
+
+    @functools.cached_property
+    def row_documents(self) -> npt.NDArray[np.int32]:
+        """Per row, the place in ``facts`` of the document whose live row it is (as ``doc_rows``), else -1."""
+        position = self.facts.position
+        out = []
+        for part, hidden in ((self.base, self.base_dead | self.recent.doc_rows.keys()), (self.recent, frozenset())):
+            table = [-1 if d in hidden else position.get(d, -1) for d in part.passages.doc_ids]
+            out.append(np.array([*table, -1], dtype=np.int32)[np.asarray(part.passages.doc)])
+        return np.concatenate(out)
+
+    def rows_of(self, documents: Bools) -> Mask:
+        """The rows of the documents flagged in ``documents`` (one flag per document of ``facts``)."""
+        return np.append(documents, False)[self.row_documents]
+
     def title(self, doc_id: str) -> str:
         """The title of a document in the index."""
         return self.documents[doc_id].title
@@ -101,14 +122,6 @@ class Index:
         if doc_id in self.base.doc_rows and doc_id not in self.base_dead:
             return range(*self.base.doc_rows[doc_id])
         return range(0)
-
-    def allowed(self, doc_ids: Sequence[str]) -> Mask:
-        """The rows of some documents."""
-        mask = np.zeros(self.size, dtype=np.bool_)
-        for doc_id in doc_ids:
-            rows = self.doc_rows(doc_id)
-            mask[rows.start : rows.stop] = True
-        return mask
 
     def dense_search(
         self, query_vector: Vectors, depth: int, allowed: Mask | None = None, *, nprobe: int = 0

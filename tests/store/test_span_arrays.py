@@ -93,6 +93,7 @@ def test_a_mapping_keeps_its_descriptor_until_it_is_collected(tmp_path: Path) ->
 
     array = np.arange(400, dtype=np.float32).reshape(100, 4)
     np.save(tmp_path / "a.npy", array)
+    gc.collect()  # earlier tests' garbage (an engine in a cycle holds its files) must not close files mid-test
     before = open_files()
     for _ in range(80):  # more mappings than any cache would hold: each read must use its own file, none leak
         loaded = mapped(tmp_path / "a.npy")
