@@ -1,9 +1,10 @@
 """Optional ONNX Runtime embedder: the bundled model exported locally, int8-quantised, cached beside the index.
 
-Fixed per-channel scales first move the MatMul inputs' outlier channels into the weights (qa/store/smoothing.py);
-then every MatMul runs in int8 with activations quantised per token (qa/store/per_token.py), so no token's numbers
-depend on another text's. Texts are run in batches of exactly equal token length (no padding) on single-threaded
-runs, several batches at once: a text's vector is bitwise the same alone or in any batch, with any thread count.
+Fixed per-channel scales first move the MatMul inputs' outlier channels into the weights (qa/store/smoothing.py),
+lopsided inputs are centred per token on their mid-range (qa/store/centering.py); then every MatMul runs in int8 with
+activations quantised per token (qa/store/per_token.py), so no token's numbers depend on another text's. Texts are
+run in batches of exactly equal token length (no padding) on single-threaded runs, several batches at once: a
+text's vector is bitwise the same alone or in any batch, with any thread count.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
+from qa.store.centering import center, lopsided_inputs, match_column_sums
 from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
 from qa.store.per_token import rewrite_per_token
 from qa.store.smoothing import INPUTS, calibration_texts, smooth, unpadded_inputs
@@ -29,7 +31,10 @@ INT8_FILE = "model.int8.onnx"
 META_FILE = "onnx.json"
 # Bump the version (the last part) when the export or quantisation recipe changes: older caches are re-exported, and
 # indexes embedded by an older recipe no longer match the encoder (their vectors came from other numbers).
-RECIPE = "torchscript-opset17/smoothquant-0.6/matmul-qint8-per-channel-full-range/per-token-activations/v4"
+RECIPE = (
+    "torchscript-opset17/smoothquant-0.6/lopsided-token-centring"
+    "/matmul-qint8-per-channel-full-range/per-token-activations/v5"
+)
 BACKEND = "onnx-int8/" + RECIPE.rsplit("/", 1)[-1]  # the fingerprint's suffix: backend and recipe version
 THREADS = 2
 BATCH_TOKENS = 4096  # at most this many tokens in one run (rows x length), so long texts run in small batches
@@ -80,6 +85,13 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
 
     write_atomic(out_dir / FP32_FILE, write_smoothed)  # the same model in fp32, its outliers moved into the weights
 
+    def write_centred(tmp: Path) -> None:
+        smoothed = onnx.load(str(out_dir / FP32_FILE))
+        center(smoothed, lopsided_inputs(out_dir / FP32_FILE, model_folder / "tokenizer.json", calibration_texts()))
+        onnx.save(smoothed, str(tmp))
+
+    write_atomic(out_dir / FP32_FILE, write_centred)  # still the same model in fp32: each token's shift added back
+
     # Every MatMul of the smoothed model int8, weights per channel over the full range; then activations per token.
     def write_int8(tmp: Path) -> None:
         logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
@@ -91,6 +103,7 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
         finally:
             logging.disable(logging.NOTSET)
         quantised = onnx.load(str(tmp))
+        match_column_sums(quantised)
         rewrite_per_token(quantised)
         onnx.checker.check_model(quantised)
         onnx.save(quantised, str(tmp))

@@ -11,6 +11,7 @@ the model: a text's vector still depends on that text alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ def smooth(fp32: Path, out: Path, tokenizer_file: Path, texts: list[str], alpha:
 
 def _input_peaks(fp32: Path, names: list[str], tokenizer_file: Path, texts: list[str]) -> dict[str, Any]:
     """Largest absolute value of each channel of each named tensor over the texts, each run alone (fp32)."""
+    peaks: dict[str, Any] = {}
+    for name, value in activations(fp32, names, tokenizer_file, texts):
+        peak = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
+        peaks[name] = np.maximum(peaks[name], peak) if name in peaks else peak
+    return peaks
+
+
+def activations(fp32: Path, names: list[str], tokenizer_file: Path, texts: list[str]) -> Iterator[tuple[str, Any]]:
+    """Each named tensor's value for each text, each text run alone through the fp32 model."""
     import onnx
     import onnxruntime as ort
     from onnx import helper
@@ -86,10 +96,6 @@ def _input_peaks(fp32: Path, names: list[str], tokenizer_file: Path, texts: list
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
-    peaks: dict[str, Any] = {}
     for encoding in tokenizer.encode_batch(texts):
         ids = np.asarray([encoding.ids], dtype=np.int64)
-        for name, value in zip(names, session.run(names, unpadded_inputs(ids)), strict=True):
-            peak = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
-            peaks[name] = np.maximum(peaks[name], peak) if name in peaks else peak
-    return peaks
+        yield from zip(names, session.run(names, unpadded_inputs(ids)), strict=True)

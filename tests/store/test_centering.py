@@ -1,0 +1,127 @@
+"""Per-token centring: lopsided MatMul inputs are found on calibration text, the fp32 model computes the same, the
+shift meets the int8 weights as dequantised, and the centred product loses less to per-token int8."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa.base.settings import DEFAULT_MODEL
+from qa.store.centering import COLUMN_SUMS, center, lopsided_inputs, match_column_sums
+from qa.store.embedding import resolve_model
+from qa.store.onnx_encoder import INPUTS
+
+HIDDEN = 16
+TEXTS = ["The committee voted 7-2 to approve the plan.", "?", "Mitochondrial dysfunction and insulin resistance."]
+
+
+def lopsided_model(path: Path) -> dict[str, Any]:
+    """Embeddings around zero read by two MatMuls (w1, w2), and a shifted ReLU of one product (mostly at -0.1, a
+    few large values) read by a third (w3): only that input is lopsided."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    arrays = {"table": rng.normal(size=(30522, HIDDEN)).astype(np.float32)}
+    arrays |= {n: rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32) for n in ("w1", "w2", "w3")}
+    arrays["low"] = np.array(-0.1, dtype=np.float32)
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["x"]),
+        helper.make_node("MatMul", ["x", "w1"], ["y1"]),
+        helper.make_node("MatMul", ["x", "w2"], ["y2"]),
+        helper.make_node("Relu", ["y1"], ["relu"]),
+        helper.make_node("Add", ["relu", "low"], ["r"]),
+        helper.make_node("MatMul", ["r", "w3"], ["y3"]),
+    ]
+    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, None]) for n in INPUTS]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, HIDDEN]) for n in ("r", "y2", "y3")]
+    graph = helper.make_graph(nodes, "tiny", ints, outs, [numpy_helper.from_array(v, k) for k, v in arrays.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return arrays
+
+
+def run(path: Path, text_ids: list[int]) -> list[Any]:
+    """The model's outputs for one token sequence."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ids = np.asarray([text_ids], dtype=np.int64)
+    return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": ids * 0})
+
+
+def int8(x: Any) -> Any:
+    """``x`` rounded to 255 symmetric levels per token, as the encoder's recipe quantises activations."""
+    scale = np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-8) / 127
+    return np.round(x / scale) * scale
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Path:
+    """The bundled model's tokenizer file."""
+    location = resolve_model(DEFAULT_MODEL)
+    assert isinstance(location, Path)
+    return location / "tokenizer.json"
+
+
+def test_only_the_lopsided_input_is_centred_and_fp32_is_unchanged(tmp_path: Path, tokenizer: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+    from tokenizers import Tokenizer
+
+    arrays = lopsided_model(tmp_path / "fp32.onnx")
+    chosen = lopsided_inputs(tmp_path / "fp32.onnx", tokenizer, TEXTS)
+    assert chosen == {"r"}
+    model = onnx.load(str(tmp_path / "fp32.onnx"))
+    assert center(model, chosen) == 1
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp_path / "centred.onnx"))
+    matmuls = {n.input[1]: n.input[0] for n in model.graph.node if n.op_type == "MatMul"}
+    assert matmuls["w1"] == matmuls["w2"] == "x" and matmuls["w3"] != "r"
+    sums = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}["w3" + COLUMN_SUMS]
+    np.testing.assert_allclose(sums, arrays["w3"].sum(axis=0), rtol=1e-5)
+
+    encode = Tokenizer.from_file(str(tokenizer)).encode
+    for text in TEXTS:
+        ids = encode(text).ids
+        before, after = run(tmp_path / "fp32.onnx", ids), run(tmp_path / "centred.onnx", ids)
+        for a, b in zip(before, after, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+        r = before[0]
+        mid = (r.max(axis=-1, keepdims=True) + r.min(axis=-1, keepdims=True)) / 2
+        exact = r @ arrays["w3"]
+        plain = np.abs(int8(r) @ arrays["w3"] - exact).mean()
+        centred = np.abs((int8(r - mid) + mid) @ arrays["w3"] - exact).mean()
+        assert centred < plain * 0.75, (text, centred, plain)
+
+
+def test_column_sums_match_the_int8_weights(tmp_path: Path, tokenizer: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    lopsided_model(tmp_path / "fp32.onnx")
+    model = onnx.load(str(tmp_path / "fp32.onnx"))
+    center(model, {"r"})
+    onnx.save(model, str(tmp_path / "centred.onnx"))
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(
+            tmp_path / "centred.onnx", tmp_path / "int8.onnx", op_types_to_quantize=["MatMul"], per_channel=True,
+            reduce_range=False, weight_type=QuantType.QInt8,
+        )  # fmt: skip
+    finally:
+        logging.disable(logging.NOTSET)
+    quantised = onnx.load(str(tmp_path / "int8.onnx"))
+    assert match_column_sums(quantised) == 1
+    inits = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in quantised.graph.initializer}
+    weights = (inits["w3_quantized"] - inits["w3_zero_point"]) * inits["w3_scale"]
+    np.testing.assert_allclose(inits["w3" + COLUMN_SUMS], weights.sum(axis=0), rtol=1e-5, atol=1e-5)
+    del quantised.graph.initializer[[i.name for i in quantised.graph.initializer].index("w3_scale")]
+    with pytest.raises(ValueError, match="w3"):
+        match_column_sums(quantised)
