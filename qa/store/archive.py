@@ -22,15 +22,16 @@ from qa.base.errors import IndexMismatch
 from qa.base.files import exclusive
 from qa.base.records import Document
 from qa.base.settings import BuildSettings
-from qa.store import journal, snapshot
+from qa.store import journal, originals, snapshot
 from qa.store.duplicates import Groups
 from qa.store.embedding import Encoder
 from qa.store.index import Index
 from qa.store.journal import Entry
 from qa.store.keyword import Postings
+from qa.store.layered import Layered
 from qa.store.manifest import read_manifest
 from qa.store.part import Part, flat, indexed_texts
-from qa.store.planning import Outcome, Plan, check_unique, groups_of, plan_put, plan_remove
+from qa.store.planning import Outcome, Plan, check_unique, plan_put, plan_remove
 from qa.store.sentence_table import SentencePart
 from qa.store.spans import Spans
 
@@ -99,20 +100,28 @@ class Archive:
 
     def _write(self, planner: Callable[[Groups], Plan], ready: Part | None) -> list[Outcome]:
         """Plan against the newest generation and commit; the grouping of copies follows each write."""
-        if self._groups is None or self._groups[0] != self.index.revision:
-            self._groups = (self.index.revision, groups_of(self.index, self.settings.duplicate_threshold))
-        groups = self._groups[1]
+        groups = self._current_groups()
         self._groups = None  # planning changes the groups: they count again only once the write is applied
-        outcomes = self._commit(planner(groups), ready)
+        outcomes = self._commit(planner(groups), ready, groups)
         self._groups = (self.index.revision, groups)
         return outcomes
+
+    def _current_groups(self) -> Groups:
+        """The originals of the current generation, findable by a copy's text (kept from write to write)."""
+        if self._groups is None or self._groups[0] != self.index.revision:
+            groups = originals.groups_of(self.index, self.folder, self.settings.duplicate_threshold)
+            self._groups = (self.index.revision, groups)
+        groups = self._groups[1]
+        docs = self.index.documents
+        groups.text_of = lambda doc_id: docs[doc_id].text  # as the newest generation holds it (no cycle via self)
+        return groups
 
     def _changed(self, doc: Document) -> bool:
         """False when the archive already holds exactly this document."""
         held = self.index.documents.get(doc.id)
         return held is None or held.sha256 != doc.sha256
 
-    def _commit(self, plan: Plan, ready: Part | None) -> list[Outcome]:
+    def _commit(self, plan: Plan, ready: Part | None, groups: Groups) -> list[Outcome]:
         """Embed what the plan indexes (reusing ``ready``), journal it, fsync, apply; checkpoint when due."""
         if not plan.removed and not plan.documents:
             return plan.outcomes
@@ -142,7 +151,7 @@ class Archive:
         self._end = journal.append(self.folder / manifest.journal, entry, self._end)
         self.index = apply(self.index, entry)
         if self._due():
-            self._fold()
+            self._fold(groups)
         return outcomes
 
     def _due(self) -> bool:
@@ -168,12 +177,14 @@ class Archive:
         """Fold the journal into a new snapshot with an empty journal."""
         with self._lock, exclusive(self.folder, wait=LOCK_WAIT):
             self._catch_up()
-            self._fold()
+            self._fold(self._current_groups())
 
-    def _fold(self) -> None:
-        """Write the current generation as a new snapshot (the caller holds both locks)."""
+    def _fold(self, groups: Groups) -> None:
+        """Write the current generation as a new snapshot (the caller holds both locks); ``groups`` holds the
+        originals' signatures."""
         manifest = msgspec.structs.replace(self.index.manifest, generation=snapshot.generation_name(), living=True)
-        self.index = snapshot.save(dataclasses.replace(self.index, manifest=manifest), self.folder, self.settings)
+        folded = dataclasses.replace(self.index, manifest=manifest)
+        self.index = snapshot.save(folded, self.folder, self.settings, groups=groups)
         self._end = 0
 
 
@@ -233,8 +244,7 @@ def apply(index: Index, entry: Entry) -> Index:
     """A new generation: the entry's removed and replaced documents gone, its documents and passages added."""
     dimension = index.base.dense.d
     changed = set(entry.removed) | {d.id for d in entry.documents}
-    docs = {k: v for k, v in index.documents.items() if k not in changed}
-    docs.update({d.id: d for d in entry.documents})
+    docs = Layered.written(index.documents, entry.removed, entry.documents)
     vectors = np.frombuffer(entry.vectors, dtype=np.float32).reshape(-1, dimension)
     sentence_vectors = np.frombuffer(entry.sentence_vectors, dtype=np.float32).reshape(-1, dimension)
     added = Part(

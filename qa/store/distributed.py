@@ -28,7 +28,7 @@ from qa.store import shards
 from qa.store.corpus import checked_corpus, corpus_files, corpus_hash
 from qa.store.embedding import Encoder
 from qa.store.index import Index
-from qa.store.snapshot import generation_name, grouped, new_manifest, publish
+from qa.store.snapshot import generation_name, grouping, new_manifest, publish
 
 Progress = Callable[[str], None]
 RAY_EXTRA = "install the ray extra: pip install 'articleqa[ray]'"
@@ -116,7 +116,7 @@ def build(settings: BuildSettings, encoder: Encoder, workers: int, *, progress: 
     corpus = checked_corpus(settings.corpus_dir, docs, skipped, corpus_hash(settings.corpus_dir))
     for note in corpus.skipped:
         say(f"warning: skipped {note}")
-    stamped = grouped(corpus.documents, settings.duplicate_threshold)
+    stamped, groups = grouping(corpus.documents, settings.duplicate_threshold)
     indexed = [d for d in stamped if d.duplicate_of is None]
     say(f"read {len(files)} files: {len(indexed)} documents to index; chunking and embedding on {workers} workers")
     staging = remote.index_dir / f"{TMP_PREFIX}ray-{generation_name()}"
@@ -151,7 +151,8 @@ def build(settings: BuildSettings, encoder: Encoder, workers: int, *, progress: 
         raise CorpusError(f"the {len(indexed)} documents hold no article text to index; add article text")
     say(f"merged the shards: {part.size} passages, {len(part.sentences.spans)} sentences")
     manifest = new_manifest(settings, encoder, len(stamped), part.size, started)
-    return publish(Index.single(manifest, {d.id: d for d in stamped}, part), settings, corpus.sha256, started, say)
+    index = Index.single(manifest, {d.id: d for d in stamped}, part)
+    return publish(index, settings, corpus.sha256, started, say, groups)
 
 
 def _run(dataset: Any) -> list[dict[str, Any]]:

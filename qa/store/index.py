@@ -20,6 +20,7 @@ from qa.store.document_file import DocumentFile
 from qa.store.embedding import Vectors
 from qa.store.facts import Bools, Facts
 from qa.store.keyword import KeywordIndex
+from qa.store.layered import Layered, duplicates_of
 from qa.store.manifest import Manifest
 from qa.store.part import Part, embed_input
 from qa.store.sentence_table import SentenceTable
@@ -64,7 +65,7 @@ class Index:
     @classmethod
     def single(cls, manifest: Manifest, documents: Mapping[str, Document], part: Part) -> Index:
         """An index of one part (a fresh build)."""
-        kept = documents if isinstance(documents, DocumentFile) else dict(documents)
+        kept = documents if isinstance(documents, (DocumentFile, Layered)) else dict(documents)
         return cls(manifest, kept, part, Part.empty(part.dense.d))
 
     @property
@@ -81,10 +82,7 @@ class Index:
     def copies(self) -> dict[str, list[Document]]:
         """The copies grouped under each original, by original id."""
         docs = self.documents
-        if isinstance(docs, DocumentFile):  # read only the copies, not every document
-            of = docs.duplicates
-        else:
-            of = {d.id: d.duplicate_of for d in docs.values() if d.duplicate_of is not None}
+        of = duplicates_of(docs)  # read only the copies where the documents are a file (and writes over it)
         out: dict[str, list[Document]] = {}
         for doc_id in sorted(of):
             out.setdefault(of[doc_id], []).append(docs[doc_id])

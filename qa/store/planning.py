@@ -38,11 +38,6 @@ class Plan:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
-def groups_of(index: Index, threshold: float) -> Groups:
-    """The originals of an index (documents that are not copies), findable by a copy's text."""
-    return Groups.of(((d.id, d.text) for d in index.documents.values() if d.duplicate_of is None), threshold)
-
-
 def copies_of(index: Index, doc_id: str) -> list[Document]:
     """The documents grouped under an original, by id."""
     return sorted((d for d in index.documents.values() if d.duplicate_of == doc_id), key=lambda d: d.id)

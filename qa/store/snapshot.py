@@ -20,6 +20,7 @@ from qa.base.errors import CorpusError, IndexMismatch
 from qa.base.files import TMP_PREFIX, fsync_dir, fsync_tree, remove, write_bytes_atomic
 from qa.base.records import Document
 from qa.base.settings import BuildSettings
+from qa.store import originals
 from qa.store.corpus import Corpus, read_corpus
 from qa.store.dense_index import kind_for
 from qa.store.document_file import DocumentFile
@@ -38,6 +39,7 @@ GENERATED_PREFIXES = (
     "sentences-",
     "sentence-vectors-",
     "journal-",
+    "signatures-",
 )
 Progress = Callable[[str], None]
 
@@ -51,21 +53,29 @@ def build(
     corpus = corpus or read_corpus(settings.corpus_dir)
     for skipped in corpus.skipped:
         say(f"warning: skipped {skipped}")
-    index = build_from_documents(
-        grouped(corpus.documents, settings.duplicate_threshold), settings, encoder, progress=say
-    )
-    return publish(index, settings, corpus.sha256, started, say)
+    docs, groups = grouping(corpus.documents, settings.duplicate_threshold)
+    index = build_from_documents(docs, settings, encoder, progress=say)
+    return publish(index, settings, corpus.sha256, started, say, groups)
 
 
-def publish(index: Index, settings: BuildSettings, corpus_sha256: str, started: float, say: Progress) -> Index:
-    """Write a fresh build of the corpus (hashed ``corpus_sha256``, begun at ``started``) as the index's snapshot."""
+def publish(
+    index: Index,
+    settings: BuildSettings,
+    corpus_sha256: str,
+    started: float,
+    say: Progress,
+    groups: Groups | None = None,
+) -> Index:
+    """Write a fresh build of the corpus (hashed ``corpus_sha256``, begun at ``started``) as the index's snapshot;
+    ``groups`` holds the originals' signatures when the build grouped the copies."""
     manifest = msgspec.structs.replace(
         index.manifest,
         corpus_dir=str(settings.corpus_dir),
         corpus_sha256=corpus_sha256,
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    index = save(dataclasses.replace(index, manifest=manifest), settings.index_dir, settings, progress=say)
+    index = dataclasses.replace(index, manifest=manifest)
+    index = save(index, settings.index_dir, settings, progress=say, groups=groups)
     manifest = index.manifest
     say(
         f"wrote {settings.index_dir}: {manifest.documents} documents, {manifest.passages} passages "
@@ -93,6 +103,11 @@ def build_from_documents(
 
 def grouped(docs: list[Document], threshold: float) -> list[Document]:
     """The documents stamped with the build time, copies of an earlier one grouped under it (not indexed)."""
+    return grouping(docs, threshold)[0]
+
+
+def grouping(docs: list[Document], threshold: float) -> tuple[list[Document], Groups]:
+    """``grouped``, and the originals findable by a copy's text (their signatures are saved with the snapshot)."""
     at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     groups = Groups(threshold)
     out = []
@@ -101,7 +116,7 @@ def grouped(docs: list[Document], threshold: float) -> list[Document]:
         if original is None:
             groups.add(doc.id, doc.text)
         out.append(msgspec.structs.replace(doc, duplicate_of=original, added_at=at, updated_at=at))
-    return out
+    return out, groups
 
 
 def new_manifest(settings: BuildSettings, encoder: Encoder, documents: int, passages: int, started: float) -> Manifest:
@@ -133,8 +148,17 @@ def generation_name() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def save(index: Index, folder: Path, settings: BuildSettings, *, progress: Progress | None = None) -> Index:
+def save(
+    index: Index,
+    folder: Path,
+    settings: BuildSettings,
+    *,
+    progress: Progress | None = None,
+    groups: Groups | None = None,
+) -> Index:
     """Write the index as a new snapshot (its recent part folded into the base) and switch the manifest to it.
+
+    The originals' signatures are written too: taken from ``groups`` where it holds them, computed otherwise.
 
     The dense index is the kind the settings choose for the folded part's size (an IVF-PQ base keeps its training).
     The caller holds the index folder's lock. The new snapshot starts with an empty journal.
@@ -147,6 +171,7 @@ def save(index: Index, folder: Path, settings: BuildSettings, *, progress: Progr
         "keyword": f"keyword-{gen}",
         "sentences": f"sentences-{gen}",
         "sentence_vectors": f"sentence-vectors-{gen}.npy",
+        originals.FILE: f"signatures-{gen}.npy",
     }
     base = index.base.without(index.base_dead) if index.base_dead else index.base
     part = Part.join([base, index.recent], base.dense.d) if index.recent.size else base
@@ -172,6 +197,8 @@ def save(index: Index, folder: Path, settings: BuildSettings, *, progress: Progr
     encoder = msgspec.json.Encoder()
     docs = sorted(index.documents.values(), key=lambda d: d.id)
     (folder / files["documents"]).write_bytes(b"".join(encoder.encode(d) + b"\n" for d in docs))
+    ids = [d.id for d in docs if d.duplicate_of is None]
+    originals.write(folder / files[originals.FILE], originals.for_save(index.documents, ids, groups))
     for name in files.values():
         fsync_tree(folder / name) if (folder / name).is_dir() else _fsync(folder / name)
     fsync_dir(folder)
@@ -182,7 +209,8 @@ def save(index: Index, folder: Path, settings: BuildSettings, *, progress: Progr
     collect_garbage(folder, keep)
     if kind != "flat":  # serve the files just written, memory-mapped, not the copies built in memory
         part = Part.load(folder, files)
-    return dataclasses.replace(Index.single(manifest, index.documents, part), revision=index.revision)
+    written = DocumentFile(folder / files["documents"])  # as a reader opens it: nothing laid over an older file
+    return dataclasses.replace(Index.single(manifest, written, part), revision=index.revision)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

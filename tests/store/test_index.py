@@ -25,7 +25,7 @@ from qa.store.onnx_encoder import BACKEND
 from qa.store.snapshot import build
 from qa.store.spans import Spans
 
-GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-")
+GENERATED = ("dense-", "passages-", "documents-", "keyword-", "sentences-", "sentence-vectors-", "signatures-")
 
 
 @pytest.fixture
@@ -85,6 +85,7 @@ def test_build_writes_manifest_and_named_files(settings: Settings, fake_encoder:
         "keyword",
         "sentences",
         "sentence_vectors",
+        "signatures",
     }
     for name in files.values():
         assert str(index.manifest.generation) in name
