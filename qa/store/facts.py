@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -179,3 +179,45 @@ def _ordinal(value: str) -> int:
         return dt.date.fromisoformat(value).toordinal() if value else NO_DAY
     except ValueError:
         return NO_DAY
+
+
+def laid_over(base: Facts, hidden: Collection[str], added: Sequence[Described]) -> Facts:
+    """The facts of ``base``'s documents less ``hidden``, then ``added`` (as ``Facts.of`` of them all, without
+    reading the base's documents again): the kept codes re-pointed at the union of distinct values."""
+    keep = np.ones(len(base), dtype=np.bool_)
+    keep[[base.position[d] for d in hidden if d in base.position]] = False
+    builder = FactsBuilder()
+    builder.extend(added)
+    top = builder.build()
+    authors, author = _merged(base.authors, base.author[keep], top.authors, top.author)
+    sources, source = _merged(base.sources, base.source[keep], top.sources, top.source)
+    dates = sorted({*base.dates, *top.dates})
+    rank = {d: i for i, d in enumerate(dates)}
+    date = [
+        np.array([*(rank[d] for d in facts.dates), -1], dtype=np.int32)[codes]
+        for facts, codes in ((base, base.date[keep]), (top, top.date))
+    ]
+    ids = [base.ids[i] for i in np.flatnonzero(keep).tolist()] + top.ids
+    return Facts(
+        ids=ids,
+        position={d: i for i, d in enumerate(ids)},
+        authors=authors,
+        author=author,
+        sources=sources,
+        source=source,
+        dates=dates,
+        date=np.concatenate(date),
+        duplicate=np.concatenate([base.duplicate[keep], top.duplicate]),
+    )
+
+
+def _merged(first: list[str], first_codes: Codes, second: list[str], second_codes: Codes) -> tuple[list[str], Codes]:
+    """Two sets of distinct values made one (``first``'s codes kept), and both sets of codes in it, concatenated."""
+    values = list(first)
+    code = {v: i for i, v in enumerate(values)}
+    for v in second:
+        if v not in code:
+            code[v] = len(values)
+            values.append(v)
+    table = np.array([code[v] for v in second], dtype=np.int32)
+    return values, np.concatenate([first_codes, table[second_codes]]).astype(np.int32)

@@ -90,9 +90,10 @@ class Index:
 
     @functools.cached_property
     def facts(self) -> Facts:
-        """What filters and recency read of every document: from the file as it was opened, else once a generation."""
+        """What filters and recency read of every document: from the file as it was opened (with the writes laid
+        over it), else once a generation from the documents in memory."""
         docs = self.documents
-        return docs.facts if isinstance(docs, DocumentFile) else Facts.of(docs.values())
+        return docs.facts if isinstance(docs, (DocumentFile, Layered)) else Facts.of(docs.values())
 
     @functools.cached_property
     def row_documents(self) -> npt.NDArray[np.int32]:

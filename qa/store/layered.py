@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from qa.base.records import Document
 from qa.store.document_file import DocumentFile
+from qa.store.facts import Facts, laid_over
 
 
 class Layered(Mapping[str, Document]):
@@ -55,6 +56,12 @@ class Layered(Mapping[str, Document]):
 
     def __len__(self) -> int:
         return len(self.base) - len(self.hidden) + len(self.overlay)
+
+    @property
+    def facts(self) -> Facts:
+        """What filters and recency read of every document: the base's (from its file's heads) with the writes."""
+        base = self.base.facts if isinstance(self.base, DocumentFile) else Facts.of(self.base.values())
+        return laid_over(base, self.hidden, list(self.overlay.values()))
 
     @property
     def duplicates(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ from qa.store import originals
 from qa.store.archive import Archive
 from qa.store.corpus import make_document
 from qa.store.document_file import DocumentFile
+from qa.store.facts import Facts
 from qa.store.layered import Layered
 from qa.store.manifest import read_manifest
 from qa.store.snapshot import build, write_manifest
@@ -48,9 +49,38 @@ def as_dict(docs: dict[str, Document], removed: list[str], put: list[Document]) 
     return out
 
 
+def described(rng: random.Random, doc_id: str, text: str) -> Document:
+    """A document with a random author, outlet and date (some missing, some dates not calendar dates)."""
+    return make_document(
+        doc_id,
+        text,
+        author=rng.choice([None, "Ann Lee", "ann lee", "Bo Chen", "Zed"]),
+        source=rng.choice([None, "Harbour News", "HARBOUR NEWS", "Quay Daily", f"Outlet {rng.randint(0, 3)}"]),
+        date=rng.choice(
+            [None, "2024-01-02", "2024-01-02T10:00:00", "2023-12-31", "2024-13-45", f"2025-0{rng.randint(1, 9)}-01"]
+        ),
+    )
+
+
+def fact_rows(facts: Facts) -> list[tuple[object, ...]]:
+    """Per document, every fact as its value (not its code), and where ``position`` places it."""
+    return [
+        (
+            doc_id,
+            facts.position[doc_id],
+            facts.authors[facts.author[i]],
+            facts.sources[facts.source[i]],
+            facts.dates[facts.date[i]] if facts.date[i] >= 0 else None,
+            bool(facts.duplicate[i]),
+            int(facts.day[i]),
+        )
+        for i, doc_id in enumerate(facts.ids)
+    ]
+
+
 def test_layered_documents_read_and_iterate_as_the_copied_dict(tmp_path: Path) -> None:
     rng = random.Random(5)
-    docs = [make_document(f"d{i:02d}", f"text {i}") for i in range(30)]
+    docs = [described(rng, f"d{i:02d}", f"text {i}") for i in range(30)]
     docs = [msgspec.structs.replace(d, duplicate_of="d00" if i % 7 == 3 else None) for i, d in enumerate(docs)]
     path = tmp_path / "documents.jsonl"
     path.write_bytes(b"".join(msgspec.json.encode(d) + b"\n" for d in docs))
@@ -59,9 +89,10 @@ def test_layered_documents_read_and_iterate_as_the_copied_dict(tmp_path: Path) -
     for step in range(40):
         ids = [*sorted(expected), f"n{step}"]
         removed = rng.sample(sorted(expected), k=min(len(expected), rng.randint(0, 2)))
+        pool = [i for i in ids if i not in removed]
         put = [
-            msgspec.structs.replace(make_document(doc_id, f"new text {step}"), duplicate_of=rng.choice([None, "d01"]))
-            for doc_id in rng.sample([i for i in ids if i not in removed], k=rng.randint(0, 3))
+            msgspec.structs.replace(described(rng, doc_id, f"new {step}"), duplicate_of=rng.choice([None, "d01"]))
+            for doc_id in rng.sample(pool, k=min(len(pool), rng.randint(0, 3)))
         ]
         expected = as_dict(expected, removed, put)
         layered = Layered.written(layered, removed, put)
@@ -71,6 +102,9 @@ def test_layered_documents_read_and_iterate_as_the_copied_dict(tmp_path: Path) -
         assert layered.duplicates == {k: v.duplicate_of for k, v in expected.items() if v.duplicate_of}
         with pytest.raises(KeyError):
             layered["d99"]
+        laid, whole = layered.facts, Facts.of(expected.values())  # from the file's heads and the writes, or not
+        assert fact_rows(laid) == fact_rows(whole) and laid.newest == whole.newest
+        assert sorted(laid.dates) == laid.dates
 
 
 def test_the_snapshot_holds_its_originals_signatures(settings: Settings, fake_encoder: FakeEncoder) -> None:
