@@ -39,8 +39,8 @@ class Plan:
 
 
 def copies_of(index: Index, doc_id: str) -> list[Document]:
-    """The documents grouped under an original, by id."""
-    return sorted((d for d in index.documents.values() if d.duplicate_of == doc_id), key=lambda d: d.id)
+    """The documents grouped under an original, by id (read from the copy links, not by decoding every document)."""
+    return list(index.copies.get(doc_id, ()))
 
 
 def plan_put(index: Index, docs: Sequence[Document], at: str, groups: Groups, *, create_only: bool) -> Plan:
