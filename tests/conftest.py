@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,9 +23,10 @@ from openai_stub import OpenAIStub
 from qa.base.settings import DEFAULT_ENCODING, DEFAULT_MODEL, Settings
 from qa.service.engine import Engine
 from qa.store.chunking import token_counter
-from qa.store.embedding import SentenceEncoder, Vectors
+from qa.store.embedding import SentenceEncoder, Vectors, resolve_model
 from qa.store.index import Index
 from qa.store.onnx_encoder import OnnxEncoder
+from qa.store.smoothing import unpadded_inputs
 from qa.store.snapshot import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +64,33 @@ class FakeEncoder:
 def encoder() -> SentenceEncoder:
     """The real bundled all-MiniLM-L6-v2, loaded once."""
     return SentenceEncoder()
+
+
+# Texts the tiny ONNX graphs of the smoothing and centring tests are run on.
+TINY_TEXTS = ["The committee voted 7-2 to approve the plan.", "?", "Mitochondrial dysfunction and insulin resistance."]
+
+
+def run_onnx(path: Path, text_ids: list[int]) -> list[Any]:
+    """An ONNX model's outputs for one token sequence (the encoder's unpadded inputs)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, unpadded_inputs(np.asarray([text_ids], dtype=np.int64)))  # type: ignore[no-any-return]
+
+
+def int8(x: Any, axis: int = -1) -> Any:
+    """``x`` rounded to 255 symmetric levels per slice along ``axis``: per token for activations (axis -1), per
+    output column for weights (axis 0), as the encoder's recipe quantises them."""
+    scale = np.maximum(np.abs(x).max(axis=axis, keepdims=True), 1e-8) / 127
+    return np.round(x / scale) * scale
+
+
+@pytest.fixture(scope="session")
+def tokenizer() -> Path:
+    """The bundled model's tokenizer file."""
+    location = resolve_model(DEFAULT_MODEL)
+    assert isinstance(location, Path)
+    return location / "tokenizer.json"
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import TINY_TEXTS, int8, run_onnx
 
-from qa.base.settings import DEFAULT_MODEL
 from qa.store.centering import COLUMN_SUMS, center, lopsided_inputs, match_column_sums
-from qa.store.embedding import resolve_model
 from qa.store.onnx_encoder import INPUTS
 
 HIDDEN = 16
-TEXTS = ["The committee voted 7-2 to approve the plan.", "?", "Mitochondrial dysfunction and insulin resistance."]
 
 
 def lopsided_model(path: Path) -> dict[str, Any]:
@@ -46,36 +44,13 @@ def lopsided_model(path: Path) -> dict[str, Any]:
     return arrays
 
 
-def run(path: Path, text_ids: list[int]) -> list[Any]:
-    """The model's outputs for one token sequence."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ids = np.asarray([text_ids], dtype=np.int64)
-    return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": ids * 0})
-
-
-def int8(x: Any) -> Any:
-    """``x`` rounded to 255 symmetric levels per token, as the encoder's recipe quantises activations."""
-    scale = np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-8) / 127
-    return np.round(x / scale) * scale
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Path:
-    """The bundled model's tokenizer file."""
-    location = resolve_model(DEFAULT_MODEL)
-    assert isinstance(location, Path)
-    return location / "tokenizer.json"
-
-
 def test_only_the_lopsided_input_is_centred_and_fp32_is_unchanged(tmp_path: Path, tokenizer: Path) -> None:
     import onnx
     from onnx import numpy_helper
     from tokenizers import Tokenizer
 
     arrays = lopsided_model(tmp_path / "fp32.onnx")
-    chosen = lopsided_inputs(tmp_path / "fp32.onnx", tokenizer, TEXTS)
+    chosen = lopsided_inputs(tmp_path / "fp32.onnx", tokenizer, TINY_TEXTS)
     assert chosen == {"r"}
     model = onnx.load(str(tmp_path / "fp32.onnx"))
     assert center(model, chosen) == 1
@@ -87,9 +62,9 @@ def test_only_the_lopsided_input_is_centred_and_fp32_is_unchanged(tmp_path: Path
     np.testing.assert_allclose(sums, arrays["w3"].sum(axis=0), rtol=1e-5)
 
     encode = Tokenizer.from_file(str(tokenizer)).encode
-    for text in TEXTS:
+    for text in TINY_TEXTS:
         ids = encode(text).ids
-        before, after = run(tmp_path / "fp32.onnx", ids), run(tmp_path / "centred.onnx", ids)
+        before, after = run_onnx(tmp_path / "fp32.onnx", ids), run_onnx(tmp_path / "centred.onnx", ids)
         for a, b in zip(before, after, strict=True):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
         r = before[0]

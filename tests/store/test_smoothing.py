@@ -6,15 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
+from conftest import TINY_TEXTS, int8, run_onnx
 
-from qa.base.settings import DEFAULT_MODEL
-from qa.store.embedding import resolve_model
 from qa.store.onnx_encoder import INPUTS
 from qa.store.smoothing import calibration_texts, smooth
 
 HIDDEN, OUTLIER = 16, 3
-TEXTS = ["The committee voted 7-2 to approve the plan.", "?", "Mitochondrial dysfunction and insulin resistance."]
 
 
 def tiny_model(path: Path) -> dict[str, Any]:
@@ -43,30 +40,6 @@ def tiny_model(path: Path) -> dict[str, Any]:
     return arrays
 
 
-def run(path: Path, text_ids: list[int]) -> list[Any]:
-    """The model's outputs for one token sequence."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ids = np.asarray([text_ids], dtype=np.int64)
-    return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": ids * 0})
-
-
-def int8(x: Any, axis: int) -> Any:
-    """``x`` rounded to 255 symmetric levels per slice along ``axis``: per token for activations (axis -1), per
-    output column for weights (axis 0), as the encoder's recipe quantises them."""
-    scale = np.maximum(np.abs(x).max(axis=axis, keepdims=True), 1e-8) / 127
-    return np.round(x / scale) * scale
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Path:
-    """The bundled model's tokenizer file."""
-    location = resolve_model(DEFAULT_MODEL)
-    assert isinstance(location, Path)
-    return location / "tokenizer.json"
-
-
 def test_same_outputs_in_fp32_and_a_smaller_int8_error(tmp_path: Path, tokenizer: Path) -> None:
     import onnx
     from onnx import numpy_helper
@@ -85,9 +58,9 @@ def test_same_outputs_in_fp32_and_a_smaller_int8_error(tmp_path: Path, tokenizer
     np.testing.assert_allclose(inits["w1"] * inverse[:, None], arrays["w1"], rtol=1e-5)
 
     encode = Tokenizer.from_file(str(tokenizer)).encode
-    for text in TEXTS:
+    for text in TINY_TEXTS:
         ids = encode(text).ids
-        before, after = run(tmp_path / "fp32.onnx", ids), run(tmp_path / "smooth.onnx", ids)
+        before, after = run_onnx(tmp_path / "fp32.onnx", ids), run_onnx(tmp_path / "smooth.onnx", ids)
         for a, b in zip(before, after, strict=True):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-3)
         x = before[0]
