@@ -101,13 +101,9 @@ def build_from_documents(
     return Index.single(new_manifest(settings, encoder, len(docs), part.size, started), {d.id: d for d in docs}, part)
 
 
-def grouped(docs: list[Document], threshold: float) -> list[Document]:
-    """The documents stamped with the build time, copies of an earlier one grouped under it (not indexed)."""
-    return grouping(docs, threshold)[0]
-
-
 def grouping(docs: list[Document], threshold: float) -> tuple[list[Document], Groups]:
-    """``grouped``, and the originals findable by a copy's text (their signatures are saved with the snapshot)."""
+    """The documents stamped with the build time, copies of an earlier one grouped under it (not indexed), and the
+    originals findable by a copy's text (their signatures are saved with the snapshot)."""
     at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     groups = Groups(threshold)
     out = []

@@ -17,7 +17,7 @@ from qa.store.corpus import corpus_files
 from qa.store.distributed import host_port
 from qa.store.encoders import open_encoder
 from qa.store.part import Part
-from qa.store.snapshot import build, grouped
+from qa.store.snapshot import build, grouping
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def stage_part(settings: Settings, staging: Path, per_shard: int) -> Part:
     rows = shards.read_files({"file": np.arange(len(files)), "path": shards.column([str(p) for p in files])})
     docs, skipped = shards.file_documents([{k: rows[k][i] for k in rows} for i in range(len(files))])
     assert skipped == []
-    indexed = [d for d in grouped(docs, settings.build.duplicate_threshold) if d.duplicate_of is None]
+    indexed = [d for d in grouping(docs, settings.build.duplicate_threshold)[0] if d.duplicate_of is None]
     embed = type("Embed", (shards.Embed,), {"settings": settings.build})()
     written = []
     for first in range(0, len(indexed), per_shard):
