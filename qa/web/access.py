@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +23,7 @@ OPEN: Mapping[str, str] = MappingProxyType({"access": "open"})
 OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 SCHEMA_PREFIX = "/schema"
 SEND_KEY = "send an API key as the header Authorization: Bearer <key>"
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 class Keys:
@@ -74,9 +74,13 @@ def is_open(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHa
 
 
 def guard(keys: Keys, *, reads: bool) -> Guard:
-    """The app-wide guard: writes need a valid key (refused when none is configured); reads too if ``reads``."""
+    """The app-wide guard: writes need a valid key (refused when none is configured); reads too if ``reads``.
 
-    def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    A coroutine, so it runs on the event loop: Litestar hands a plain function to the request threads, where it
+    waited behind the answers being computed (bench/README.md, "The HTTP side").
+    """
+
+    async def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         """Let the request through, or raise Unauthorized (no or a bad key) or Forbidden (writes turned off)."""
         if connection.scope.get("method") == "OPTIONS":
             return

@@ -35,8 +35,10 @@ def is_json(media_type: str) -> bool:
     return kind == "application" and (subtype == "json" or (subtype.endswith("+json") and len(subtype) > 5))
 
 
-def require_json(request: Request[Any, Any, Any]) -> None:
+async def require_json(request: Request[Any, Any, Any]) -> None:
     """Refuse a body that is not declared JSON (415), so no browser can send one without a CORS preflight.
+
+    A coroutine, so it runs on the event loop rather than in a request thread (as the access guard).
 
     A route marked ``opt={"lines": True}`` takes JSON Lines (``application/x-ndjson`` or ``application/jsonl``).
     """

@@ -63,3 +63,36 @@ def test_sync_handlers_run_on_the_request_threads(
 def test_request_threads_must_not_be_negative() -> None:
     with pytest.raises(ConfigError, match="request_threads"):
         Settings.of(request_threads=-1)
+
+
+held = threading.Event()
+
+
+@get("/held", sync_to_thread=True)
+def held_handler() -> dict[str, str]:
+    """A sync handler that keeps its request thread until the test lets it go."""
+    held.wait(30)
+    return {"ok": "yes"}
+
+
+def test_checks_before_the_handler_do_not_wait_for_a_request_thread(
+    seed_settings: Settings, fake_encoder: Any, tmp_path: Path
+) -> None:
+    """With every request thread busy, the access guard and the JSON check still answer at once (on the loop)."""
+    held.clear()
+    settings = seed_settings.replace(index_dir=tmp_path / "none", request_threads=2)
+    app = create_app(settings, encoder=fake_encoder, handlers=[held_handler])
+    with served(app, log_level="warning") as port, ThreadPoolExecutor(2) as pool:
+        base = f"http://127.0.0.1:{port}"
+        busy_calls = [pool.submit(httpx.get, f"{base}/held", timeout=30) for _ in range(2)]
+        try:
+            time.sleep(0.3)  # both request threads are now held
+            with httpx.Client(base_url=base, timeout=3) as client:
+                refused = client.post("/documents", json={"text": "x"})
+                not_json = client.post("/ask", content=b"question", headers={"content-type": "text/plain"})
+            assert not any(call.done() for call in busy_calls)
+        finally:
+            held.set()
+        assert [call.result().status_code for call in busy_calls] == [200, 200]
+    assert refused.status_code == 403
+    assert not_json.status_code == 415
