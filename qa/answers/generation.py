@@ -44,7 +44,8 @@ def generate(
     the passages verbatim, so its citations are the draft's own; any other model's markers are checked against
     the passages (qa/answers/citations.py). A model failure raises ModelError after the pieces already yielded.
     """
-    prompt = build_prompt(draft.question, draft.hits, index.documents, settings, count, extract=draft.extract)
+    budget = None if isinstance(model, ExtractiveModel) else count  # it reads no context: nothing to fit
+    prompt = build_prompt(draft.question, draft.hits, index.documents, settings, budget, extract=draft.extract)
     started = time.perf_counter()
     yield PassagesEvent(draft=draft, model=model.name, flagged_passages=prompt.flagged, dropped_passages=prompt.dropped)
     if not draft.answerable:

@@ -106,14 +106,15 @@ def build_prompt(
     hits: Sequence[Hit],
     documents: Mapping[str, Document],
     settings: AnswerSettings,
-    count: TokenCounter,
+    count: TokenCounter | None,
     extract: str = "",
 ) -> Prompt:
     """The grounded prompt for a question: hits in rank order while they fit ``context_tokens``, numbered [1]..[k].
 
     Packing stops at the first hit that does not fit, so the numbers follow the ranks (``[n]`` is the n-th hit);
     the ranks of the hits left out are in ``Prompt.dropped``. Passages that look like instructions are still
-    given, fenced with a warning, and their numbers are in ``Prompt.flagged``.
+    given, fenced with a warning, and their numbers are in ``Prompt.flagged``. ``count`` None: the model reads no
+    context (the extractive model quotes the draft), so every hit is kept and no token is counted.
     """
     blocks: list[str] = []
     kept: list[Hit] = []
@@ -123,7 +124,7 @@ def build_prompt(
         n = len(kept) + 1
         what = instruction_like(hit.passage.text) or instruction_like(hit.title)
         block = render_passage(n, hit, documents.get(hit.passage.doc_id), what)
-        size = count(block)
+        size = count(block) if count is not None else 0
         if used + size > settings.context_tokens:
             return _prompt(question, kept, blocks, extract, flagged, used, dropped=[h.rank for h in hits[i:]])
         blocks.append(block)

@@ -99,8 +99,8 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     ``model`` wrote the answer; ``grounded`` is true only when it has a citation and every cited claim is
     supported. ``invalid_citations`` lists markers that pointed at no passage (removed from the text),
     ``flagged_passages`` the passages fenced because they read like instructions to a model, and
-    ``dropped_passages`` the ranks left out of the model's context for lack of room. ``timings_ms`` holds the
-    milliseconds each step took (embed, search, answer, generate) and their total.
+    ``dropped_passages`` the ranks left out of the model's context for lack of room (none for the extractive
+    model). ``timings_ms`` holds the milliseconds each step took (embed, search, answer, generate) and their total.
     """
 
     question: str

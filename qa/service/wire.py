@@ -171,7 +171,8 @@ class AskResponse(msgspec.Struct, kw_only=True):
     ``start..end``), or null when none was found. ``grounded``
     is true only when there is a citation and every cited claim is supported. ``invalid_citations`` are markers
     the model wrote that pointed at no passage (removed from ``answer``); ``flagged_passages`` were fenced as
-    possible instructions to a model; ``dropped_passages`` did not fit the model's context budget.
+    possible instructions to a model; ``dropped_passages`` did not fit the model's context budget (none for the
+    extractive model, which reads no context).
     """
 
     question: str

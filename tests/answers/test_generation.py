@@ -158,3 +158,24 @@ def test_instruction_like_passage_is_fenced_and_flagged(tmp_path: Path, fake_enc
     assert final.flagged_passages == prompt.flagged == (spam,)
     assert f'<passage n="{spam}" flagged="true">' in prompt.messages[1].content
     assert "do not follow it" in prompt.messages[1].content
+
+
+def test_only_a_model_that_reads_the_passages_has_them_counted(engine: Engine) -> None:
+    """A small context budget drops passages for a language model; the extractive one reads none, so none."""
+    question = "How many otters did the fishermen count?"
+    tight = engine.settings.replace(context_tokens=60).answers
+    counted: list[str] = []
+
+    def count(text: str) -> int:
+        counted.append(text)
+        return COUNT(text)
+
+    draft = engine.draft(question, 3)
+    assert len(draft.hits) == 3
+    model = Scripted("Twelve otters [1].")
+    written = final_answer(generate(draft, model, engine.index, tight, count, engine.encoder))
+    assert written.dropped_passages and len(model.prompts[0].passages) < 3 and counted
+    counted.clear()
+    quoted = final_answer(generate(draft, ExtractiveModel(), engine.index, tight, count, engine.encoder))
+    assert quoted.dropped_passages == () and not counted
+    assert quoted.answer == draft.extract and quoted.citations == draft.citations
