@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -10,6 +10,7 @@ from qa.base.records import Hit, Scores
 from qa.base.settings import SearchSettings
 from qa.store.embedding import Vectors
 from qa.store.index import Index, Mask
+from qa.store.keyword import Rows
 
 SENTENCE_DEPTH = 300
 
@@ -35,10 +36,10 @@ def search(
     found = index.dense_search(query_vector, depth, allowed, nprobe=settings.dense_nprobe)
     dense = dict(found)
     dense_ranked = [row for row, _ in found]
-    all_keyword = index.keyword.scores(query)
+    all_keyword, matched = index.keyword.scored(query)
     if allowed is not None:
         all_keyword[~allowed] = 0.0
-    keyword_rows = top_rows(all_keyword, depth)
+    keyword_rows = top_rows(all_keyword, depth, among=matched)
 
     missing = [r for r in keyword_rows if r not in dense]
     for row, vector in zip(missing, index.vectors_of(missing), strict=True):
@@ -67,14 +68,36 @@ def search(
     ]
 
 
-def top_rows(scores: Vectors, depth: int) -> list[int]:
-    """The ``depth`` rows of highest positive score, ties by row: what a stable sort gives, in time linear in N."""
-    rows = np.flatnonzero(scores > 0)
+def top_rows(scores: Vectors, depth: int, among: Sequence[Rows] | None = None) -> list[int]:
+    """The ``depth`` rows of highest positive score, ties by row: what a stable sort gives, in time linear in N.
+
+    ``among``: arrays of distinct rows whose union holds every row of positive score (a query's posting lists):
+    only their rows are looked at, not all N (at 1M passages 2.0 -> 0.4 ms, bench/README.md "The HTTP side").
+    """
+    rows = np.flatnonzero(scores > 0) if among is None else _contenders(scores, depth, among)
     if len(rows) > depth:
         kth = np.partition(scores[rows], len(rows) - depth)[len(rows) - depth]
         rows = rows[scores[rows] >= kth]
     order = np.lexsort((rows, -scores[rows]))[:depth]
     return [int(r) for r in rows[order]]
+
+
+def _contenders(scores: Vectors, depth: int, among: Sequence[Rows]) -> Rows:
+    """The rows of ``among`` (sorted, once each) scoring at least a lower bound of the ``depth``-th best positive score.
+
+    The bound is the ``depth``-th best positive score within the shortest array that has that many: those rows are
+    distinct, so at least ``depth`` rows score that much; without such an array, every positive row.
+    """
+    lists = sorted((rows for rows in among if len(rows)), key=len)
+    floor = None
+    for rows in lists:
+        values = scores[rows]
+        values = values[values > 0]
+        if len(values) >= depth:
+            floor = np.partition(values, len(values) - depth)[len(values) - depth]
+            break
+    kept = [rows[scores[rows] >= floor] if floor is not None else rows[scores[rows] > 0] for rows in lists]
+    return np.unique(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
 
 
 def _best_sentences(

@@ -201,13 +201,21 @@ class KeywordIndex:
 
     def _postings(self, term: str) -> tuple[Rows, npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Live rows holding ``term``, its count in each, and each row's length."""
-        rows, tfs, lengths = [], [], []
+        rows: list[Rows] = []
+        tfs: list[npt.NDArray[np.float32]] = []
+        lengths: list[npt.NDArray[np.float32]] = []
         for offset, part in zip(self._offsets, self.parts, strict=True):
             local, tf = part.term(term)
-            rows.append(local.astype(np.int64) + offset)
-            tfs.append(tf)
-            lengths.append(part.lengths[local])
-        all_rows, all_tfs, all_lengths = np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
+            if len(local):
+                rows.append(local.astype(np.int64) + offset)
+                tfs.append(tf)
+                lengths.append(part.lengths[local])
+        if len(rows) == 1:  # no copies when one part holds the term (an index that has seen no write)
+            all_rows, all_tfs, all_lengths = rows[0], tfs[0], lengths[0]
+        elif not rows:
+            all_rows, all_tfs, all_lengths = np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32)
+        else:
+            all_rows, all_tfs, all_lengths = np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
         if self.live is not None and len(all_rows):
             keep = self.live[all_rows]
             return all_rows[keep], all_tfs[keep], all_lengths[keep]
@@ -225,7 +233,12 @@ class KeywordIndex:
 
     def scores(self, query: str) -> npt.NDArray[np.float32]:
         """BM25 score of every row for the query (0 for rows not live and when no query term is known)."""
+        return self.scored(query)[0]
+
+    def scored(self, query: str) -> tuple[npt.NDArray[np.float32], list[Rows]]:
+        """:meth:`scores`, and the live rows holding each known query term: every row of positive score is in one."""
         out = np.zeros(self.size, dtype=np.float32)
+        found: list[Rows] = []
         norm = self.k1 * (1.0 - self.b)
         for term, times in Counter(terms(query)).items():
             rows, tfs, lengths = self._postings(term)
@@ -233,7 +246,8 @@ class KeywordIndex:
                 continue
             tfc = tfs / (norm + self.k1 * self.b * lengths / self._mean_length + tfs)
             out[rows] += (times * self._idf(len(rows)) * tfc).astype(np.float32)
-        return out
+            found.append(rows)
+        return out, found
 
     def known_fraction(self, query: str) -> float:
         """Share of the query's terms that occur in some live row."""

@@ -236,3 +236,19 @@ def test_top_rows_equals_a_stable_sort_of_the_positive_scores() -> None:
         depth = int(rng.integers(1, 60))
         want = [int(r) for r in np.argsort(-scores, kind="stable")[:depth] if scores[r] > 0]
         assert top_rows(scores, depth) == want
+
+
+def test_top_rows_among_posting_lists_equals_looking_at_every_row() -> None:
+    """Given arrays of distinct rows whose union holds every positive row, the answer is the whole scan's."""
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        size = int(rng.integers(1, 500))
+        lists = [np.sort(rng.choice(size, int(rng.integers(0, size + 1)), replace=False)) for _ in range(3)]
+        lists = [rows.astype(np.int64) for rows in lists[: int(rng.integers(1, 4))]]
+        scores = np.zeros(size, dtype=np.float32)
+        for rows in lists:
+            scores[rows] += np.round(rng.random(len(rows)) * 3, 1).astype(np.float32)  # ties and zeros on purpose
+        if rng.random() < 0.3:
+            scores[rng.random(size) < 0.3] = 0.0  # a filter's rows
+        depth = int(rng.integers(1, 80))
+        assert top_rows(scores, depth, among=lists) == top_rows(scores, depth)

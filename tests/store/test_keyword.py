@@ -101,3 +101,14 @@ def test_idf_and_known_fraction_count_the_live_rows_holding_a_term(live: np.ndar
         df = sum(term in terms(TEXTS[i]) for i in alive)
         assert index.idf([term]) == [pytest.approx(float(np.log(1 + (len(alive) - df + 0.5) / (df + 0.5))))]
         assert index.known_fraction(word) == (1.0 if df else 0.0)
+
+
+def test_scored_lists_the_rows_of_every_positive_score() -> None:
+    texts = ["otters in the harbour", "the harbour bridge", "otters sleep", "a stone bridge", "nothing here"]
+    index = KeywordIndex.build(texts)
+    scores, matched = index.scored("otters harbour bridge")
+    assert np.array_equal(scores, index.scores("otters harbour bridge"))
+    union = np.unique(np.concatenate(matched))
+    assert union.tolist() == np.flatnonzero(scores > 0).tolist() == [0, 1, 2, 3]
+    assert all(len(np.unique(rows)) == len(rows) for rows in matched)
+    assert index.scored("zebra")[1] == []
