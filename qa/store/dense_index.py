@@ -3,11 +3,13 @@
 An IVF-PQ index keeps 48 bytes per vector (product-quantised residuals in ``nlist`` inverted lists); a search
 scans ``nprobe`` lists, then re-scores ``rescore`` times the rows asked for exactly from float16 copies of the
 vectors (a memory-mapped .npy file, so only the candidates' pages are read). ``nprobe`` is chosen at build as the
-smallest one whose recall@10 against flat, measured on held-out rows of the index, reaches ``RECALL_TARGET``.
+smallest one, from about sqrt(nlist) up, whose recall@10 against flat, measured on held-out rows of the index,
+reaches ``RECALL_TARGET``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,17 +28,17 @@ MIN_ROWS = 256  # fewer passages than this stay flat: 8-bit product quantisation
 RECALL_K = 10
 RECALL_QUERIES = 200
 RECALL_TARGET = 0.97
-# Held-out rows understate how hard real questions are (their neighbours' scores are flatter): at 100,000 passages
-# nprobe 4 reached 0.977 on held-out rows but 0.838 on SQuAD questions, which need more re-scoring and nprobe >=
-# nlist / 16 (bench/README.md, "A million passages"): at 1M, nprobe 64, recall on real questions was 0.949 / 0.975 /
-# 0.985 with 16x / 24x / 32x re-scoring, at the same search time. So both floors apply whatever the rows say.
+# Held-out rows understate how hard real questions are (their neighbours' scores are flatter): on 1,000 SQuAD
+# questions, re-scoring 32x, recall@10 of the first 10 of 100 against exact search was 0.947 / 0.977 / 0.995 at
+# nprobe 8 / 16 / 32 of 256 lists (100k passages) and 0.958 / 0.981 / 0.990 / 0.992 at 8 / 16 / 32 / 64 of 1,024
+# lists (1M), while held-out rows gave 0.99 or more from nprobe 4 up (bench/README.md, "The HTTP side, the prompt,
+# keyword rows, fewer lists"). Questions need about sqrt(nlist) lists: so many are probed whatever the rows say.
 RESCORE = 32  # candidates re-scored exactly per row asked for, up to RESCORE_ROWS rows
 # Fusion asks for 100 dense candidates; re-scoring 32x all of them (3,200 scattered rows of the float16 file) cost
 # ~30 ms warm and ~570 ms cold at 1M. On 100 SQuAD questions at 1M (nprobe 64), re-scoring 320 / 640 / 3,200 gave
 # recall@10 0.984 / 0.993 / 1.000 and recall@100 0.915 / 0.974 / 0.997 of exact search: the first rows asked for
 # carry the recall goal, the rest only feed the fusion.
 RESCORE_ROWS = 20
-MIN_PROBED_SHARE = 16  # nprobe starts at nlist / this
 NPROBES = (4, 8, 16, 32, 64, 128, 256)
 TRAIN_PER_LIST = 64  # training sample: this many vectors per inverted list (k-means' own advice is 39 to 256)
 SEED = 1234
@@ -154,6 +156,11 @@ def search(
     return scores, rows
 
 
+def probe_floor(nlist: int) -> int:
+    """The fewest lists a search probes: about the square root of ``nlist`` (16 of 256, 32 of 1,024), at least 4."""
+    return max(NPROBES[0], math.isqrt(nlist))
+
+
 def measure_recall(dense: Any, stored: Stored, vectors: npt.NDArray[np.floating], say: Say) -> tuple[int, float, int]:
     """The smallest nprobe reaching RECALL_TARGET (or the best tried), its recall@10 against flat, and the queries.
 
@@ -164,8 +171,8 @@ def measure_recall(dense: Any, stored: Stored, vectors: npt.NDArray[np.floating]
     queries = np.sort(rng.choice(rows, size=min(RECALL_QUERIES, rows), replace=False))
     q = np.ascontiguousarray(vectors[queries], dtype=np.float32)
     truth = _exact_top(vectors, q, RECALL_K + 1)
-    best = (max(NPROBES[0], min(dense.nlist, dense.nlist // MIN_PROBED_SHARE)), 0.0)
-    floor = max(NPROBES[0], dense.nlist // MIN_PROBED_SHARE)
+    floor = probe_floor(dense.nlist)
+    best = (min(dense.nlist, floor), 0.0)
     for nprobe in (p for p in NPROBES if floor <= p <= dense.nlist):
         _, found = search(dense, stored, q, RECALL_K + 1, nprobe=nprobe)
         hits = [

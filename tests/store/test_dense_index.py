@@ -60,9 +60,15 @@ def test_recall_against_flat_is_written_to_the_manifest(settings: Settings, fake
     build(settings.replace(dense_threshold=100).build, fake_encoder)
     dense = read_manifest(settings.build.index_dir).dense
     assert dense.kind == "ivfpq" and dense.recall_queries == 200 and dense.nprobe in dense_index.NPROBES
+    assert dense.nprobe >= dense_index.probe_floor(dense.nlist)
     assert 0.5 <= dense.recall_at_10 <= 1.0 and dense.nlist >= 16 and dense.pq_m > 0
     written = json.loads((settings.build.index_dir / "manifest.json").read_text(encoding="utf-8"))
     assert written["dense"]["recall_at_10"] == dense.recall_at_10
+
+
+def test_searches_probe_about_the_square_root_of_the_lists() -> None:
+    """Real questions need more lists than held-out rows say: 16 of 256 (100k passages), 32 of 1,024 (1M)."""
+    assert [dense_index.probe_floor(n) for n in (16, 64, 256, 1024, 4096)] == [4, 8, 16, 32, 64]
 
 
 def test_ivfpq_finds_what_flat_finds_on_separated_clusters() -> None:
