@@ -380,6 +380,7 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     index_dir = Path(args.index)
     asked = questions(args.questions + args.warmup, args.first)
     roots = [ROOT, *([Path(args.reference).resolve()] if args.reference else [])]
+    extra = dict(pair.split("=", 1) for pair in args.reference_env)  # the reference's own settings
     latencies: list[list[float]] = [[] for _ in roots]
     answered = [0 for _ in roots]
     with contextlib.ExitStack() as stack:
@@ -387,7 +388,8 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             stack.enter_context(
                 served(
                     index_dir, index_dir.parent / "empty-corpus", index_dir.parent / f"serve-{i}.log",
-                    env={"QA_API_KEYS": KEY, "QA_WORKERS": "1", "PYTHONPATH": str(root)}, within=900, poll=0.2,
+                    env={"QA_API_KEYS": KEY, "QA_WORKERS": "1", "PYTHONPATH": str(root), **(extra if i else {})},
+                    within=900, poll=0.2,
                     cwd=root,
                 )
             )
@@ -495,6 +497,13 @@ def main() -> None:
         help="drop the index's files from the page cache before serving (a start on a box that has not read them)",
     )
     parser.add_argument("--reference", default="", help="another checkout to serve the same index beside this one")
+    parser.add_argument(
+        "--reference-env",
+        action="append",
+        default=[],
+        metavar="QA_NAME=VALUE",
+        help="a setting for the reference server only (e.g. QA_DENSE_NPROBE=64: what its build would have chosen)",
+    )
     parser.add_argument("--stage", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.index = args.index or str(CACHE / f"index-{args.count}")
@@ -523,9 +532,10 @@ def main() -> None:
     report(args, built, manifest, sizes(index_dir, manifest), check, measured[0], build_s)
     for other in measured[1:]:
         mine = measured[0]
+        reference_env = f" (reference with {' '.join(args.reference_env)})" if args.reference_env else ""
         print(
             f"\nreference served beside it ({other['root']} at {other['commit']}; this checkout at {mine['commit']}), "
-            f"same questions, order flipped each question:"
+            f"same questions, order flipped each question{reference_env}:"
         )
         for key in ("p50", "p99"):
             print(f"  /ask {key}: {other[key]:.1f} ms (reference) vs {mine[key]:.1f} ms, {other[key] / mine[key]:.2f}x")
