@@ -115,7 +115,7 @@ def _best_sentences(
     if settings.sentence_weight == 0 or not table.live_count():
         return {}
     candidates = list(rows)
-    which, inside = table.rows_inside_many([index.passages.bounds(row) for row in candidates])
+    which, inside = table.rows_inside_ranges(index.passages.bounds_many(np.asarray(candidates, dtype=np.int64)))
     every = np.unique(inside)
     if not len(every):
         return {}

@@ -15,7 +15,7 @@ from qa.base.records import Document, Passage
 from qa.base.sentences import split_sentences
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.mapping import gather, mapped
-from qa.store.spans import Spans
+from qa.store.spans import Bounds, Spans
 
 MIN_WORDS = 4
 Rows = npt.NDArray[np.int64]
@@ -233,12 +233,18 @@ class SentenceTable:
 
     def rows_inside_many(self, bounds: list[tuple[str, int, int]]) -> tuple[npt.NDArray[np.intp], Rows]:
         """:meth:`rows_inside` of many (document, start, end) ranges: (which range, row) pairs, by range."""
-        docs = [d for d, _, _ in bounds]
         starts = np.asarray([a for _, a, _ in bounds], dtype=np.int64)
         ends = np.asarray([b for _, _, b in bounds], dtype=np.int64)
+        return self.rows_inside_ranges(([d for d, _, _ in bounds], starts, ends))
+
+    def rows_inside_ranges(self, ranges: Bounds) -> tuple[npt.NDArray[np.intp], Rows]:
+        """:meth:`rows_inside_many` of ranges given as documents, starts and ends (``Spans.bounds_many``)."""
+        docs, starts, ends = ranges
         which: list[npt.NDArray[np.intp]] = []
         rows: list[Rows] = []
         for i, part in enumerate(self.parts):
+            if not len(part.spans):
+                continue
             mine = [j for j, d in enumerate(docs) if (part.has(d) if self.owner is None else self.owner.get(d) == i)]
             if not mine:
                 continue

@@ -21,6 +21,7 @@ from qa.store.mapping import mapped, randomly, read_bytes
 ARRAYS = ("doc", "start", "end", "text_at")
 TEXT = "text.bin"
 Ints = npt.NDArray[np.int64]
+Bounds = tuple[list[str], Ints, Ints]  # documents, starts and ends of some rows
 
 
 class Spans(Sequence[Passage]):
@@ -107,6 +108,15 @@ class Spans(Sequence[Passage]):
     def bounds(self, row: int) -> tuple[str, int, int]:
         """The document and character range of one row, without reading its text."""
         return self.doc_ids[int(self.doc[row])], int(self.start[row]), int(self.end[row])
+
+    def bounds_many(self, rows: Ints) -> Bounds:
+        """:meth:`bounds` of many rows: their documents, starts and ends, in the order given."""
+        ids = self.doc_ids
+        return (
+            [ids[d] for d in np.asarray(self.doc)[rows].tolist()],
+            np.asarray(self.start)[rows].astype(np.int64),
+            np.asarray(self.end)[rows].astype(np.int64),
+        )
 
     def take(self, rows: npt.NDArray[np.int64]) -> Spans:
         """Some rows, in the order given (a copy)."""
@@ -205,6 +215,21 @@ class Chained(Sequence[Passage]):
     def bounds(self, row: int) -> tuple[str, int, int]:
         """The document and character range of one row, without reading its text."""
         return self.first.bounds(row) if row < len(self.first) else self.second.bounds(row - len(self.first))
+
+    def bounds_many(self, rows: Ints) -> Bounds:
+        """:meth:`bounds` of many rows: their documents, starts and ends, in the order given."""
+        split = len(self.first)
+        if not len(self.second) or not split:
+            return self.first.bounds_many(rows) if split else self.second.bounds_many(rows)
+        second = rows >= split
+        docs, starts, ends = self.first.bounds_many(np.where(second, 0, rows))
+        if second.any():
+            more, more_starts, more_ends = self.second.bounds_many(rows[second] - split)
+            at = np.flatnonzero(second).tolist()
+            for i, doc in zip(at, more, strict=True):
+                docs[i] = doc
+            starts[second], ends[second] = more_starts, more_ends
+        return docs, starts, ends
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):

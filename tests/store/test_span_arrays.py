@@ -42,6 +42,15 @@ def test_spans_read_back_the_passages_they_hold(tmp_path: Path) -> None:
         loaded[4]
 
 
+def test_bounds_of_many_rows_equal_each_row_s(tmp_path: Path) -> None:
+    Spans.of(ROWS).save(tmp_path / "s")
+    loaded, other = Spans.load(tmp_path / "s"), Spans.of([Passage(doc_id="z", start=1, end=2, text="x"), *ROWS[:2]])
+    for spans in (loaded, Chained(loaded, other), Chained(Spans.of([]), other), Chained(loaded, Spans.of([]))):
+        for rows in ([], [0], list(range(len(spans)))[::-1], [len(spans) - 1, 0, len(spans) - 1]):
+            docs, starts, ends = spans.bounds_many(np.asarray(rows, dtype=np.int64))
+            assert list(zip(docs, starts.tolist(), ends.tolist(), strict=True)) == [spans.bounds(r) for r in rows]
+
+
 def test_old_json_lines_passages_are_read(tmp_path: Path) -> None:
     path = tmp_path / "passages.jsonl"
     path.write_bytes(b"".join(msgspec.json.encode(p) + b"\n" for p in ROWS))
