@@ -119,7 +119,7 @@ def _best_sentences(
     every = np.unique(inside)
     if not len(every):
         return {}
-    sims = (table.vectors_at(every.tolist()) @ query_vector).astype(np.float32)
+    sims = (table.vectors_at(every) @ query_vector).astype(np.float32)
     depth = min(SENTENCE_DEPTH, len(every))
     lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
     if hi <= lo:

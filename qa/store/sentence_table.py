@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -203,13 +203,16 @@ class SentenceTable:
         part, local = self._locate(row)
         return part.spans[local]
 
-    def vectors_at(self, rows: list[int]) -> Vectors:
+    def vectors_at(self, rows: Sequence[int] | Rows) -> Vectors:
         """The vectors of some rows, in order, as float32 (only their pages of a mapped file are read)."""
         dimension = self.parts[0].vectors.shape[1] if self.parts else 0
-        if not rows:
+        if not len(rows):
             return np.zeros((0, dimension), dtype=np.float32)
         at = np.asarray(rows, dtype=np.int64)
         which = np.searchsorted(np.asarray(self._offsets, dtype=np.int64), at, side="right") - 1
+        first = int(which[0])
+        if (which == first).all():  # one part holds them all (always, before any write): no masks
+            return gather(self.parts[first].vectors, at - self._offsets[first]).astype(np.float32, copy=False)
         out = np.empty((len(at), dimension), dtype=np.float32)
         for i, part in enumerate(self.parts):
             picked = which == i

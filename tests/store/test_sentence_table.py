@@ -83,3 +83,17 @@ def test_rows_inside_many_equals_a_scan_of_every_row() -> None:
         assert sum(len(inside_by_scanning(table, *b)) > 0 for b in bounds) > 50  # the ranges do find sentences
         assert list(zip(which.tolist(), rows.tolist(), strict=True)) == expected
         assert all(table.rows_inside(*b) == inside_by_scanning(table, *b) for b in bounds)
+
+
+def test_vectors_at_reads_rows_of_one_part_or_of_several() -> None:
+    rng = np.random.default_rng(4)
+    parts = []
+    for doc_id, n in (("a", 5), ("b", 0), ("c", 4)):
+        spans = [Passage(doc_id=doc_id, start=i * 3, end=i * 3 + 2, text="ab") for i in range(n)]
+        parts.append(SentencePart(spans, rng.standard_normal((n, 8)).astype(np.float16)))  # type: ignore[arg-type]
+    table = SentenceTable(tuple(parts))
+    every = np.vstack([p.vectors for p in parts]).astype(np.float32)
+    for rows in ([2], [4, 0, 1], [5, 8], [8, 0, 6, 3], np.asarray([7, 5], dtype=np.int64)):
+        got = table.vectors_at(rows)
+        assert got.dtype == np.float32 and np.array_equal(got, every[np.asarray(rows)])
+    assert table.vectors_at([]).shape == (0, 8)
