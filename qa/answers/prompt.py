@@ -89,12 +89,21 @@ INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
+_WORDS = tuple(dict.fromkeys(word for words in _NEEDS.values() for word in words))
+
+
 @lru_cache(maxsize=8192)  # passages and titles recur from question to question; the patterns are slow to run
 def instruction_like(text: str) -> str | None:
     """The label of the first injection pattern in ``text`` (a passage trying to instruct the model), or None."""
-    lower = None if any(c in text for c in _ODD_FOLDS) else text.lower()
+    if any(c in text for c in _ODD_FOLDS):
+        present = None
+    else:
+        lower = text.lower()
+        present = {word for word in _WORDS if word in lower}  # each needed word looked for once, not per pattern
+        if not present:
+            return None
     for label, pattern in INJECTION_PATTERNS:
-        if lower is not None and not any(word in lower for word in _NEEDS[label]):
+        if present is not None and present.isdisjoint(_NEEDS[label]):
             continue
         if pattern.search(text):
             return label

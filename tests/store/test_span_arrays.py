@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from qa.base.records import Document, Passage
+from qa.store import mapping
 from qa.store.document_file import DocumentFile
 from qa.store.mapping import gather, mapped, read_bytes, read_slice
 from qa.store.spans import Chained, Spans, doc_runs
@@ -102,16 +103,18 @@ def test_a_mapping_keeps_its_descriptor_until_it_is_collected(tmp_path: Path) ->
 
     array = np.arange(400, dtype=np.float32).reshape(100, 4)
     np.save(tmp_path / "a.npy", array)
+    np.save(tmp_path / "b.npy", -array)
     gc.collect()  # earlier tests' garbage (an engine in a cycle holds its files) must not close files mid-test
-    before = open_files()
-    for _ in range(80):  # more mappings than any cache would hold: each read must use its own file, none leak
-        loaded = mapped(tmp_path / "a.npy")
-        view = loaded[10:]
+    before, places = open_files(), len(mapping._PLACES)
+    for i in range(80):  # more mappings than any cache would hold: each read must use its own file, none leak
+        name, sign, skip = ("a.npy", 1, 10) if i % 2 else ("b.npy", -1, 20)  # a new array may reuse an old one's id
+        loaded = mapped(tmp_path / name)
+        view = loaded[skip:]
         del loaded
-        np.testing.assert_array_equal(gather(view, np.asarray([0, 5, 89])), array[[10, 15, 99]])
+        np.testing.assert_array_equal(gather(view, np.asarray([0, 5, 79])), sign * array[[skip, skip + 5, skip + 79]])
         del view
     gc.collect()
-    assert open_files() == before
+    assert open_files() == before and len(mapping._PLACES) == places
 
 
 def test_gather_reads_rows_the_page_cache_does_not_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
