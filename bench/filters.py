@@ -16,7 +16,6 @@ Run: ``flock /tmp/bench.lock nice -n 5 python bench/filters.py --index /work/cac
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -31,8 +30,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the code before, kept as the tests' oracle
 
 from million import questions, settings_for  # noqa: E402
+from scope_before import old_admitted, old_freshness  # noqa: E402
 
 import qa.service.engine as engine_module  # noqa: E402
 from qa.base.records import Document, Filter  # noqa: E402
@@ -41,39 +42,7 @@ from qa.service.engine import Engine  # noqa: E402
 from qa.service.scope import admitted, freshness  # noqa: E402
 from qa.store.document_file import DocumentFile  # noqa: E402
 from qa.store.facts import Facts  # noqa: E402
-from qa.store.index import Index, Mask  # noqa: E402
-
-
-# --- the code before (qa/service/scope.py at 00d846a), kept to time against ---
-def old_admitted(index: Index, where: Filter | None) -> Mask | None:
-    if where is None:
-        return None
-    mask = np.zeros(index.size, dtype=np.bool_)
-    for doc in index.documents.values():
-        if doc.duplicate_of is None and where.admits(doc):
-            rows = index.doc_rows(doc.id)
-            mask[rows.start : rows.stop] = True
-    return mask
-
-
-def old_freshness(index: Index, settings: SearchSettings) -> dict[str, float]:
-    dates = {d.id: _day(d.date) for d in index.documents.values()}
-    known = [day for day in dates.values() if day is not None]
-    if not known:
-        return {}
-    newest = max(known)
-    return {
-        doc_id: 1.0 + settings.recency_weight * 0.5 ** ((newest - day).days / settings.recency_half_life_days)
-        for doc_id, day in dates.items()
-        if day is not None
-    }
-
-
-def _day(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value[:10]) if value else None
-    except ValueError:
-        return None
+from qa.store.index import Index  # noqa: E402
 
 
 class _Head(msgspec.Struct):

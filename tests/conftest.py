@@ -78,6 +78,23 @@ def run_onnx(path: Path, text_ids: list[int]) -> list[Any]:
     return session.run(None, unpadded_inputs(np.asarray([text_ids], dtype=np.int64)))  # type: ignore[no-any-return]
 
 
+def save_tiny_onnx(path: Path, nodes: list[Any], outputs: tuple[str, ...], arrays: dict[str, Any], hidden: int) -> None:
+    """An fp32 ONNX graph of the encoder's inputs (int64 ids) with ``arrays`` as initialisers, saved to ``path``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from qa.store.onnx_encoder import INPUTS
+
+    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, None]) for n in INPUTS]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, hidden]) for n in outputs]
+    inits = [numpy_helper.from_array(v, k) for k, v in arrays.items()]
+    model = helper.make_model(
+        helper.make_graph(nodes, "tiny", ints, outs, inits), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
 def int8(x: Any, axis: int = -1) -> Any:
     """``x`` rounded to 255 symmetric levels per slice along ``axis``: per token for activations (axis -1), per
     output column for weights (axis 0), as the encoder's recipe quantises them."""

@@ -17,13 +17,14 @@ import pytest
 from conftest import FakeEncoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scope_before import old_admitted, old_freshness
 
 from qa.base.records import Document, Filter
 from qa.base.settings import SearchSettings, Settings
 from qa.service.scope import admitted, freshness
 from qa.store import document_file
 from qa.store.facts import Facts
-from qa.store.index import Index, Mask
+from qa.store.index import Index
 from qa.store.part import Part
 from qa.store.snapshot import build_from_documents, load_snapshot, save
 
@@ -44,38 +45,6 @@ DATES = [
     "20240105",
 ]
 WORDS = "ledger courier lee ann bob harbour storm vote rates council river bridge".split()
-
-
-# --- the oracle: scope.admitted and scope.freshness as they were, walking every document ---
-def old_admitted(index: Index, where: Filter | None) -> Mask | None:
-    if where is None:
-        return None
-    mask = np.zeros(index.size, dtype=np.bool_)
-    for doc in index.documents.values():
-        if doc.duplicate_of is None and where.admits(doc):
-            rows = index.doc_rows(doc.id)
-            mask[rows.start : rows.stop] = True
-    return mask
-
-
-def old_freshness(index: Index, search: SearchSettings) -> dict[str, float]:
-    dates = {d.id: old_day(d.date) for d in index.documents.values()}
-    known = [day for day in dates.values() if day is not None]
-    if not known:
-        return {}
-    newest = max(known)
-    return {
-        doc_id: 1.0 + search.recency_weight * 0.5 ** ((newest - day).days / search.recency_half_life_days)
-        for doc_id, day in dates.items()
-        if day is not None
-    }
-
-
-def old_day(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value[:10]) if value else None
-    except ValueError:
-        return None
 
 
 # --- random documents and filters ---

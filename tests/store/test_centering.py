@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import TINY_TEXTS, int8, run_onnx
+from conftest import TINY_TEXTS, int8, run_onnx, save_tiny_onnx
 
 from qa.store.centering import COLUMN_SUMS, center, lopsided_inputs, match_column_sums
-from qa.store.onnx_encoder import INPUTS
 
 HIDDEN = 16
 
@@ -20,8 +19,7 @@ HIDDEN = 16
 def lopsided_model(path: Path) -> dict[str, Any]:
     """Embeddings around zero read by two MatMuls (w1, w2), and a shifted ReLU of one product (mostly at -0.1, a
     few large values) read by a third (w3): only that input is lopsided."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
     rng = np.random.default_rng(0)
     arrays = {"table": rng.normal(size=(30522, HIDDEN)).astype(np.float32)}
@@ -35,12 +33,7 @@ def lopsided_model(path: Path) -> dict[str, Any]:
         helper.make_node("Add", ["relu", "low"], ["r"]),
         helper.make_node("MatMul", ["r", "w3"], ["y3"]),
     ]
-    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, None]) for n in INPUTS]
-    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, HIDDEN]) for n in ("r", "y2", "y3")]
-    graph = helper.make_graph(nodes, "tiny", ints, outs, [numpy_helper.from_array(v, k) for k, v in arrays.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_tiny_onnx(path, nodes, ("r", "y2", "y3"), arrays, HIDDEN)
     return arrays
 
 

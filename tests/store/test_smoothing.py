@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import TINY_TEXTS, int8, run_onnx
+from conftest import TINY_TEXTS, int8, run_onnx, save_tiny_onnx
 
-from qa.store.onnx_encoder import INPUTS
 from qa.store.smoothing import calibration_texts, smooth
 
 HIDDEN, OUTLIER = 16, 3
@@ -16,8 +15,7 @@ HIDDEN, OUTLIER = 16, 3
 
 def tiny_model(path: Path) -> dict[str, Any]:
     """A model of the encoder's inputs: embeddings with one outlier channel, read by two MatMuls, and one more."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
     rng = np.random.default_rng(0)
     table = rng.normal(size=(30522, HIDDEN)).astype(np.float32)
@@ -30,13 +28,7 @@ def tiny_model(path: Path) -> dict[str, Any]:
         helper.make_node("Relu", ["y1"], ["r"]),
         helper.make_node("MatMul", ["r", "w3"], ["y3"]),
     ]
-    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, None]) for n in INPUTS]
-    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, HIDDEN]) for n in ("x", "y2", "y3")]
-    inits = [numpy_helper.from_array(v, k) for k, v in arrays.items()]
-    graph = helper.make_graph(nodes, "tiny", ints, outs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_tiny_onnx(path, nodes, ("x", "y2", "y3"), arrays, HIDDEN)
     return arrays
 
 
