@@ -234,14 +234,9 @@ class SentenceTable:
                 self._inside[key] = found
         return list(found)
 
-    def rows_inside_many(self, bounds: list[tuple[str, int, int]]) -> tuple[npt.NDArray[np.intp], Rows]:
-        """:meth:`rows_inside` of many (document, start, end) ranges: (which range, row) pairs, by range."""
-        starts = np.asarray([a for _, a, _ in bounds], dtype=np.int64)
-        ends = np.asarray([b for _, _, b in bounds], dtype=np.int64)
-        return self.rows_inside_ranges(([d for d, _, _ in bounds], starts, ends))
-
     def rows_inside_ranges(self, ranges: Bounds) -> tuple[npt.NDArray[np.intp], Rows]:
-        """:meth:`rows_inside_many` of ranges given as documents, starts and ends (``Spans.bounds_many``)."""
+        """:meth:`rows_inside` of many ranges, given as documents, starts and ends (``Spans.bounds_many``): (which
+        range, row) pairs, by range."""
         docs, starts, ends = ranges
         which: list[npt.NDArray[np.intp]] = []
         rows: list[Rows] = []
@@ -265,5 +260,6 @@ class SentenceTable:
 
     def rows_inside(self, doc_id: str, start: int, end: int) -> list[int]:
         """Rows of the live sentences of a document lying inside ``start:end``, in text order."""
-        rows: list[int] = self.rows_inside_many([(doc_id, start, end)])[1].tolist()
+        one = np.asarray([start], dtype=np.int64), np.asarray([end], dtype=np.int64)
+        rows: list[int] = self.rows_inside_ranges(([doc_id], *one))[1].tolist()
         return rows

@@ -56,7 +56,7 @@ def inside_by_scanning(table: SentenceTable, doc_id: str, start: int, end: int) 
     return found
 
 
-def test_rows_inside_many_equals_a_scan_of_every_row() -> None:
+def test_rows_inside_ranges_equals_a_scan_of_every_row() -> None:
     """Many ranges at once (two parts, one document owned by the second, unknown documents, empty, partial and
     out-of-text ranges) give the rows a scan of every row finds for each range alone, range by range."""
     rng = np.random.default_rng(7)
@@ -78,7 +78,8 @@ def test_rows_inside_many_equals_a_scan_of_every_row() -> None:
             (str(rng.choice(["a", "b", "c", "d", "zz"])), int(lo), int(lo + rng.integers(0, 200)))
             for lo in rng.integers(0, 150, size=300)
         ] + [("c", -5, 10**9), ("a", 10**9, 10**9 + 5), ("b", 0, 0)]
-        which, rows = table.rows_inside_many(bounds)
+        starts, ends = (np.asarray([b[k] for b in bounds], dtype=np.int64) for k in (1, 2))
+        which, rows = table.rows_inside_ranges(([b[0] for b in bounds], starts, ends))
         expected = [(i, r) for i, b in enumerate(bounds) for r in inside_by_scanning(table, *b)]
         assert sum(len(inside_by_scanning(table, *b)) > 0 for b in bounds) > 50  # the ranges do find sentences
         assert list(zip(which.tolist(), rows.tolist(), strict=True)) == expected
