@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from qa.base.records import Hit, Scores
 from qa.base.settings import SearchSettings
@@ -13,6 +16,22 @@ from qa.store.index import Index, Mask
 from qa.store.keyword import Rows
 
 SENTENCE_DEPTH = 300
+
+
+@dataclass(frozen=True)
+class KeywordFound:
+    """A query's BM25 side, which needs no query vector: every row's score (0 outside the filter) and the best rows."""
+
+    scores: Vectors
+    rows: list[int]
+
+
+def keyword_found(index: Index, query: str, settings: SearchSettings, allowed: Mask | None = None) -> KeywordFound:
+    """The BM25 scores of every row for ``query`` and its ``candidates`` best rows among the ``allowed`` ones."""
+    scores, matched = index.keyword.scored(query)
+    if allowed is not None:
+        scores[~allowed] = 0.0
+    return KeywordFound(scores, top_rows(scores, min(settings.candidates, index.size), among=matched))
 
 
 def search(
@@ -24,29 +43,36 @@ def search(
     *,
     allowed: Mask | None = None,
     boost: Mapping[str, float] | None = None,
+    keyword: KeywordFound | None = None,
+    aside: Executor | None = None,
 ) -> list[Hit]:
     """The ``top_k`` passages for a query, best first, with dense, keyword and fused scores.
 
     ``allowed`` restricts the rows searched (a filter); ``boost`` multiplies the fused score of each document's
-    passages (recency), so it reorders passages of nearly equal scores only.
+    passages (recency), so it reorders passages of nearly equal scores only. ``keyword``: the query's
+    :func:`keyword_found` with the same ``allowed``, when already computed (the engine does it while it embeds);
+    ``aside``: threads that score the keyword rows' sentences while this one searches the dense index.
     """
     if not index.live_passages or (allowed is not None and not allowed.any()):
         return []
     depth = min(settings.candidates, index.size)
+    keyword = keyword or keyword_found(index, query, settings, allowed)
+    all_keyword, keyword_rows = keyword.scores, keyword.rows
+    sentences = settings.fusion == "convex" and settings.sentence_weight != 0 and index.sentences.live_count() > 0
+    if sentences and aside is not None:  # the keyword rows' sentences are scored while the dense search runs
+        side: Future[_Cosines] | None = aside.submit(_cosines, index, query_vector, keyword_rows)
+    else:
+        side = None
     found = index.dense_search(query_vector, depth, allowed, nprobe=settings.dense_nprobe)
     dense = dict(found)
     dense_ranked = [row for row, _ in found]
-    all_keyword, matched = index.keyword.scored(query)
-    if allowed is not None:
-        all_keyword[~allowed] = 0.0
-    keyword_rows = top_rows(all_keyword, depth, among=matched)
 
     missing = [r for r in keyword_rows if r not in dense]
     for row, vector in zip(missing, index.vectors_of(missing), strict=True):
         dense[row] = float(vector @ query_vector)
     if settings.fusion == "convex":
         fused = _convex(dense, {r: float(all_keyword[r]) for r in keyword_rows}, settings)
-        sentence = _best_sentences(index, query_vector, fused, settings)
+        sentence = _best_sentences(index, query_vector, keyword_rows, dense_ranked, side) if sentences else {}
         for row, value in sentence.items():
             fused[row] += settings.sentence_weight * value
     else:
@@ -100,35 +126,60 @@ def _contenders(scores: Vectors, depth: int, among: Sequence[Rows]) -> Rows:
     return np.unique(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class _Cosines:
+    """Some candidate passages' sentences scored against a query."""
+
+    rows: list[int]  # the candidate passages
+    which: npt.NDArray[np.intp]  # (candidate, sentence row) pairs: the candidate's place in ``rows``
+    inside: Rows  # and the sentence row
+    sentences: Rows  # the sentence rows scored, sorted, once each
+    sims: Vectors  # their cosines
+
+
 def _best_sentences(
-    index: Index, query_vector: Vectors, rows: dict[int, float], settings: SearchSettings
+    index: Index, query_vector: Vectors, keyword_rows: list[int], dense_rows: list[int], side: Future[_Cosines] | None
 ) -> dict[int, float]:
     """Each candidate passage's best sentence cosine, scaled so the ``SENTENCE_DEPTH``-th best sentence of the
-    candidates is 0 and their best 1.
+    candidates is 0 and their best 1; ``side``: the keyword rows' cosines, scored in another thread.
 
     A claim or question is often answered by one sentence; a passage holding that sentence gains even when the
     rest of it is about something else. Only the candidates' sentences are scored, so the cost follows the
     candidates, not the archive; when every live passage is a candidate (a small archive) the scale is the
-    corpus's. Empty when ``sentence_weight`` is 0 or the index has no sentence vectors.
+    corpus's.
     """
+    first = side.result() if side is not None else _cosines(index, query_vector, keyword_rows)
+    held = set(keyword_rows)
+    return _scaled([first, _cosines(index, query_vector, [r for r in dense_rows if r not in held])])
+
+
+def _cosines(index: Index, query_vector: Vectors, rows: list[int]) -> _Cosines:
+    """The cosine of every live sentence inside the passages ``rows`` with the query."""
     table = index.sentences
-    if settings.sentence_weight == 0 or not table.live_count():
-        return {}
-    candidates = list(rows)
-    which, inside = table.rows_inside_ranges(index.passages.bounds_many(np.asarray(candidates, dtype=np.int64)))
+    which, inside = table.rows_inside_ranges(index.passages.bounds_many(np.asarray(rows, dtype=np.int64)))
     every = np.unique(inside)
+    return _Cosines(rows, which, inside, every, (table.vectors_at(every) @ query_vector).astype(np.float32))
+
+
+def _scaled(parts: Sequence[_Cosines]) -> dict[int, float]:
+    """Each candidate passage's best sentence cosine, scaled so the ``SENTENCE_DEPTH``-th best sentence of the
+    candidates is 0 and their best 1 (a sentence inside candidates of two parts counts once, with one cosine)."""
+    every, first = np.unique(np.concatenate([p.sentences for p in parts]), return_index=True)
     if not len(every):
         return {}
-    sims = (table.vectors_at(every) @ query_vector).astype(np.float32)
+    sims = np.concatenate([p.sims for p in parts])[first]
     depth = min(SENTENCE_DEPTH, len(every))
     lo, hi = float(np.partition(sims, -depth)[-depth]), float(sims.max())
     if hi <= lo:
         return {}
-    best = np.full(len(candidates), -np.inf, dtype=np.float32)
-    np.maximum.at(best, which, sims[np.searchsorted(every, inside)])
-    found = np.unique(which)
-    scaled = np.maximum(0.0, (best[found].astype(np.float64) - lo) / (hi - lo))
-    return {candidates[i]: value for i, value in zip(found.tolist(), scaled.tolist(), strict=True)}
+    scaled: dict[int, float] = {}
+    for part in parts:
+        best = np.full(len(part.rows), -np.inf, dtype=np.float32)
+        np.maximum.at(best, part.which, sims[np.searchsorted(every, part.inside)])
+        found = np.unique(part.which)
+        values = np.maximum(0.0, (best[found].astype(np.float64) - lo) / (hi - lo))
+        scaled.update(zip([part.rows[i] for i in found.tolist()], values.tolist(), strict=True))
+    return scaled
 
 
 def _rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:

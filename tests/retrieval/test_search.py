@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pytest
 from conftest import FakeEncoder
 
+import qa.retrieval.search
 from qa.base.records import Hit
 from qa.base.settings import Settings
-from qa.retrieval.search import search, top_rows
+from qa.retrieval.search import _cosines, _scaled, keyword_found, search, top_rows
 from qa.store.corpus import make_document
 from qa.store.index import Index, dense_vectors
 from qa.store.part import Part
@@ -227,6 +233,60 @@ def test_sentence_signal_adds_the_best_sentence(index: Index, fake_encoder: Fake
     fused = [h.scores.fused for h in boosted]
     assert fused == sorted(fused, reverse=True)
     assert run(index, fake_encoder, query, top_k=50, fusion="rrf", sentence_weight=0.5)[0].scores.sentence is None
+
+
+class Aside(ThreadPoolExecutor):
+    """A one-thread executor that records the threads its jobs ran in."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.threads: list[int] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def run() -> Any:
+            self.threads.append(threading.get_ident())
+            return fn(*args, **kwargs)
+
+        return super().submit(run)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_work_done_aside_gives_the_same_hits(index: Index, fake_encoder: FakeEncoder, query: str) -> None:
+    """The keyword side found beforehand and the keyword rows' sentences scored in another thread change nothing."""
+    settings = SETTINGS.replace(sentence_weight=0.5).search
+    vector = fake_encoder.encode([query])[0]
+    alone = search(index, query, vector, settings, 50)
+    with Aside() as aside:
+        found = keyword_found(index, query, settings)
+        beside = search(index, query, vector, settings, 50, keyword=found, aside=aside)
+    assert aside.threads and threading.get_ident() not in aside.threads
+    assert [h.passage for h in beside] == [h.passage for h in alone]
+    for a, b in zip(alone, beside, strict=True):
+        assert (a.scores.dense, a.scores.keyword) == (b.scores.dense, b.scores.keyword)
+        assert b.scores.fused == pytest.approx(a.scores.fused, abs=1e-6)
+        assert b.scores.sentence == pytest.approx(a.scores.sentence, abs=1e-6)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 300])
+def test_sentences_scored_in_two_parts_scale_as_in_one(
+    fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    """Split the candidates in two (one sentence inside passages of both): the scaled scores are those of one part,
+    each sentence counted once (a shallow ``SENTENCE_DEPTH`` would show one counted twice)."""
+    monkeypatch.setattr(qa.retrieval.search, "SENTENCE_DEPTH", depth)
+    index = build_from_documents(DOCS, Settings.of(chunk_tokens=40, chunk_overlap=20).build, fake_encoder)
+    vector = fake_encoder.encode(["otters in the harbour"])[0]
+    rows = list(range(len(index.passages)))
+    whole = _scaled([_cosines(index, vector, rows)])
+    for cut in range(1, len(rows)):
+        first, second = _cosines(index, vector, rows[:cut]), _cosines(index, vector, rows[cut:])
+        if set(first.sentences.tolist()) & set(second.sentences.tolist()):
+            break
+    else:
+        pytest.fail("no two neighbouring passages share a sentence: the chunks should overlap by whole sentences")
+    split = _scaled([first, second])
+    assert split.keys() == whole.keys() and max(split.values()) == 1.0
+    assert all(split[r] == pytest.approx(whole[r], abs=1e-6) for r in whole)
 
 
 def test_top_rows_equals_a_stable_sort_of_the_positive_scores() -> None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 from conftest import FakeEncoder
 
 import qa.base.sentences
+import qa.service.engine
 import qa.service.lifecycle
 from qa.base.errors import IndexMissing, InvalidInput, NotFound
 from qa.base.records import Answer
 from qa.base.settings import Settings
+from qa.retrieval.search import keyword_found
 from qa.service.engine import NO_RELEVANT_PASSAGE, Engine
 from qa.store.corpus import make_document
 from qa.store.snapshot import build, build_from_documents
@@ -173,6 +177,32 @@ def test_timings(small: Engine) -> None:
     assert all(v >= 0 for v in timings.values())
     parts = timings["embed"] + timings["search"] + timings["answer"] + timings["generate"]
     assert timings["total"] == pytest.approx(parts, abs=0.01)
+
+
+@pytest.mark.parametrize("aside", [True, False])
+def test_the_keyword_side_found_while_embedding_is_the_one_found_after(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, aside: bool
+) -> None:
+    """The question's keyword scores and rows, from another thread (a large index) or not, are ``keyword_found``'s."""
+    threads: list[int] = []
+
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return keyword_found(*args)
+
+    monkeypatch.setattr(qa.service.engine, "keyword_found", recorded)
+    monkeypatch.setattr(qa.service.engine, "ASIDE_ROWS", 0 if aside else engine.index.size + 1)
+    index = engine.index
+    allowed = np.zeros(index.size, dtype=bool)
+    allowed[: index.size // 2] = True
+    for where in (None, allowed):
+        vector, found = engine.embedded(RALLY, index, where)
+        alone = keyword_found(index, RALLY, engine.settings.search, where)
+        assert np.array_equal(vector, engine.encoder.encode([RALLY])[0])
+        assert found.rows == alone.rows and len(found.rows) > 0
+        assert np.array_equal(found.scores, alone.scores)
+    assert all(r < index.size // 2 for r in found.rows)
+    assert len(threads) == 2 and (threading.get_ident() in threads) != aside
 
 
 def test_real_answerable_question_is_cited(engine: Engine) -> None:
