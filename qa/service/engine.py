@@ -220,11 +220,11 @@ class Engine(Writes):
             answer_ms=_ms(clock),
         )
 
-    def embedded(self, question: str, index: Index, allowed: Mask | None) -> tuple[Vectors, KeywordFound]:
-        """The question's vector and its keyword side over the ``allowed`` rows, found meanwhile in another thread
-        when the index is large enough for it to pay."""
+    def embedded(self, question: str, index: Index, allowed: Mask | None) -> tuple[Vectors, KeywordFound | None]:
+        """The question's vector and, when the index is large enough for it to pay, its keyword side over the
+        ``allowed`` rows, found meanwhile in another thread (None: ``search`` finds it, after the dense search)."""
         if index.size < ASIDE_ROWS:
-            return self.encoder.encode([question])[0], keyword_found(index, question, self.settings.search, allowed)
+            return self.encoder.encode([question])[0], None
         side = self._aside.submit(keyword_found, index, question, self.settings.search, allowed)
         try:
             vector = self.encoder.encode([question])[0]
