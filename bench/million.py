@@ -435,18 +435,19 @@ class Asker:
     microseconds a request) or, as the runs before it, with ``httpx`` (~0.6-1.1 ms more a request on this box)."""
 
     def __init__(self, port: int, kind: str) -> None:
-        self.kind = kind
         self.headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-        self.raw = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.httpx = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=self.headers, timeout=120)
+        url = f"http://127.0.0.1:{port}"
+        self.raw = http.client.HTTPConnection("127.0.0.1", port, timeout=120) if kind == "http" else None
+        self.httpx = None if self.raw else httpx.Client(base_url=url, headers=self.headers, timeout=120)
 
     def ask(self, question: str) -> bytes:
         """The response body of one question (raises unless 200)."""
         body = json.dumps({"question": question, "top_k": 10}).encode()
-        if self.kind == "httpx":
+        if self.httpx is not None:
             reply = self.httpx.post("/ask", content=body)
             reply.raise_for_status()
             return reply.content
+        assert self.raw is not None
         self.raw.request("POST", "/ask", body, self.headers)
         response = self.raw.getresponse()
         data = response.read()
@@ -458,8 +459,9 @@ class Asker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.raw.close()
-        self.httpx.close()
+        for client in (self.raw, self.httpx):
+            if client is not None:
+                client.close()
 
 
 def logged_ms(log: Path, skip: int) -> list[float]:

@@ -31,7 +31,12 @@ def keyword_found(index: Index, query: str, settings: SearchSettings, allowed: M
     scores, matched = index.keyword.scored(query)
     if allowed is not None:
         scores[~allowed] = 0.0
-    return KeywordFound(scores, top_rows(scores, min(settings.candidates, index.size), among=matched))
+    return KeywordFound(scores, top_rows(scores, candidate_depth(index, settings), among=matched))
+
+
+def candidate_depth(index: Index, settings: SearchSettings) -> int:
+    """How many dense and keyword candidates a search fuses: ``candidates``, at most every row."""
+    return min(settings.candidates, index.size)
 
 
 def search(
@@ -55,7 +60,7 @@ def search(
     """
     if not index.live_passages or (allowed is not None and not allowed.any()):
         return []
-    depth = min(settings.candidates, index.size)
+    depth = candidate_depth(index, settings)
     keyword = keyword or keyword_found(index, query, settings, allowed)
     all_keyword, keyword_rows = keyword.scores, keyword.rows
     sentences = settings.fusion == "convex" and settings.sentence_weight != 0 and index.sentences.live_count() > 0
@@ -148,9 +153,11 @@ def _best_sentences(
     candidates, not the archive; when every live passage is a candidate (a small archive) the scale is the
     corpus's.
     """
-    first = side.result() if side is not None else _cosines(index, query_vector, keyword_rows)
     held = set(keyword_rows)
-    return _scaled([first, _cosines(index, query_vector, [r for r in dense_rows if r not in held])])
+    rest = [r for r in dense_rows if r not in held]
+    if side is None:  # in line: one read of all the candidates' sentences
+        return _scaled([_cosines(index, query_vector, keyword_rows + rest)])
+    return _scaled([side.result(), _cosines(index, query_vector, rest)])
 
 
 def _cosines(index: Index, query_vector: Vectors, rows: list[int]) -> _Cosines:
