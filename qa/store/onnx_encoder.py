@@ -2,7 +2,8 @@
 
 Fixed per-channel scales first move the MatMul inputs' outlier channels into the weights (qa/store/smoothing.py),
 lopsided inputs are centred per token on their mid-range (qa/store/centering.py); then every MatMul runs in int8 with
-activations quantised per token (qa/store/per_token.py), so no token's numbers depend on another text's. Texts are
+activations quantised per token (qa/store/per_token.py), so no token's numbers depend on another text's, each as one
+fused kernel (qa/store/fusion.py). Texts are
 run in batches of exactly equal token length (no padding) on single-threaded runs, several batches at once: a
 text's vector is bitwise the same alone or in any batch, with any thread count.
 """
@@ -23,19 +24,22 @@ from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
 from qa.store.centering import center, lopsided_inputs, match_column_sums
 from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
+from qa.store.fusion import fuse_dequantisation
 from qa.store.per_token import rewrite_per_token
 from qa.store.smoothing import INPUTS, calibration_texts, smooth, unpadded_inputs
 
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
 META_FILE = "onnx.json"
-# Bump the version (the last part) when the export or quantisation recipe changes: older caches are re-exported, and
-# indexes embedded by an older recipe no longer match the encoder (their vectors came from other numbers).
+# Change the recipe when the export or quantisation changes: older caches are re-exported. Bump VECTORS too when the
+# vectors change (not for a rewrite whose outputs are bitwise the same): indexes embedded by an older recipe then no
+# longer match the encoder (their vectors came from other numbers).
+VECTORS = "v5"
 RECIPE = (
     "torchscript-opset17/smoothquant-0.6/lopsided-token-centring"
-    "/matmul-qint8-per-channel-full-range/per-token-activations/v5"
+    f"/matmul-qint8-per-channel-full-range/per-token-activations/{VECTORS}/fused-dequantisation"
 )
-BACKEND = "onnx-int8/" + RECIPE.rsplit("/", 1)[-1]  # the fingerprint's suffix: backend and recipe version
+BACKEND = "onnx-int8/" + VECTORS  # the fingerprint's suffix: backend and the vectors' version
 THREADS = 2
 BATCH_TOKENS = 4096  # at most this many tokens in one run (rows x length), so long texts run in small batches
 MEAN = "pooling_mode_mean_tokens"
@@ -105,6 +109,7 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
         quantised = onnx.load(str(tmp))
         match_column_sums(quantised)
         rewrite_per_token(quantised)
+        fuse_dequantisation(quantised)
         onnx.checker.check_model(quantised)
         onnx.save(quantised, str(tmp))
 
