@@ -102,8 +102,10 @@ class Archive:
         """Plan against the newest generation and commit; the grouping of copies follows each write."""
         groups = self._current_groups()
         self._groups = None  # planning changes the groups: they count again only once the write is applied
+        generation = self.index.manifest.generation
         outcomes = self._commit(planner(groups), ready, groups)
-        self._groups = (self.index.revision, groups)
+        if self.index.manifest.generation == generation:  # after a checkpoint, the new snapshot's file serves them
+            self._groups = (self.index.revision, groups)
         return outcomes
 
     def _current_groups(self) -> Groups:
@@ -186,6 +188,7 @@ class Archive:
         folded = dataclasses.replace(self.index, manifest=manifest)
         self.index = snapshot.save(folded, self.folder, self.settings, groups=groups)
         self._end = 0
+        self._groups = None  # let go of the old snapshot's mapped signatures: the next write maps the new file
 
 
 def read(settings: BuildSettings, encoder: Encoder | None = None, *, check_corpus: bool = True) -> Index:

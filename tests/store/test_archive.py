@@ -149,6 +149,26 @@ def test_checkpoint_folds_the_journal_into_a_new_snapshot(
     assert set(read(settings.build, fake_encoder).documents) == {"bridge", "march"}
 
 
+def test_a_checkpoint_lets_go_of_the_old_snapshot_s_signatures(
+    archive: Archive, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def mapped() -> set[str]:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        return {Path(line.split(maxsplit=5)[5]).name for line in maps if "signatures-" in line}
+
+    wire = MARCH + " Police said the crowd was peaceful and left before nightfall on the last day."
+    archive.put([doc("dawn", wire)])  # maps the snapshot's signatures to find originals
+    old = settings.build.index_dir / archive.index.manifest.files["signatures"]
+    assert old.name in mapped()
+    monkeypatch.setattr(qa.store.archive, "CHECKPOINT_MIN", 1)
+    archive.put([doc("kites", "Kites filled the sky over the beach all weekend long.")])  # folds: a new snapshot
+    assert old.name not in mapped()  # unlinked at the next fold: a mapping would hold its disk space
+    monkeypatch.setattr(qa.store.archive, "CHECKPOINT_MIN", 10**6)
+    [out] = archive.put([doc("tribune", wire + " Reporting by staff.")])  # the new snapshot's file finds the original
+    assert out.duplicate_of == "dawn"
+    assert archive.index.manifest.files["signatures"] in mapped()
+
+
 def test_two_processes_see_each_others_writes(archive: Archive, settings: Settings, fake_encoder) -> None:
     other = Archive.open(settings.build, fake_encoder)
     archive.put([doc("march", MARCH)])
