@@ -1,4 +1,9 @@
-"""Fused int8 products: each ``MatMulInteger -> Cast -> Mul`` of the per-token int8 model as one node.
+"""Fewer, larger kernels in the exported encoder: fused attention and GELU in fp32, fused int8 products.
+
+``fuse_attention`` runs ONNX Runtime's transformer optimizer on the fp32 export before anything else: each layer's
+attention core (scores, softmax, weighted values, the head reshapes) becomes one ``MultiHeadAttention`` and each
+GELU one ``Gelu``; the query, key, value and feed-forward products stay ``MatMul`` nodes with constant weights, so
+smoothing, centring and int8 treat them as before.
 
 After the per-token rewrite (qa/store/per_token.py) every int8 product is an integer ``MatMulInteger``, a ``Cast`` of
 its int32 sums to float and a ``Mul`` by the weights' per-column scales (times the scalar 1 that stands for the
@@ -10,10 +15,33 @@ the outputs are bitwise the same (tests/store/test_fusion.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 MS_DOMAIN = "com.microsoft"
 ONE = "pt_one"  # the per-token rewrite's scalar 1 (qa/store/per_token.py CONSTANTS)
+
+
+def fuse_attention(fp32: Path, out: Path, heads: int, hidden: int) -> int:
+    """Write ``fp32`` with its attention cores and GELUs fused to ``out``; returns the attention nodes made."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bert")
+    options.use_multi_head_attention = True  # not the packed Attention: its QKV weights would leave the MatMuls
+    for kept in (
+        "enable_embed_layer_norm",
+        "enable_skip_layer_norm",
+        "enable_bias_skip_layer_norm",
+        "enable_bias_gelu",
+    ):
+        setattr(options, kept, False)  # the residual and bias Adds stay where centring and int8 expect them
+    model = optimize_model(
+        str(fp32), model_type="bert", num_heads=heads, hidden_size=hidden, optimization_options=options, opt_level=0
+    )
+    fused = sum(int(node.op_type == "MultiHeadAttention") for node in model.model.graph.node)
+    model.save_model_to_file(str(out))
+    return fused
 
 
 def fuse_dequantisation(model: Any) -> int:

@@ -24,7 +24,7 @@ from qa.base.errors import ConfigError
 from qa.base.files import TMP_PREFIX, remove, write_atomic, write_bytes_atomic
 from qa.store.centering import center, lopsided_inputs, match_column_sums
 from qa.store.embedding import Vectors, quiet_transformers, resolve_model, weights_sha256
-from qa.store.fusion import fuse_dequantisation
+from qa.store.fusion import fuse_attention, fuse_dequantisation
 from qa.store.per_token import rewrite_per_token
 from qa.store.smoothing import INPUTS, calibration_texts, smooth, unpadded_inputs
 
@@ -34,10 +34,10 @@ META_FILE = "onnx.json"
 # Change the recipe when the export or quantisation changes: older caches are re-exported. Bump VECTORS too when the
 # vectors change (not for a rewrite whose outputs are bitwise the same): indexes embedded by an older recipe then no
 # longer match the encoder (their vectors came from other numbers).
-VECTORS = "v5"
+VECTORS = "v6"
 RECIPE = (
-    "torchscript-opset17/smoothquant-0.6/lopsided-token-centring"
-    f"/matmul-qint8-per-channel-full-range/per-token-activations/{VECTORS}/fused-dequantisation"
+    "torchscript-opset17/fused-attention-gelu/smoothquant-0.6/lopsided-token-centring"
+    f"/matmul-qint8-per-channel-full-range/per-token-activations/fused-dequantisation/{VECTORS}"
 )
 BACKEND = "onnx-int8/" + VECTORS  # the fingerprint's suffix: backend and the vectors' version
 THREADS = 2
@@ -50,39 +50,19 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
 
     quiet_transformers()
     sha = weights_sha256(model_folder)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out_dir)
     remove(out_dir / META_FILE)  # first: a half-rebuilt cache must never look fresh
-    model = AutoModel.from_pretrained(str(model_folder), local_files_only=True, attn_implementation="eager")
+    config = _read_json(model_folder / "config.json")
+    write_atomic(out_dir / FP32_FILE, lambda tmp: export_fp32(model_folder, tmp))
 
-    class LastHidden(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
+    def write_fused(tmp: Path) -> None:
+        fuse_attention(out_dir / FP32_FILE, tmp, int(config["num_attention_heads"]), int(config["hidden_size"]))
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    wrapper = LastHidden().eval()  # eval: no dropout, here and when export restores the mode
-    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 1037, 2936, 6251, 102]])
-    example = (ids, (ids > 0).long(), torch.zeros_like(ids))
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")}
-
-    def write_fp32(tmp: Path) -> None:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
-            torch.onnx.export(
-                wrapper, example, str(tmp), input_names=list(INPUTS), output_names=["last_hidden_state"],
-                dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False,
-            )  # fmt: skip
-
-    write_atomic(out_dir / FP32_FILE, write_fp32)
+    write_atomic(out_dir / FP32_FILE, write_fused)  # attention and GELU as one node each, still fp32
 
     def write_smoothed(tmp: Path) -> None:
         smooth(out_dir / FP32_FILE, tmp, model_folder / "tokenizer.json", calibration_texts())
@@ -102,8 +82,8 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
         try:
             quantize_dynamic(
                 out_dir / FP32_FILE, tmp, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=False,
-                weight_type=QuantType.QInt8,
-            )  # fmt: skip
+                weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )  # fmt: skip  # the default type: for outputs of the fused nodes, which shape inference cannot type
         finally:
             logging.disable(logging.NOTSET)
         quantised = onnx.load(str(tmp))
@@ -118,6 +98,36 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     meta = {"weights_sha256": sha, "recipe": RECIPE, "torch": torch.__version__}
     write_bytes_atomic(out_dir / META_FILE, json.dumps(meta, indent=2).encode())  # last: commits the cache
     return out_dir / INT8_FILE
+
+
+def export_fp32(model_folder: Path, out: Path) -> None:
+    """Export the model's transformer as it is (fp32) to ``out``: token ids, mask and segments in, the last hidden
+    state out, batch and length dynamic."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_folder), local_files_only=True, attn_implementation="eager")
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    wrapper = LastHidden().eval()  # eval: no dropout, here and when export restores the mode
+    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 1037, 2936, 6251, 102]])
+    example = (ids, (ids > 0).long(), torch.zeros_like(ids))
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+        torch.onnx.export(
+            wrapper, example, str(out), input_names=list(INPUTS), output_names=["last_hidden_state"],
+            dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False,
+        )  # fmt: skip
 
 
 def remove_leftovers(folder: Path) -> None:

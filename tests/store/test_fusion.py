@@ -1,5 +1,6 @@
-"""Fused int8 products: each MatMulInteger -> Cast -> Mul chain becomes one MatMulIntegerToFloat, outputs bitwise
-the same; chains read elsewhere are left alone; the shipped export has no unfused product left."""
+"""Fused kernels: attention and GELU fused in the fp32 export compute the same model; each int8 MatMulInteger ->
+Cast -> Mul chain becomes one MatMulIntegerToFloat with bitwise the same outputs, chains read elsewhere left alone;
+the shipped export has neither an unfused product nor an unfused attention."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 import numpy as np
 from conftest import TINY_TEXTS, run_onnx, save_tiny_onnx
 
-from qa.store.fusion import MS_DOMAIN, fuse_dequantisation
-from qa.store.onnx_encoder import INT8_FILE
+from qa.store.fusion import MS_DOMAIN, fuse_attention, fuse_dequantisation
+from qa.store.onnx_encoder import INT8_FILE, export_fp32
 from qa.store.per_token import rewrite_per_token
 
 HIDDEN = 16
@@ -101,3 +102,25 @@ def test_the_shipped_export_has_no_unfused_product(onnx_cache: Path) -> None:
     counts = ops(model)
     assert counts["MatMulIntegerToFloat"] == 36  # six layers: query, key, value, output and two feed-forward products
     assert counts["MatMulInteger"] == 0
+    assert counts["MultiHeadAttention"] == 6 and "Softmax" not in counts
+
+
+def test_fused_attention_computes_the_same_fp32_model(tmp_path: Path) -> None:
+    import onnx
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=64,
+    )  # fmt: skip
+    BertModel(config).eval().save_pretrained(tmp_path / "tiny")
+    export_fp32(tmp_path / "tiny", tmp_path / "fp32.onnx")
+    assert fuse_attention(tmp_path / "fp32.onnx", tmp_path / "fused.onnx", heads=4, hidden=32) == 2
+    fused = onnx.load(str(tmp_path / "fused.onnx"))
+    assert ops(fused)["Gelu"] == 2 and "Softmax" not in ops(fused)
+    assert ops(fused)["MatMul"] == 2 * 6  # query, key, value, output, two feed-forward: left for int8
+    rng = np.random.default_rng(0)
+    for length in (1, 7, 40):
+        ids = [int(i) for i in rng.integers(1, 30522, size=length)]
+        [before], [after] = run_onnx(tmp_path / "fp32.onnx", ids), run_onnx(tmp_path / "fused.onnx", ids)
+        np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
