@@ -87,8 +87,10 @@ print(f"txtai: {embeddings.count()} rows")
 class Contender:
     """One program timed as a whole process: a command and its environment, a fresh scratch folder per run."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], prepare: Path | None = None) -> None:
-        self.name, self.command, self.env, self.prepare = name, command, env, prepare
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], prepare: Path | None = None, cwd: Path = ROOT
+    ) -> None:
+        self.name, self.command, self.env, self.prepare, self.cwd = name, command, env, prepare, cwd
         self.seconds: list[float] = []
         self.cpu: list[float] = []
         self.last = ""
@@ -100,7 +102,7 @@ class Contender:
             shutil.copytree(self.prepare, out / "onnx")
         command = [part.replace("{out}", str(out)) for part in self.command]
         started, cpu = time.perf_counter(), _children_cpu()
-        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=TIMEOUT, cwd=self.cwd)
         seconds = time.perf_counter() - started
         self.cpu.append(_children_cpu() - cpu)
         shutil.rmtree(out, ignore_errors=True)
@@ -123,14 +125,18 @@ def load() -> str:
 
 
 def ours(name: str, tree: Path, corpus: Path, scratch: Path) -> Contender:
-    """`qa index` from a source tree, after one untimed build that exports the model into a cache to copy."""
+    """`qa index` from a source tree, after one untimed build that exports the model into a cache to copy.
+
+    Run in the tree's folder: ``python -c`` puts the working folder first on the path, before ``PYTHONPATH``
+    (until this was so, every ``--tree`` contender ran this checkout's code)."""
     warm = scratch / f"warm-{name}"
     qa = [sys.executable, "-c", "import sys; from qa.terminal.cli import main; sys.exit(main())", "index"]
     subprocess.run(
         [*qa, "--corpus", str(corpus), "--index", str(warm)], env=_env(tree), check=True, capture_output=True,
-        timeout=TIMEOUT, cwd=ROOT,
+        timeout=TIMEOUT, cwd=tree,
     )  # fmt: skip
-    return Contender(name, [*qa, "--corpus", str(corpus), "--index", "{out}"], _env(tree), prepare=warm / "onnx")
+    command = [*qa, "--corpus", str(corpus), "--index", "{out}"]
+    return Contender(name, command, _env(tree), prepare=warm / "onnx", cwd=tree)
 
 
 def main() -> None:

@@ -1,11 +1,12 @@
 """Optional ONNX Runtime embedder: the bundled model exported locally, int8-quantised, cached beside the index.
 
-Fixed per-channel scales first move the MatMul inputs' outlier channels into the weights (qa/store/smoothing.py),
-lopsided inputs are centred per token on their mid-range (qa/store/centering.py); then every MatMul runs in int8 with
+Each layer's attention core and GELU are first fused into one node each (qa/store/fusion.py, still fp32); fixed
+per-channel scales then move the MatMul inputs' outlier channels into the weights (qa/store/smoothing.py), lopsided
+inputs are centred per token on their mid-range (qa/store/centering.py); then every MatMul runs in int8 with
 activations quantised per token (qa/store/per_token.py), so no token's numbers depend on another text's, each as one
-fused kernel (qa/store/fusion.py). Texts are
-run in batches of exactly equal token length (no padding) on single-threaded runs, several batches at once: a
-text's vector is bitwise the same alone or in any batch, with any thread count.
+fused kernel (qa/store/fusion.py). Texts are run in batches of exactly equal token length (no padding) on
+single-threaded runs, several batches at once: a text's vector is bitwise the same alone or in any batch, with any
+thread count.
 """
 
 from __future__ import annotations
@@ -79,11 +80,11 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     # Every MatMul of the smoothed model int8, weights per channel over the full range; then activations per token.
     def write_int8(tmp: Path) -> None:
         logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
-        try:
+        try:  # DefaultTensorType: the type of the fused nodes' outputs, which shape inference cannot tell
             quantize_dynamic(
                 out_dir / FP32_FILE, tmp, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=False,
                 weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )  # fmt: skip  # the default type: for outputs of the fused nodes, which shape inference cannot type
+            )  # fmt: skip
         finally:
             logging.disable(logging.NOTSET)
         quantised = onnx.load(str(tmp))
