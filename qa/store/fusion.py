@@ -58,7 +58,7 @@ def fuse_dequantisation(model: Any) -> int:
             consumers.setdefault(name, []).append(node)
     outputs = {out.name for out in graph.output}
     fused: dict[int, Any] = {}  # id of the MatMulInteger -> the node taking its place
-    dropped: set[int] = set()  # ids of the Cast and Mul (and the scales' Mul when nothing else reads it) it absorbs
+    dropped: set[int] = set()  # ids of the Cast and Mul (and the scales' Mul once nothing else reads it) it absorbs
     for node in graph.node:
         if node.op_type != "MatMulInteger" or ONE not in constants:
             continue
@@ -76,10 +76,13 @@ def fuse_dequantisation(model: Any) -> int:
             "MatMulIntegerToFloat", inputs, [mul.output[0]], name=node.name + "_to_float", domain=MS_DOMAIN
         )
         dropped |= {id(cast), id(mul)}
-        if scales in producer and len(consumers[scales]) == 1 and scales not in outputs:
-            dropped.add(id(producer[scales]))
     if not fused:
         return 0
+    for name, node in producer.items():  # a scales Mul all of whose readers were absorbed goes too
+        readers = consumers.get(name, [])
+        scaling = node.op_type == "Mul" and ONE in node.input and name not in outputs
+        if scaling and readers and all(id(reader) in dropped for reader in readers):
+            dropped.add(id(node))
     nodes = [fused.get(id(node), node) for node in graph.node if id(node) not in dropped]
     del graph.node[:]
     graph.node.extend(nodes)

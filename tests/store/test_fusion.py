@@ -51,6 +51,7 @@ def per_token_int8(folder: Path) -> Any:
 
 
 def ops(model: Any) -> collections.Counter[str]:
+    """How many nodes of each kind the graph holds."""
     return collections.Counter(node.op_type for node in model.graph.node)
 
 
@@ -83,6 +84,26 @@ def test_a_chain_read_elsewhere_is_left_alone(tmp_path: Path) -> None:
     model.graph.node.append(helper.make_node("Identity", [integer.output[0]], ["sums"], name="reader"))
     assert fuse_dequantisation(model) == 2
     assert ops(model)["MatMulInteger"] == 1 and ops(model)["Cast"] == 1
+
+
+def test_scales_shared_by_two_chains_go_once_both_are_fused(tmp_path: Path, tokenizer: Path) -> None:
+    import onnx
+    from tokenizers import Tokenizer
+
+    model = per_token_int8(tmp_path)
+    scales = [n for n in model.graph.node if n.op_type == "Mul" and "pt_one" in n.input]
+    first, second = scales[0].output[0], scales[1].output[0]
+    for node in model.graph.node:  # the second product now reads the first one's column scales
+        if node.op_type == "Mul" and second in node.input:
+            node.input[list(node.input).index(second)] = first
+    model.graph.node.remove(scales[1])
+    onnx.save(model, str(tmp_path / "unfused.onnx"))
+    assert fuse_dequantisation(model) == 3
+    assert not [n for n in model.graph.node if n.op_type == "Mul" and "pt_one" in n.input]
+    onnx.save(model, str(tmp_path / "fused.onnx"))
+    ids = Tokenizer.from_file(str(tokenizer)).encode(TINY_TEXTS[0]).ids
+    for a, b in zip(run_onnx(tmp_path / "unfused.onnx", ids), run_onnx(tmp_path / "fused.onnx", ids), strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_a_model_without_the_chain_is_unchanged(tmp_path: Path) -> None:
