@@ -50,7 +50,6 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     """Export the model's transformer to ONNX (fp32), quantise it to int8 and return the int8 file's path."""
     import onnx
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quiet_transformers()
     sha = weights_sha256(model_folder)
@@ -79,14 +78,7 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
 
     # Every MatMul of the smoothed model int8, weights per channel over the full range; then activations per token.
     def write_int8(tmp: Path) -> None:
-        logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
-        try:  # DefaultTensorType: the type of the fused nodes' outputs, which shape inference cannot tell
-            quantize_dynamic(
-                out_dir / FP32_FILE, tmp, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=False,
-                weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )  # fmt: skip
-        finally:
-            logging.disable(logging.NOTSET)
+        quantise_int8(out_dir / FP32_FILE, tmp)
         quantised = onnx.load(str(tmp))
         match_column_sums(quantised)
         rewrite_per_token(quantised)
@@ -99,6 +91,21 @@ def export_onnx(model_folder: Path, out_dir: Path) -> Path:
     meta = {"weights_sha256": sha, "recipe": RECIPE, "torch": torch.__version__}
     write_bytes_atomic(out_dir / META_FILE, json.dumps(meta, indent=2).encode())  # last: commits the cache
     return out_dir / INT8_FILE
+
+
+def quantise_int8(fp32: Path, out: Path) -> None:
+    """Write ``fp32`` with every weight MatMul dynamic int8 (weights per channel, full range) to ``out``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # quantize_dynamic logs a pre-processing hint on the root logger
+    try:  # DefaultTensorType: the type of the fused nodes' outputs, which shape inference cannot tell
+        quantize_dynamic(
+            fp32, out, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=False,
+            weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )  # fmt: skip
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def export_fp32(model_folder: Path, out: Path) -> None:

@@ -5,7 +5,6 @@ the shipped export has neither an unfused product nor an unfused attention."""
 from __future__ import annotations
 
 import collections
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 from conftest import TINY_TEXTS, run_onnx, save_tiny_onnx
 
 from qa.store.fusion import MS_DOMAIN, fuse_attention, fuse_dequantisation
-from qa.store.onnx_encoder import INT8_FILE, export_fp32
+from qa.store.onnx_encoder import INT8_FILE, export_fp32, quantise_int8
 from qa.store.per_token import rewrite_per_token
 
 HIDDEN = 16
@@ -24,7 +23,6 @@ def per_token_int8(folder: Path) -> Any:
     dynamic int8 per channel, then per-token activations."""
     import onnx
     from onnx import helper
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     rng = np.random.default_rng(0)
     arrays = {"table": rng.normal(size=(30522, HIDDEN)).astype(np.float32)}
@@ -37,14 +35,7 @@ def per_token_int8(folder: Path) -> Any:
         helper.make_node("MatMul", ["r", "w3"], ["y3"], name="third"),
     ]
     save_tiny_onnx(folder / "fp32.onnx", nodes, ("y2", "y3"), arrays, HIDDEN)
-    logging.disable(logging.WARNING)
-    try:
-        quantize_dynamic(
-            folder / "fp32.onnx", folder / "int8.onnx", op_types_to_quantize=["MatMul"], per_channel=True,
-            reduce_range=False, weight_type=QuantType.QInt8,
-        )  # fmt: skip
-    finally:
-        logging.disable(logging.NOTSET)
+    quantise_int8(folder / "fp32.onnx", folder / "int8.onnx")
     model = onnx.load(str(folder / "int8.onnx"))
     assert rewrite_per_token(model) == 2  # x is quantised once for both of its products
     return model
