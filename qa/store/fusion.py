@@ -46,11 +46,13 @@ def fuse_attention(fp32: Path, out: Path, heads: int, hidden: int) -> int:
 
 def fuse_dequantisation(model: Any) -> int:
     """Replace, in place, each ``MatMulInteger -> Cast -> Mul(scales)`` of a loaded ``onnx.ModelProto`` by one
-    ``MatMulIntegerToFloat``; returns how many. ``scales`` is a per-column initializer, or ``Mul(1, initializer)``."""
+    ``MatMulIntegerToFloat``; returns how many. ``scales``: ``Mul(1, initializer)``, as per_token.py makes it."""
     from onnx import helper
 
     graph = model.graph
     constants = {init.name for init in graph.initializer}
+    if ONE not in constants:  # not a per-token graph
+        return 0
     producer = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
@@ -60,7 +62,7 @@ def fuse_dequantisation(model: Any) -> int:
     fused: dict[int, Any] = {}  # id of the MatMulInteger -> the node taking its place
     dropped: set[int] = set()  # ids of the Cast and Mul (and the scales' Mul once nothing else reads it) it absorbs
     for node in graph.node:
-        if node.op_type != "MatMulInteger" or ONE not in constants:
+        if node.op_type != "MatMulInteger":
             continue
         chain = _chain(node, consumers, outputs)
         if chain is None:
@@ -107,9 +109,7 @@ def _chain(node: Any, consumers: dict[str, list[Any]], outputs: set[str]) -> tup
 
 
 def _column_scales(name: str, constants: set[str], producer: dict[str, Any]) -> str | None:
-    """The initializer holding the weights' scales behind ``name`` (itself, or ``Mul(1, it)``), else None."""
-    if name in constants:
-        return name
+    """The initializer holding the weights' scales when ``name`` is ``Mul(1, it)``, else None."""
     node = producer.get(name)
     if node is None or node.op_type != "Mul" or ONE not in node.input:
         return None
