@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving import memory_mb, served  # noqa: E402
+from serving import memory_mb, served, tree  # noqa: E402
 
 from qa.base.records import Document, Passage  # noqa: E402
 from qa.base.settings import Settings  # noqa: E402
@@ -383,6 +383,7 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     asked = questions(args.questions + args.warmup, args.first)
     roots = [ROOT, *([Path(args.reference).resolve()] if args.reference else [])]
     extra = dict(pair.split("=", 1) for pair in args.reference_env)  # the reference's own settings
+    own = dict(pair.split("=", 1) for pair in args.env)  # this checkout's server's
     latencies: list[list[float]] = [[] for _ in roots]
     answered = [0 for _ in roots]
     with contextlib.ExitStack() as stack:
@@ -390,7 +391,7 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             stack.enter_context(
                 served(
                     index_dir, index_dir.parent / "empty-corpus", index_dir.parent / f"serve-{i}.log",
-                    env={"QA_API_KEYS": KEY, "QA_WORKERS": "1", "PYTHONPATH": str(root), **(extra if i else {})},
+                    env={"QA_API_KEYS": KEY, "QA_WORKERS": "1", "PYTHONPATH": str(root), **(extra if i else own)},
                     within=900, poll=0.2,
                     cwd=root,
                 )
@@ -410,6 +411,7 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     latencies[s].append(took)
                     answered[s] += bool(json.loads(body).get("answerable"))
         after = [memory_mb(pid) for _, pid, _ in servers]
+        held = [anonymous_and_locked_mb(pid) for _, pid, _ in servers]
         inside = [logged_ms(index_dir.parent / f"serve-{i}.log", args.warmup) for i in range(len(roots))]
     return [
         {
@@ -424,6 +426,8 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             "pss": after[s][0],
             "rss_ready": ready[s][1],
             "pss_ready": ready[s][0],
+            "anonymous": held[s][0],
+            "locked": held[s][1],
             "ready_s": servers[s][2],
         }
         for s, root in enumerate(roots)
@@ -475,6 +479,19 @@ def logged_ms(log: Path, skip: int) -> list[float]:
                 if record.get("path") == "/ask" and "duration_ms" in record:
                     found.append(float(record["duration_ms"]))
     return found[skip:]
+
+
+def anonymous_and_locked_mb(root: int) -> tuple[float, float]:
+    """The process tree's own memory (anonymous pages) and what it holds locked (QA_LOCK_INDEX), in MB."""
+    anonymous = locked = 0
+    for pid in tree(root):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Anonymous:"):
+                    anonymous += int(line.split()[1])
+                elif line.startswith("Locked:"):
+                    locked += int(line.split()[1])
+    return anonymous / 1024, locked / 1024
 
 
 def resident(folder: Path) -> str:
@@ -552,6 +569,13 @@ def main() -> None:
         default=[],
         metavar="QA_NAME=VALUE",
         help="a setting for the reference server only (e.g. QA_DENSE_NPROBE=64: what its build would have chosen)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="QA_NAME=VALUE",
+        help="a setting for this checkout's server (e.g. QA_LOCK_INDEX=1: the index locked in memory)",
     )
     parser.add_argument("--stage", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -660,10 +684,18 @@ def report(
             memory <= GOALS["memory_mb"],
         ),
         ("server RSS / PSS when ready", f"{served['rss_ready']:.0f} / {served['pss_ready']:.0f} MB", "", None),
+        (
+            "  of which its own (anonymous) / index files locked (QA_LOCK_INDEX)",
+            f"{served['anonymous']:.0f} / {served['locked']:.0f} MB",
+            "",
+            None,
+        ),
     ]
     print(f"\n{'figure':64} {'measured':>18} {'goal':>10}  met")
     for name, value, goal, met in rows:
         print(f"{name:64} {value:>18} {goal:>10}  {'' if met is None else ('yes' if met else 'NO')}")
+    if args.env:
+        print(f"\nthis checkout's server ran with {' '.join(args.env)}")
     print(f"\nserver ready in {served['ready_s']:.1f} s; {served['answerable']} of {served['n']} answered")
     print(
         f"neighbours of real questions (exact): mean cosine top-1 {check['cos1']:.3f}, top-10 {check['cos10']:.3f}, "

@@ -29,6 +29,10 @@ class ConfigError(QAError):
     kind = "config-error"
 
 
+class LockRefused(ConfigError):
+    """The system refused to lock the index in memory (QA_LOCK_INDEX): its locked-memory limit, or no memory."""
+
+
 class CorpusError(QAError):
     """The corpus folder or one of its files cannot be read."""
 

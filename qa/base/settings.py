@@ -30,7 +30,7 @@ def cores() -> int:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BuildSettings:
-    """What an index is built from and with: corpus, index folder, embedding model, chunking, BM25."""
+    """What an index is built from and with (corpus, index folder, embedding model, chunking, BM25), and how held."""
 
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
@@ -46,6 +46,7 @@ class BuildSettings:
     duplicate_threshold: float = 0.8
     dense_index: str = "auto"
     dense_threshold: int = 100_000
+    lock_index: bool = False  # keep a served snapshot's files locked in memory (qa/store/pinning.py)
     ray_workers: int = 0
     threads: int = 0  # compute threads per process (ONNX Runtime, FAISS, BLAS); 0: the cores over the workers
 

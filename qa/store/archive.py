@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from qa.base.errors import IndexMismatch
+from qa.base.errors import IndexMismatch, LockRefused
 from qa.base.files import exclusive
 from qa.base.records import Document
 from qa.base.settings import BuildSettings
@@ -34,6 +35,8 @@ from qa.store.part import Part, flat, indexed_texts
 from qa.store.planning import Outcome, Plan, check_unique, plan_put, plan_remove
 from qa.store.sentence_table import SentencePart
 from qa.store.spans import Spans
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_SHARE = 0.25  # fold into a new snapshot once recent and deleted passages reach this share of the base
 CHECKPOINT_MIN = 2000  # … and at least this many passages
@@ -153,7 +156,10 @@ class Archive:
         self._end = journal.append(self.folder / manifest.journal, entry, self._end)
         self.index = apply(self.index, entry)
         if self._due():
-            self._fold(groups)
+            try:
+                self._fold(groups)
+            except LockRefused as exc:  # the write is durable in the journal: the next one tries the fold again
+                log.warning("the journal was not folded into a new snapshot: %s", exc)
         return outcomes
 
     def _due(self) -> bool:
@@ -186,7 +192,7 @@ class Archive:
         originals' signatures."""
         manifest = msgspec.structs.replace(self.index.manifest, generation=snapshot.generation_name(), living=True)
         folded = dataclasses.replace(self.index, manifest=manifest)
-        self.index = snapshot.save(folded, self.folder, self.settings, groups=groups)
+        self.index = snapshot.save(folded, self.folder, self.settings, groups=groups, lock=self.settings.lock_index)
         self._end = 0
         self._groups = None  # let go of the old snapshot's mapped signatures: the next write maps the new file
 

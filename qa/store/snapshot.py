@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import secrets
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from qa.store.embedding import Encoder
 from qa.store.index import Index
 from qa.store.manifest import FORMAT_VERSION, MANIFEST, REBUILD, Manifest, mismatches, read_manifest
 from qa.store.part import Part
+from qa.store.pinning import pin
 
 GENERATED_PREFIXES = (
     "dense-",
@@ -151,8 +153,11 @@ def save(
     *,
     progress: Progress | None = None,
     groups: Groups | None = None,
+    lock: bool = False,
 ) -> Index:
     """Write the index as a new snapshot (its recent part folded into the base) and switch the manifest to it.
+
+    ``lock``: the snapshot is to be served from memory (QA_LOCK_INDEX): its files are locked before the switch.
 
     The originals' signatures are written too: taken from ``groups`` where it holds them, computed otherwise.
 
@@ -198,6 +203,8 @@ def save(
     for name in files.values():
         fsync_tree(folder / name) if (folder / name).is_dir() else _fsync(folder / name)
     fsync_dir(folder)
+    # locked before the switch: a refused lock leaves the old snapshot serving (a flat part is served from memory)
+    pinned = pin([folder / n for n in (files.values() if kind != "flat" else [files["documents"]])]) if lock else None
     write_manifest(folder, manifest)
     keep = {*files.values(), manifest.journal}
     if previous is not None:
@@ -205,6 +212,8 @@ def save(
     collect_garbage(folder, keep)
     if kind != "flat":  # serve the files just written, memory-mapped, not the copies built in memory
         part = Part.load(folder, files)
+    if pinned is not None:
+        weakref.finalize(part, pinned.release)
     written = DocumentFile(folder / files["documents"])  # as a reader opens it: nothing laid over an older file
     return dataclasses.replace(Index.single(manifest, written, part), revision=index.revision)
 
@@ -243,4 +252,6 @@ def load_snapshot(
         raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
     if part.size != manifest.passages:
         raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
+    if settings.lock_index:  # for as long as the part read from them is served
+        weakref.finalize(part, pin([folder / name for name in manifest.files.values()]).release)
     return dataclasses.replace(Index.single(manifest, docs, part), revision=manifest.revision)
