@@ -15,7 +15,6 @@ import ctypes
 import ctypes.util
 import mmap
 import os
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,10 +29,9 @@ ADVICE += "`LimitMEMLOCK=infinity`) or leave QA_LOCK_INDEX unset"
 class Pinned:
     """Files mapped and locked in memory until :meth:`release` (or until collected)."""
 
-    def __init__(self, maps: list[mmap.mmap], size: int, seconds: float) -> None:
+    def __init__(self, maps: list[mmap.mmap], size: int) -> None:
         self._maps = maps
         self.size = size
-        self.seconds = seconds
 
     def release(self) -> None:
         """Unmap the files, which unlocks their pages (the page cache keeps them while the kernel can)."""
@@ -49,7 +47,7 @@ def pin(paths: Iterable[Path]) -> Pinned:
     """
     mlock = _mlock()
     files = [f for p in paths for f in (sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p])]
-    started, maps, size = time.perf_counter(), [], 0
+    maps, size = [], 0
     try:
         for path in files:
             fd = os.open(path, os.O_RDONLY)
@@ -72,9 +70,9 @@ def pin(paths: Iterable[Path]) -> Pinned:
                 )
             size += length
     except BaseException:
-        Pinned(maps, size, 0.0).release()
+        Pinned(maps, size).release()
         raise
-    return Pinned(maps, size, time.perf_counter() - started)
+    return Pinned(maps, size)
 
 
 def _mlock() -> Callable[[ctypes.c_void_p, ctypes.c_size_t], int]:

@@ -248,10 +248,11 @@ def load_snapshot(
     try:
         part = Part.load(folder, manifest.files)
         docs = DocumentFile(folder / manifest.files["documents"])
+        pinned = pin([folder / name for name in manifest.files.values()]) if settings.lock_index else None
     except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
         raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
     if part.size != manifest.passages:
         raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
-    if settings.lock_index:  # for as long as the part read from them is served
-        weakref.finalize(part, pin([folder / name for name in manifest.files.values()]).release)
+    if pinned is not None:  # locked for as long as the part read from the files is served
+        weakref.finalize(part, pinned.release)
     return dataclasses.replace(Index.single(manifest, docs, part), revision=manifest.revision)
