@@ -147,6 +147,12 @@ def _qa_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, help="worker processes sharing the index (env QA_WORKERS, default one per core)"
     )
+    p.add_argument(
+        "--lock-index",
+        action="store_true",
+        default=None,
+        help="keep the index's files locked in memory, out of the kernel's reclaim (env QA_LOCK_INDEX)",
+    )
     _common(p)
     p.set_defaults(command=cmd_serve)
 

@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """
     from qa.terminal import workers
 
-    settings = settings_from(args, host=args.host, port=args.port, workers=args.workers)
+    settings = settings_from(args, host=args.host, port=args.port, workers=args.workers, lock_index=args.lock_index)
     host, port, count = settings.http.host, settings.http.port, workers.worker_count(settings)
     if count > 1:
         _bind(host, port).close()  # a taken port fails at once, with the setting to change

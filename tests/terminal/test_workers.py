@@ -4,6 +4,7 @@ and share keep-alive clients evenly."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +105,14 @@ class Load:
             t.join(timeout=90)
 
 
-@pytest.fixture
-def two_workers(living_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`qa serve --workers 2` (torch backend, the fixtures' index) on a loopback port; stopped with SIGTERM after.
+@contextlib.contextmanager
+def serving(settings: Settings, log: Path, *, extra: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`qa serve --workers 2` (torch backend, ``settings``' index, ``extra`` arguments) on a loopback port, once
+    ready; stopped with SIGTERM after.
 
     Its log goes to a file: a pipe nobody reads fills up after a few hundred requests, and then every thread that
     logs (the access line of each request included) waits for it.
     """
-    settings = living_settings
     port = free_port()
     env = {
         **os.environ,
@@ -123,9 +124,8 @@ def two_workers(living_settings: Settings, tmp_path: Path) -> Iterator[tuple[str
         "HF_HUB_OFFLINE": "1",
         "PYTHONFAULTHANDLER": "1",  # a worker that hangs is ended with SIGABRT below: its threads' stacks
     }
-    argv = [sys.executable, "-m", "qa.terminal.cli", "serve", "--no-build", "--port", str(port)]
+    argv = [sys.executable, "-m", "qa.terminal.cli", "serve", "--no-build", "--port", str(port), *extra]
     argv += ["--index", str(settings.build.index_dir), "--corpus", str(settings.build.corpus_dir)]
-    log = tmp_path / "serve.log"
     with log.open("w") as sink:
         server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=sink, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -154,6 +154,13 @@ def two_workers(living_settings: Settings, tmp_path: Path) -> Iterator[tuple[str
             server.wait(timeout=30)
             stacks = log.read_text(errors="replace")[-12000:]
             pytest.fail(f"qa serve did not stop on SIGTERM; the end of its log, stacks of its workers:\n{stacks}")
+
+
+@pytest.fixture
+def two_workers(living_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`qa serve --workers 2` over the fixtures' index (see :func:`serving`)."""
+    with serving(living_settings, tmp_path / "serve.log") as served:
+        yield served
 
 
 def test_two_workers_share_the_index_and_roll_to_a_write(
@@ -254,3 +261,43 @@ def test_keep_alive_clients_spread_evenly_over_the_workers(two_workers: tuple[st
     split = [pids[i] != pids[i + 1] for i in range(0, KEEP_ALIVE, 2)]
     assert sum(split) >= len(split) - 1, f"connections per worker in order: {pids}"
     assert max(abs(pids.count(w) - KEEP_ALIVE // 2) for w in workers) <= 1
+
+
+def locked_kb(pid: int) -> int:
+    """What a process holds locked in memory (``VmLck``), in KB."""
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmLck:"))
+    return int(line.split()[1])
+
+
+def test_two_workers_lock_one_copy_of_the_index_with_lock_index(living_settings: Settings, tmp_path: Path) -> None:
+    """`--lock-index`: each worker holds the whole snapshot locked, the same pages (PSS splits them), and answers."""
+    folder = living_settings.build.index_dir
+    files = [folder / name for name in read_manifest(folder).files.values()]
+    page = os.sysconf("SC_PAGE_SIZE")
+    sizes = [f.stat().st_size for p in files for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    snapshot_kb = sum(-(-size // page) * page for size in sizes) // 1024
+    with serving(living_settings, tmp_path / "serve.log", extra=["--lock-index"]) as (base, server):
+        workers = children(server.pid)
+        assert len(workers) == 2 and [locked_kb(pid) for pid in workers] == [snapshot_kb, snapshot_kb]
+        shared = [
+            int(line.split()[1])
+            for pid in workers
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            if line.startswith("Shared_Clean:")
+        ]
+        assert all(kb >= snapshot_kb for kb in shared), shared  # the locked pages are mapped by both: one copy
+        reply = httpx.post(f"{base}/ask", json={"question": QUESTIONS[0]}, headers={"Authorization": f"Bearer {KEY}"})
+        assert reply.status_code == 200 and reply.json()["answer"]
+
+
+def test_a_refused_lock_stops_qa_serve_with_one_error_line(living_settings: Settings) -> None:
+    """Without CAP_IPC_LOCK and with 64 KB lockable, `qa serve --lock-index` exits non-zero saying how to allow it."""
+    limited = ["setpriv", "--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock", "--", "prlimit", "--memlock=65536"]
+    argv = [*limited, sys.executable, "-m", "qa.terminal.cli", "serve", "--no-build", "--lock-index"]
+    argv += ["--port", str(free_port()), "--index", str(living_settings.build.index_dir)]
+    argv += ["--corpus", str(living_settings.build.corpus_dir)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "QA_EMBED_BACKEND": "torch"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, check=False)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode != 0 and len(errors) == 1, done.stderr
+    assert errors[0].startswith("error: QA_LOCK_INDEX: could not lock ") and "ulimit -l unlimited" in errors[0]
