@@ -269,25 +269,45 @@ def locked_kb(pid: int) -> int:
     return int(line.split()[1])
 
 
-def test_two_workers_lock_one_copy_of_the_index_with_lock_index(living_settings: Settings, tmp_path: Path) -> None:
-    """`--lock-index`: each worker holds the whole snapshot locked, the same pages (PSS splits them), and answers."""
-    folder = living_settings.build.index_dir
+def snapshot_kb(folder: Path) -> int:
+    """Memory the files of the snapshot the manifest in ``folder`` names take, in whole pages, in KB."""
     files = [folder / name for name in read_manifest(folder).files.values()]
     page = os.sysconf("SC_PAGE_SIZE")
     sizes = [f.stat().st_size for p in files for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
-    snapshot_kb = sum(-(-size // page) * page for size in sizes) // 1024
+    return sum(-(-size // page) * page for size in sizes) // 1024
+
+
+def test_two_workers_lock_one_copy_of_the_index_with_lock_index(
+    living_settings: Settings, encoder: SentenceEncoder, tmp_path: Path
+) -> None:
+    """`--lock-index`: each worker holds the whole snapshot locked, the same pages, and answers; after a rebuild
+    by another process each holds the new snapshot locked and has let the old one go."""
+    folder = living_settings.build.index_dir
+    first = snapshot_kb(folder)
     with serving(living_settings, tmp_path / "serve.log", extra=["--lock-index"]) as (base, server):
         workers = children(server.pid)
-        assert len(workers) == 2 and [locked_kb(pid) for pid in workers] == [snapshot_kb, snapshot_kb]
+        assert len(workers) == 2 and [locked_kb(pid) for pid in workers] == [first, first]
         shared = [
             int(line.split()[1])
             for pid in workers
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
             if line.startswith("Shared_Clean:")
         ]
-        assert all(kb >= snapshot_kb for kb in shared), shared  # the locked pages are mapped by both: one copy
+        assert all(kb >= first for kb in shared), shared  # the locked pages are mapped by both: one copy
         reply = httpx.post(f"{base}/ask", json={"question": QUESTIONS[0]}, headers={"Authorization": f"Bearer {KEY}"})
         assert reply.status_code == 200 and reply.json()["answer"]
+        smaller = tmp_path / "corpus"
+        smaller.mkdir()
+        for path in sorted(living_settings.build.corpus_dir.iterdir(), key=lambda p: p.stat().st_size)[:2]:
+            shutil.copy(path, smaller)
+        rebuilt = Engine.build(living_settings.replace(corpus_dir=smaller), encoder).generation
+        seen = seen_by_every_worker(base, workers, lambda body: body["generation"] == rebuilt)
+        assert {pid for pid, body in seen.items() if body["generation"] == rebuilt} == set(workers), seen
+        second = snapshot_kb(folder)
+        deadline = time.monotonic() + 60
+        while [locked_kb(pid) for pid in workers] != [second, second] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert second < first and [locked_kb(pid) for pid in workers] == [second, second]
 
 
 def test_a_refused_lock_stops_qa_serve_with_one_error_line(living_settings: Settings) -> None:
