@@ -35,6 +35,26 @@ DATA = Path(__file__).resolve().parent / "data"
 COUNT = token_counter(DEFAULT_ENCODING)
 # `qa serve` runs one process per core by default; tests serve from one process unless they test the workers.
 os.environ.setdefault("QA_WORKERS", "1")
+# Run a command without CAP_IPC_LOCK, so that RLIMIT_MEMLOCK binds (tests of QA_LOCK_INDEX being refused).
+WITHOUT_IPC_LOCK = ["setpriv", "--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock", "--"]
+
+
+def locked_bytes(pid: int | str = "self") -> int:
+    """Bytes a process holds locked in memory (``VmLck``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmLck:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmLck in /proc/{pid}/status")
+
+
+def snapshot_bytes(folder: Path) -> int:
+    """Memory the files of the snapshot the manifest in ``folder`` names take when locked: each in whole pages."""
+    from qa.store.manifest import read_manifest
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    paths = [folder / name for name in read_manifest(folder).files.values()]
+    sizes = [f.stat().st_size for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    return sum(-(-size // page) * page for size in sizes)
 
 
 class FakeEncoder:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FakeEncoder
+from conftest import WITHOUT_IPC_LOCK, FakeEncoder, locked_bytes, snapshot_bytes
 
 from qa.base.settings import Settings
 from qa.store.archive import Archive, read
@@ -20,23 +20,7 @@ from qa.store.manifest import read_manifest
 from qa.store.pinning import pin
 from qa.store.snapshot import build
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 WORDS = "harbour otter bridge march river council school market storm flood railway museum festival election".split()
-
-
-def locked() -> int:
-    """Bytes this process has locked in memory (``VmLck``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmLck:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmLck in /proc/self/status")
-
-
-def snapshot_bytes(folder: Path) -> int:
-    """Bytes of memory the files of the snapshot the manifest in ``folder`` names take, each in whole pages."""
-    paths = [folder / name for name in read_manifest(folder).files.values()]
-    sizes = [f.stat().st_size for p in paths for f in (p.iterdir() if p.is_dir() else [p])]
-    return sum(-(-size // PAGE) * PAGE for size in sizes)
 
 
 @pytest.fixture
@@ -57,10 +41,9 @@ def settings(tmp_path: Path) -> Settings:
 def limited_to(limit: int, script: str, settings: Settings) -> subprocess.CompletedProcess[str]:
     """Run ``script`` with the index and corpus folders as arguments, without CAP_IPC_LOCK, ``limit`` bytes lockable."""
     shell = f'ulimit -l {limit >> 10} && exec {sys.executable} -c "$0" "$1" "$2"'
-    drop = ["setpriv", "--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock", "--"]
     folders = [str(settings.build.index_dir), str(settings.build.corpus_dir)]
     return subprocess.run(
-        [*drop, "sh", "-c", shell, script, *folders],
+        [*WITHOUT_IPC_LOCK, "sh", "-c", shell, script, *folders],
         capture_output=True,
         text=True,
         timeout=120,
@@ -74,12 +57,12 @@ def test_pin_locks_every_file_and_release_lets_go(tmp_path: Path) -> None:
     (tmp_path / "folder" / "a.bin").write_bytes(os.urandom(1 << 20))
     (tmp_path / "folder" / "empty.bin").write_bytes(b"")
     (tmp_path / "b.bin").write_bytes(os.urandom(3 << 20))
-    before = locked()
+    before = locked_bytes()
     pinned = pin([tmp_path / "folder", tmp_path / "b.bin"])
     assert pinned.size == 4 << 20
-    assert locked() - before == 4 << 20
+    assert locked_bytes() - before == 4 << 20
     pinned.release()
-    assert locked() == before
+    assert locked_bytes() == before
 
 
 def test_a_lock_the_system_refuses_is_a_config_error_saying_how_to_allow_it(
@@ -106,39 +89,39 @@ def test_the_served_snapshot_is_locked_and_a_replaced_one_let_go(settings: Setti
     chosen = settings.replace(dense_threshold=100).build
     build(chosen, fake_encoder)
     gc.collect()
-    before = locked()
+    before = locked_bytes()
     index = read(chosen)
     assert index.manifest.dense.kind == "ivfpq"
     first = snapshot_bytes(chosen.index_dir)
-    assert locked() - before == first
+    assert locked_bytes() - before == first
     del index
     gc.collect()
-    assert locked() == before
+    assert locked_bytes() == before
     archive = Archive.open(chosen, fake_encoder)
     archive.put([make_document("new", "Volcano glacier penguin telescope orchestra submarine lighthouse.")])
     old = archive.index.manifest.generation
     archive.checkpoint()  # a new generation: served from its files, locked; the old one's lock let go
     gc.collect()
     assert archive.index.manifest.generation != old
-    assert locked() - before == snapshot_bytes(chosen.index_dir)
+    assert locked_bytes() - before == snapshot_bytes(chosen.index_dir)
 
 
 def test_a_flat_snapshot_locks_what_it_reads_from_its_files(settings: Settings, fake_encoder: FakeEncoder) -> None:
     build(settings.build, fake_encoder)
     gc.collect()
-    before = locked()
+    before = locked_bytes()
     index = read(settings.build)
     assert index.manifest.dense.kind == "flat"
-    assert locked() - before == snapshot_bytes(settings.build.index_dir)
+    assert locked_bytes() - before == snapshot_bytes(settings.build.index_dir)
 
 
 def test_without_the_setting_nothing_is_locked(settings: Settings, fake_encoder: FakeEncoder) -> None:
     plain = settings.replace(lock_index=False, dense_threshold=100).build
     build(plain, fake_encoder)
     gc.collect()
-    before = locked()
+    before = locked_bytes()
     index = read(plain)
-    assert index.size == 300 and locked() == before
+    assert index.size == 300 and locked_bytes() == before
 
 
 def test_a_fold_whose_lock_is_refused_keeps_the_write_and_the_old_snapshot(

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import WITHOUT_IPC_LOCK, locked_bytes, snapshot_bytes
 
 from qa.base.settings import Settings
 from qa.service.engine import Engine
@@ -263,37 +264,23 @@ def test_keep_alive_clients_spread_evenly_over_the_workers(two_workers: tuple[st
     assert max(abs(pids.count(w) - KEEP_ALIVE // 2) for w in workers) <= 1
 
 
-def locked_kb(pid: int) -> int:
-    """What a process holds locked in memory (``VmLck``), in KB."""
-    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmLck:"))
-    return int(line.split()[1])
-
-
-def snapshot_kb(folder: Path) -> int:
-    """Memory the files of the snapshot the manifest in ``folder`` names take, in whole pages, in KB."""
-    files = [folder / name for name in read_manifest(folder).files.values()]
-    page = os.sysconf("SC_PAGE_SIZE")
-    sizes = [f.stat().st_size for p in files for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
-    return sum(-(-size // page) * page for size in sizes) // 1024
-
-
 def test_two_workers_lock_one_copy_of_the_index_with_lock_index(
     living_settings: Settings, encoder: SentenceEncoder, tmp_path: Path
 ) -> None:
     """`--lock-index`: each worker holds the whole snapshot locked, the same pages, and answers; after a rebuild
     by another process each holds the new snapshot locked and has let the old one go."""
     folder = living_settings.build.index_dir
-    first = snapshot_kb(folder)
+    first = snapshot_bytes(folder)
     with serving(living_settings, tmp_path / "serve.log", extra=["--lock-index"]) as (base, server):
         workers = children(server.pid)
-        assert len(workers) == 2 and [locked_kb(pid) for pid in workers] == [first, first]
+        assert len(workers) == 2 and [locked_bytes(pid) for pid in workers] == [first, first]
         shared = [
             int(line.split()[1])
             for pid in workers
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
             if line.startswith("Shared_Clean:")
         ]
-        assert all(kb >= first for kb in shared), shared  # the locked pages are mapped by both: one copy
+        assert all(kb * 1024 >= first for kb in shared), shared  # the locked pages are mapped by both: one copy
         reply = httpx.post(f"{base}/ask", json={"question": QUESTIONS[0]}, headers={"Authorization": f"Bearer {KEY}"})
         assert reply.status_code == 200 and reply.json()["answer"]
         smaller = tmp_path / "corpus"
@@ -303,17 +290,26 @@ def test_two_workers_lock_one_copy_of_the_index_with_lock_index(
         rebuilt = Engine.build(living_settings.replace(corpus_dir=smaller), encoder).generation
         seen = seen_by_every_worker(base, workers, lambda body: body["generation"] == rebuilt)
         assert {pid for pid, body in seen.items() if body["generation"] == rebuilt} == set(workers), seen
-        second = snapshot_kb(folder)
+        second = snapshot_bytes(folder)
         deadline = time.monotonic() + 60
-        while [locked_kb(pid) for pid in workers] != [second, second] and time.monotonic() < deadline:
+        while [locked_bytes(pid) for pid in workers] != [second, second] and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert second < first and [locked_kb(pid) for pid in workers] == [second, second]
+        assert second < first and [locked_bytes(pid) for pid in workers] == [second, second]
 
 
 def test_a_refused_lock_stops_qa_serve_with_one_error_line(living_settings: Settings) -> None:
     """Without CAP_IPC_LOCK and with 64 KB lockable, `qa serve --lock-index` exits non-zero saying how to allow it."""
-    limited = ["setpriv", "--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock", "--", "prlimit", "--memlock=65536"]
-    argv = [*limited, sys.executable, "-m", "qa.terminal.cli", "serve", "--no-build", "--lock-index"]
+    argv = [
+        *WITHOUT_IPC_LOCK,
+        "prlimit",
+        "--memlock=65536",
+        sys.executable,
+        "-m",
+        "qa.terminal.cli",
+        "serve",
+        "--no-build",
+        "--lock-index",
+    ]
     argv += ["--port", str(free_port()), "--index", str(living_settings.build.index_dir)]
     argv += ["--corpus", str(living_settings.build.corpus_dir)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "QA_EMBED_BACKEND": "torch"}
