@@ -30,7 +30,7 @@ def cores() -> int:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BuildSettings:
-    """What an index is built from and with (corpus, index folder, embedding model, chunking, BM25), and how held."""
+    """What an index is built from and with (corpus, folder, model, chunking, BM25), and whether it is kept locked."""
 
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
