@@ -18,8 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from qa.store.per_token import ONE
+
 MS_DOMAIN = "com.microsoft"
-ONE = "pt_one"  # the per-token rewrite's scalar 1 (qa/store/per_token.py CONSTANTS)
 
 
 def fuse_attention(fp32: Path, out: Path, heads: int, hidden: int) -> int:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-CONSTANTS = {"pt_q127": 127.0, "pt_eps": 1e-8, "pt_one": 1.0}
+ONE = "pt_one"  # the scalar 1 standing for the activation scale in each weight-scale Mul
+CONSTANTS = {"pt_q127": 127.0, "pt_eps": 1e-8, ONE: 1.0}
 
 
 def quantiser(name: str, x: str, q: str, scale: str, zero: str) -> list[Any]:
@@ -58,7 +59,7 @@ def rewrite_per_token(model: Any) -> int:
             for mul in consumers[scale]:
                 if mul.op_type != "Mul":
                     raise ValueError(f"unexpected consumer {mul.op_type} of activation scale {scale}")
-                mul.input[list(mul.input).index(scale)] = "pt_one"
+                mul.input[list(mul.input).index(scale)] = ONE
                 for after in consumers[mul.output[0]]:
                     token_scale[after.output[0]] = scale
     nodes: list[Any] = []

@@ -13,7 +13,7 @@ from conftest import TINY_TEXTS, run_onnx, save_tiny_onnx
 
 from qa.store.fusion import MS_DOMAIN, fuse_attention, fuse_dequantisation
 from qa.store.onnx_encoder import INT8_FILE, export_fp32, quantise_int8
-from qa.store.per_token import rewrite_per_token
+from qa.store.per_token import ONE, rewrite_per_token
 
 HIDDEN = 16
 
@@ -82,7 +82,7 @@ def test_scales_shared_by_two_chains_go_once_both_are_fused(tmp_path: Path, toke
     from tokenizers import Tokenizer
 
     model = per_token_int8(tmp_path)
-    scales = [n for n in model.graph.node if n.op_type == "Mul" and "pt_one" in n.input]
+    scales = [n for n in model.graph.node if n.op_type == "Mul" and ONE in n.input]
     first, second = scales[0].output[0], scales[1].output[0]
     for node in model.graph.node:  # the second product now reads the first one's column scales
         if node.op_type == "Mul" and second in node.input:
@@ -90,7 +90,7 @@ def test_scales_shared_by_two_chains_go_once_both_are_fused(tmp_path: Path, toke
     model.graph.node.remove(scales[1])
     onnx.save(model, str(tmp_path / "unfused.onnx"))
     assert fuse_dequantisation(model) == 3
-    assert not [n for n in model.graph.node if n.op_type == "Mul" and "pt_one" in n.input]
+    assert not [n for n in model.graph.node if n.op_type == "Mul" and ONE in n.input]
     onnx.save(model, str(tmp_path / "fused.onnx"))
     ids = Tokenizer.from_file(str(tokenizer)).encode(TINY_TEXTS[0]).ids
     for a, b in zip(run_onnx(tmp_path / "unfused.onnx", ids), run_onnx(tmp_path / "fused.onnx", ids), strict=True):
