@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving import memory_mb, served, tree  # noqa: E402
+from serving import memory_mb, rollup_mb, served  # noqa: E402
 
 from qa.base.records import Document, Passage  # noqa: E402
 from qa.base.settings import Settings  # noqa: E402
@@ -411,7 +411,7 @@ def serve_and_measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     latencies[s].append(took)
                     answered[s] += bool(json.loads(body).get("answerable"))
         after = [memory_mb(pid) for _, pid, _ in servers]
-        held = [anonymous_and_locked_mb(pid) for _, pid, _ in servers]
+        held = [rollup_mb(pid, "Anonymous", "Locked") for _, pid, _ in servers]  # own pages, locked index
         inside = [logged_ms(index_dir.parent / f"serve-{i}.log", args.warmup) for i in range(len(roots))]
     return [
         {
@@ -479,19 +479,6 @@ def logged_ms(log: Path, skip: int) -> list[float]:
                 if record.get("path") == "/ask" and "duration_ms" in record:
                     found.append(float(record["duration_ms"]))
     return found[skip:]
-
-
-def anonymous_and_locked_mb(root: int) -> tuple[float, float]:
-    """The process tree's own memory (anonymous pages) and what it holds locked (QA_LOCK_INDEX), in MB."""
-    anonymous = locked = 0
-    for pid in tree(root):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Anonymous:"):
-                    anonymous += int(line.split()[1])
-                elif line.startswith("Locked:"):
-                    locked += int(line.split()[1])
-    return anonymous / 1024, locked / 1024
 
 
 def resident(folder: Path) -> str:

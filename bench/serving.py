@@ -43,20 +43,26 @@ def tree(root: int) -> list[int]:
     return out
 
 
-def memory_mb(root: int) -> tuple[float, float]:
-    """PSS and RSS in MB summed over a process tree (smaps_rollup)."""
-    pss = rss = 0
+def rollup_mb(root: int, *fields: str) -> list[float]:
+    """The named ``smaps_rollup`` fields (``Pss``, ``Rss``, ``Anonymous``, ``Locked``...) in MB, summed over a process
+    tree; a process that is gone counts nothing."""
+    found = dict.fromkeys(fields, 0)
     for pid in tree(root):
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
         for line in rollup.splitlines():
-            if line.startswith("Pss:"):
-                pss += int(line.split()[1])
-            elif line.startswith("Rss:"):
-                rss += int(line.split()[1])
-    return pss / 1024, rss / 1024
+            name = line.split(":", 1)[0]
+            if name in found:
+                found[name] += int(line.split()[1])
+    return [found[name] / 1024 for name in fields]
+
+
+def memory_mb(root: int) -> tuple[float, float]:
+    """PSS and RSS in MB summed over a process tree (smaps_rollup)."""
+    pss, rss = rollup_mb(root, "Pss", "Rss")
+    return pss, rss
 
 
 @contextlib.contextmanager
