@@ -25,6 +25,7 @@ from qa.service.engine import Engine
 from qa.store.chunking import token_counter
 from qa.store.embedding import SentenceEncoder, Vectors, resolve_model
 from qa.store.index import Index
+from qa.store.manifest import read_manifest
 from qa.store.onnx_encoder import OnnxEncoder
 from qa.store.smoothing import unpadded_inputs
 from qa.store.snapshot import build
@@ -49,8 +50,6 @@ def locked_bytes(pid: int | str = "self") -> int:
 
 def snapshot_bytes(folder: Path) -> int:
     """Memory the files of the snapshot the manifest in ``folder`` names take when locked: each in whole pages."""
-    from qa.store.manifest import read_manifest
-
     page = os.sysconf("SC_PAGE_SIZE")
     paths = [folder / name for name in read_manifest(folder).files.values()]
     sizes = [f.stat().st_size for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
