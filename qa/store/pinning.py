@@ -2,15 +2,18 @@
 
 Requests read an index's files through the page cache, and the kernel may drop any of its pages: under memory
 pressure, or, on virtual machines with proactive reclaim (this one's DAMON pages out what was not read for a minute),
-whenever a page sits idle, so the first request to need it again waits on the disk. ``QA_LOCK_INDEX=1`` maps each file
-of the snapshot being served read-only and locks it: the locked pages are the page cache's own, one copy shared by
-every process serving the index (each worker's lock holds the same pages), counted in each process's RSS as file pages
-and divided among them in PSS. The lock lasts as long as the snapshot is served: it is let go when a newer one
-replaces it.
+whenever a page sits idle, so the first request to need it again waits on the disk. ``QA_LOCK_INDEX`` maps files of
+the snapshot being served read-only and locks them: every file (``all``), or those every search reads at random
+(``search``: the dense index, its re-score vectors and the row tables, a sixth of a 1M index). The locked pages are
+the page cache's own, one copy shared by every process serving the index (each worker's lock holds the same pages),
+counted in each process's RSS as file pages and divided among them in PSS; while locked, a file is read from the
+lock's mapping (qa/store/mapping.py), with no system call and no second mapping. The lock lasts as long as the
+snapshot is served: it is let go when a newer one replaces it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import mmap
@@ -19,60 +22,80 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from qa.base.errors import ConfigError, LockRefused
+from qa.store.mapping import FileKey, drop_locked, hold_locked
 
 ADVICE = "raise the locked-memory limit (`ulimit -l unlimited`, `docker run --ulimit memlock=-1`, systemd "
-ADVICE += "`LimitMEMLOCK=infinity`) or leave QA_LOCK_INDEX unset"
+ADVICE += "`LimitMEMLOCK=infinity`) or lock less: QA_LOCK_INDEX=search (what every search reads) or off"
 
 
 class Pinned:
-    """Files mapped and locked in memory until :meth:`release` (or until collected)."""
+    """Files mapped and locked in memory until :meth:`release` (or until collected); read from there meanwhile."""
 
-    def __init__(self, maps: list[mmap.mmap], size: int) -> None:
-        self._maps = maps
-        self.size = size
+    def __init__(self) -> None:
+        self._maps: list[tuple[mmap.mmap, FileKey, npt.NDArray[np.uint8]]] = []
+        self.size = 0
+
+    def add(self, mm: mmap.mmap, key: FileKey) -> int:
+        """Hold one more mapped file, its bytes read by qa/store/mapping.py; the address of its first byte."""
+        data = np.frombuffer(mm, dtype=np.uint8)
+        self._maps.append((mm, key, data))
+        return int(data.ctypes.data)
+
+    def serve(self) -> None:
+        """Let reads of the files come from these locked bytes instead of system calls."""
+        for _, key, data in self._maps:
+            hold_locked(key, data)
 
     def release(self) -> None:
-        """Unmap the files, which unlocks their pages (the page cache keeps them while the kernel can)."""
+        """Unmap the files, which unlocks their pages (the page cache keeps them while the kernel can).
+
+        A file's bytes still viewed (a read copying from them, a table of a part not yet collected) keep its
+        mapping until the last view goes; then it is collected, and unmapped.
+        """
         maps, self._maps = self._maps, []
-        for mm in maps:
-            mm.close()
+        while maps:
+            mm, key, data = maps.pop()
+            drop_locked(key, data)
+            del data
+            with contextlib.suppress(BufferError):
+                mm.close()
 
 
 def pin(paths: Iterable[Path]) -> Pinned:
-    """Lock every file at ``paths`` (a folder stands for the files in it) in memory, reading in what is not there.
+    """Lock every file at ``paths`` (a folder stands for the files in it) in memory, reading in what is not there,
+    and read them from there until released.
 
     LockRefused, with all of them let go again, when the system refuses (the locked-memory limit, or no memory).
     """
     mlock = _mlock()
     files = [f for p in paths for f in (sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p])]
-    maps, size = [], 0
+    pinned = Pinned()
     try:
         for path in files:
             fd = os.open(path, os.O_RDONLY)
             try:
-                length = os.fstat(fd).st_size
-                if not length:
+                stat = os.fstat(fd)
+                if not stat.st_size:
                     continue
-                mm = mmap.mmap(fd, length, prot=mmap.PROT_READ)
+                mm = mmap.mmap(fd, stat.st_size, prot=mmap.PROT_READ)
             finally:
                 os.close(fd)
-            maps.append(mm)
-            view = np.frombuffer(mm, dtype=np.uint8)
-            address = view.ctypes.data
-            del view  # no export may outlive this step, or the map could not be closed
-            if mlock(ctypes.c_void_p(address), ctypes.c_size_t(length)) != 0:
+            address = pinned.add(mm, (stat.st_dev, stat.st_ino))
+            if mlock(ctypes.c_void_p(address), ctypes.c_size_t(stat.st_size)) != 0:
                 err = ctypes.get_errno()
                 raise LockRefused(
-                    f"QA_LOCK_INDEX: could not lock {path.name} ({length >> 20} MB) in memory after "
-                    f"{size >> 20} MB of the index ({os.strerror(err)}): {ADVICE}"
+                    f"QA_LOCK_INDEX: could not lock {path.name} ({stat.st_size >> 20} MB) in memory after "
+                    f"{pinned.size >> 20} MB of the index ({os.strerror(err)}): {ADVICE}"
                 )
-            size += length
+            pinned.size += stat.st_size
     except BaseException:
-        Pinned(maps, size).release()
+        pinned.release()
         raise
-    return Pinned(maps, size)
+    pinned.serve()
+    return pinned
 
 
 def _mlock() -> Callable[[ctypes.c_void_p, ctypes.c_size_t], int]:

@@ -29,7 +29,7 @@ from qa.store.duplicates import Groups
 from qa.store.embedding import Encoder
 from qa.store.index import Index
 from qa.store.manifest import FORMAT_VERSION, MANIFEST, REBUILD, Manifest, mismatches, read_manifest
-from qa.store.part import Part
+from qa.store.part import Part, locked_files
 from qa.store.pinning import pin
 
 GENERATED_PREFIXES = (
@@ -153,11 +153,11 @@ def save(
     *,
     progress: Progress | None = None,
     groups: Groups | None = None,
-    lock: bool = False,
+    lock: str = "off",
 ) -> Index:
     """Write the index as a new snapshot (its recent part folded into the base) and switch the manifest to it.
 
-    ``lock``: the snapshot is to be served from memory (QA_LOCK_INDEX): its files are locked before the switch.
+    ``lock``: which of its files to keep locked in memory (QA_LOCK_INDEX), locked before the switch.
 
     The originals' signatures are written too: taken from ``groups`` where it holds them, computed otherwise.
 
@@ -204,14 +204,20 @@ def save(
         fsync_tree(folder / name) if (folder / name).is_dir() else _fsync(folder / name)
     fsync_dir(folder)
     # locked before the switch: a refused lock leaves the old snapshot serving (a flat part is served from memory)
-    pinned = pin([folder / n for n in (files.values() if kind != "flat" else [files["documents"]])]) if lock else None
-    write_manifest(folder, manifest)
-    keep = {*files.values(), manifest.journal}
-    if previous is not None:
-        keep |= {*previous.files.values(), previous.journal}
-    collect_garbage(folder, keep)
-    if kind != "flat":  # serve the files just written, memory-mapped, not the copies built in memory
-        part = Part.load(folder, files)
+    locked = locked_files(folder, files if kind != "flat" else {"documents": files["documents"]}, lock)
+    pinned = pin(locked) if locked else None
+    try:
+        write_manifest(folder, manifest)
+        keep = {*files.values(), manifest.journal}
+        if previous is not None:
+            keep |= {*previous.files.values(), previous.journal}
+        collect_garbage(folder, keep)
+        if kind != "flat":  # serve the files just written, memory-mapped (the locked bytes), not the copies built
+            part = Part.load(folder, files)
+    except BaseException:
+        if pinned is not None:
+            pinned.release()
+        raise
     if pinned is not None:
         weakref.finalize(part, pinned.release)
     written = DocumentFile(folder / files["documents"])  # as a reader opens it: nothing laid over an older file
@@ -245,14 +251,22 @@ def load_snapshot(
     problems = mismatches(manifest, settings, encoder, check_corpus=check_corpus)
     if problems:
         raise IndexMismatch(f"index in {folder} does not match: {'; '.join(problems)}; {REBUILD}")
-    try:
+    locked = locked_files(folder, manifest.files, settings.lock_index)
+    pinned = None
+    try:  # locked first, so that the part reads the locked bytes (one mapping of each file, not two)
+        pinned = pin(locked) if locked else None
         part = Part.load(folder, manifest.files)
         docs = DocumentFile(folder / manifest.files["documents"])
-        pinned = pin([folder / name for name in manifest.files.values()]) if settings.lock_index else None
-    except (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError) as exc:
-        raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
-    if part.size != manifest.passages:
-        raise IndexMismatch(f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}")
+        if part.size != manifest.passages:
+            raise IndexMismatch(
+                f"index in {folder} is inconsistent (vectors, passages and keyword rows differ); {REBUILD}"
+            )
+    except BaseException as exc:
+        if pinned is not None:
+            pinned.release()
+        if isinstance(exc, (OSError, RuntimeError, KeyError, ValueError, msgspec.DecodeError)):
+            raise IndexMismatch(f"index in {folder} is damaged ({exc}); {REBUILD}") from None
+        raise
     if pinned is not None:  # locked for as long as the part read from the files is served
         weakref.finalize(part, pinned.release)
     return dataclasses.replace(Index.single(manifest, docs, part), revision=manifest.revision)

@@ -19,6 +19,7 @@ from qa.base.records import Passage
 from qa.store.mapping import mapped, randomly, read_bytes
 
 ARRAYS = ("doc", "start", "end", "text_at")
+TABLES = tuple(f"{name}.npy" for name in ARRAYS)  # the row tables' files, small beside the text
 TEXT = "text.bin"
 Ints = npt.NDArray[np.int64]
 Bounds = tuple[list[str], Ints, Ints]  # documents, starts and ends of some rows

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from qa.base.errors import QAError
+from qa.base.settings import LOCK_SCOPES
 from qa.service.files import BATCH
 from qa.terminal.archive_commands import cmd_add, cmd_rm, cmd_sync
 from qa.terminal.commands import UserError, cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_mcp, cmd_serve
@@ -149,9 +150,12 @@ def _qa_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lock-index",
-        action="store_true",
-        default=None,
-        help="keep the index's files locked in memory, out of the kernel's reclaim (env QA_LOCK_INDEX)",
+        nargs="?",
+        const="all",
+        choices=LOCK_SCOPES,
+        metavar="SCOPE",
+        help="keep the index's files locked in memory, out of the kernel's reclaim: all of them (the default SCOPE)"
+        " or those every search reads at random (search); env QA_LOCK_INDEX",
     )
     _common(p)
     p.set_defaults(command=cmd_serve)

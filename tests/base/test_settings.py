@@ -43,6 +43,10 @@ def test_from_env_parses_types() -> None:
         ({"QA_EMBED_TITLE": "YES"}, "embed_title", True),
         ({"QA_EMBED_TITLE": "0"}, "embed_title", False),
         ({"QA_EMBED_TITLE": "off"}, "embed_title", False),
+        ({"QA_LOCK_INDEX": "1"}, "lock_index", "all"),
+        ({"QA_LOCK_INDEX": " Search "}, "lock_index", "search"),
+        ({"QA_LOCK_INDEX": "false"}, "lock_index", "off"),
+        ({"QA_LOCK_INDEX": "all"}, "lock_index", "all"),
     ],
 )
 def test_from_env_values(env: dict[str, str], field: str, value: object) -> None:
@@ -93,6 +97,7 @@ def test_from_env_ignores_unrelated_variables() -> None:
         ({"QA_MAX_HISTORY_TURNS": "-1"}, "QA_MAX_HISTORY_TURNS", "-1"),
         ({"QA_MAX_HISTORY_CHARS": "-5"}, "QA_MAX_HISTORY_CHARS", "-5"),
         ({"QA_DENSE_WEIGHT": "0", "QA_KEYWORD_WEIGHT": "0"}, "QA_DENSE_WEIGHT", "0"),
+        ({"QA_LOCK_INDEX": "vectors"}, "QA_LOCK_INDEX", "vectors"),
     ],
 )
 def test_bad_values_name_the_variable_and_value(env: dict[str, str], var: str, bad: str) -> None:
@@ -170,3 +175,9 @@ def test_non_finite_words_are_not_whole_numbers(var: str, raw: str) -> None:
 def test_non_finite_numbers_in_direct_construction_are_refused(name: str, value: float) -> None:
     with pytest.raises(ConfigError, match=rf"setting {name} \(env QA_{name.upper()}\) = -?(nan|inf): must be"):
         Settings.of(**{name: value})
+
+
+def test_a_lock_scope_out_of_the_list_names_the_ones_there_are() -> None:
+    with pytest.raises(ConfigError, match="must be one of off, search, all"):
+        Settings.of(lock_index="hot")
+    assert Settings.of(lock_index=True).build.lock_index == "all"

@@ -26,7 +26,7 @@ from qa.service.engine import Engine
 from qa.service.wire import AskResponse
 from qa.store.index import Index
 from qa.store.onnx_encoder import BACKEND
-from qa.terminal import cli, commands
+from qa.terminal import cli, commands, workers
 from qa.terminal.render import format_answer
 
 QUESTION = "Who led the long march to Islamabad?"
@@ -407,7 +407,30 @@ def test_flags_override_environment(
     assert "from-flag" in error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["ask", "--top-k", "many", "q"]])
+@pytest.mark.parametrize(
+    ("argv", "env", "scope"),
+    [
+        (["--lock-index"], None, "all"),
+        (["--lock-index", "search"], "all", "search"),
+        ([], "search", "search"),
+        ([], None, "off"),
+    ],
+)
+def test_serve_takes_the_lock_scope_from_the_flag_or_the_environment(
+    argv: list[str], env: str | None, scope: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(workers, "serve", lambda settings, *_a, **_k: seen.append(settings.build.lock_index))
+    monkeypatch.delenv("QA_LOCK_INDEX", raising=False)
+    if env is not None:
+        monkeypatch.setenv("QA_LOCK_INDEX", env)
+    assert cli.main(["serve", "--workers", "1", "--port", str(free_port()), *argv]) == 0
+    assert seen == [scope]
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["frobnicate"], ["ask", "--top-k", "many", "q"], ["serve", "--lock-index", "most"]]
+)
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 2
     assert "usage:" in capsys.readouterr().err
