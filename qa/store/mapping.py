@@ -218,7 +218,7 @@ def prefetch(paths: list[Path], budget: int | None = None) -> threading.Thread:
     fit ``budget`` bytes (default: half the memory available now), so a box too small for the index reads only the
     first ones rather than pushing out what it needs. The page cache is the kernel's (shared by every process
     serving the index, given back under memory pressure); it is not the server's memory. Best effort: a file that
-    cannot be opened is skipped.
+    cannot be opened is skipped, and so is a locked one (``QA_LOCK_INDEX``: in memory already).
     """
     files = [f for p in paths for f in (sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p])]
     room = available_memory() * PREFETCH_SHARE if budget is None else budget
@@ -231,7 +231,10 @@ def prefetch(paths: list[Path], budget: int | None = None) -> threading.Thread:
             except OSError:
                 continue
             try:  # the kernel reads ahead at most a few MB per call
-                size = os.fstat(fd).st_size
+                stat = os.fstat(fd)
+                if (stat.st_dev, stat.st_ino) in _LOCKED:  # in memory already (QA_LOCK_INDEX)
+                    continue
+                size = stat.st_size
                 if size > left:
                     break
                 left -= size

@@ -17,6 +17,7 @@ from qa.store.corpus import make_document
 from qa.store.keyword import ARRAYS, Postings
 from qa.store.manifest import read_manifest
 from qa.store.mapping import available_memory, prefetch
+from qa.store.pinning import pin
 
 OTTERS = "Otters returned to the harbour in spring. The wardens counted forty otters on the rocks near the pier."
 BRIDGE = "The old stone bridge reopened on Monday. Engineers spent two years repairing its arches and railings."
@@ -130,6 +131,11 @@ def test_prefetch_reads_files_in_order_while_they_fit_the_budget(
     advised.clear()
     prefetch(paths, budget=10_000).join(timeout=10)
     assert advised == ["a.bin", "one.npy", "two.npy", "c.bin", "d.bin"]
+    advised.clear()
+    pinned = pin([tmp_path / "c.bin"])  # in memory already: skipped, and not counted against the budget
+    prefetch(paths, budget=200).join(timeout=10)
+    pinned.release()
+    assert advised == ["a.bin", "one.npy", "two.npy", "d.bin"]
 
 
 def test_available_memory_is_what_the_kernel_reports() -> None:
