@@ -40,7 +40,7 @@ class SentencePart:
     spans: Spans
     vectors: Table
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
-    _order: Rows = field(init=False, repr=False, compare=False)
+    _order: Rows | None = field(init=False, repr=False, compare=False)  # None: the rows are in text order already
     _width: int = field(init=False, repr=False, compare=False)
     _keys: Rows = field(init=False, repr=False, compare=False)
     _ends: Rows = field(init=False, repr=False, compare=False)
@@ -51,13 +51,18 @@ class SentencePart:
         if len(self.vectors) != len(spans):
             raise ValueError(f"{len(spans)} sentences but {len(self.vectors)} sentence vectors")
         doc, start, end = np.asarray(spans.doc), np.asarray(spans.start), np.asarray(spans.end)
-        order = np.lexsort((np.arange(len(doc)), end, start, doc)).astype(np.int64)
         width = int(end.max(initial=0)) + 1
+        keys = doc.astype(np.int64) * width + start
+        step = np.diff(keys)
+        order = None  # rows written in text order (a saved table's are) need no sort and no sorted copies
+        if not np.all((step > 0) | ((step == 0) & (np.diff(end) >= 0))):
+            order = np.lexsort((np.arange(len(doc)), end, start, doc)).astype(np.int64)
+            keys, end = keys[order], end[order]
         object.__setattr__(self, "_index", {d: i for i, d in enumerate(spans.doc_ids)})
         object.__setattr__(self, "_order", order)
         object.__setattr__(self, "_width", width)
-        object.__setattr__(self, "_keys", doc[order].astype(np.int64) * width + start[order])
-        object.__setattr__(self, "_ends", end[order])
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_ends", end)
 
     def has(self, doc_id: str) -> bool:
         """True when some sentence of the document is in this part."""
@@ -79,7 +84,7 @@ class SentencePart:
         which = np.repeat(known, counts)
         pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
         inside = self._ends[pos] <= ends[which]
-        return which[inside], self._order[pos[inside]]
+        return which[inside], pos[inside] if self._order is None else self._order[pos[inside]]
 
     def rows_of(self, doc_ids: Collection[str]) -> Rows:
         """Rows of the sentences of some documents, ascending."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import FakeEncoder
 
 from qa.base.records import Passage
@@ -56,9 +57,11 @@ def inside_by_scanning(table: SentenceTable, doc_id: str, start: int, end: int) 
     return found
 
 
-def test_rows_inside_ranges_equals_a_scan_of_every_row() -> None:
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_rows_inside_ranges_equals_a_scan_of_every_row(shuffled: bool) -> None:
     """Many ranges at once (two parts, one document owned by the second, unknown documents, empty, partial and
-    out-of-text ranges) give the rows a scan of every row finds for each range alone, range by range."""
+    out-of-text ranges) give the rows a scan of every row finds for each range alone, range by range: with the
+    rows in text order (as saved) and shuffled."""
     rng = np.random.default_rng(7)
 
     def part(docs: list[str]) -> SentencePart:
@@ -69,6 +72,8 @@ def test_rows_inside_ranges_equals_a_scan_of_every_row() -> None:
                 length = int(rng.integers(3, 40))
                 spans.append(Passage(doc_id=d, start=at, end=at + length, text="x" * length))
                 at += length + int(rng.integers(0, 4))
+        if shuffled:
+            spans = [spans[i] for i in rng.permutation(len(spans))]
         return SentencePart(spans, np.zeros((len(spans), 4), dtype=np.float32))
 
     parts = (part(["a", "b", "c"]), part(["c", "d"]))
