@@ -27,6 +27,7 @@ from qa.store.embedding import SentenceEncoder, Vectors, resolve_model
 from qa.store.index import Index
 from qa.store.manifest import read_manifest
 from qa.store.onnx_encoder import OnnxEncoder
+from qa.store.part import locked_files
 from qa.store.smoothing import unpadded_inputs
 from qa.store.snapshot import build
 
@@ -48,10 +49,11 @@ def locked_bytes(pid: int | str = "self") -> int:
     raise AssertionError(f"no VmLck in /proc/{pid}/status")
 
 
-def snapshot_bytes(folder: Path) -> int:
-    """Memory the files of the snapshot the manifest in ``folder`` names take when locked: each in whole pages."""
+def snapshot_bytes(folder: Path, scope: str = "all") -> int:
+    """Memory the files of the snapshot the manifest in ``folder`` names that ``QA_LOCK_INDEX=scope`` locks take
+    when locked: each in whole pages."""
     page = os.sysconf("SC_PAGE_SIZE")
-    paths = [folder / name for name in read_manifest(folder).files.values()]
+    paths = locked_files(folder, read_manifest(folder).files, scope)
     sizes = [f.stat().st_size for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
     return sum(-(-size // page) * page for size in sizes)
 

@@ -264,14 +264,15 @@ def test_keep_alive_clients_spread_evenly_over_the_workers(two_workers: tuple[st
     assert max(abs(pids.count(w) - KEEP_ALIVE // 2) for w in workers) <= 1
 
 
+@pytest.mark.parametrize(("flags", "scope"), [(["--lock-index"], "all"), (["--lock-index", "search"], "search")])
 def test_two_workers_lock_one_copy_of_the_index_with_lock_index(
-    living_settings: Settings, encoder: SentenceEncoder, tmp_path: Path
+    living_settings: Settings, encoder: SentenceEncoder, tmp_path: Path, flags: list[str], scope: str
 ) -> None:
-    """`--lock-index`: each worker holds the whole snapshot locked, the same pages, and answers; after a rebuild
-    by another process each holds the new snapshot locked and has let the old one go."""
+    """`--lock-index [search]`: each worker holds the snapshot's files of that scope locked, the same pages, and
+    answers; after a rebuild by another process each holds the new snapshot's locked and has let the old one go."""
     folder = living_settings.build.index_dir
-    first = snapshot_bytes(folder)
-    with serving(living_settings, tmp_path / "serve.log", extra=["--lock-index"]) as (base, server):
+    first = snapshot_bytes(folder, scope)
+    with serving(living_settings, tmp_path / "serve.log", extra=flags) as (base, server):
         workers = children(server.pid)
         assert len(workers) == 2 and [locked_bytes(pid) for pid in workers] == [first, first]
         shared = [
@@ -290,7 +291,7 @@ def test_two_workers_lock_one_copy_of_the_index_with_lock_index(
         rebuilt = Engine.build(living_settings.replace(corpus_dir=smaller), encoder).generation
         seen = seen_by_every_worker(base, workers, lambda body: body["generation"] == rebuilt)
         assert {pid for pid, body in seen.items() if body["generation"] == rebuilt} == set(workers), seen
-        second = snapshot_bytes(folder)
+        second = snapshot_bytes(folder, scope)
         deadline = time.monotonic() + 60
         while [locked_bytes(pid) for pid in workers] != [second, second] and time.monotonic() < deadline:
             time.sleep(0.2)
