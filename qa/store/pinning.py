@@ -4,7 +4,7 @@ Requests read an index's files through the page cache, and the kernel may drop a
 pressure, or, on virtual machines with proactive reclaim (this one's DAMON pages out what was not read for a minute),
 whenever a page sits idle, so the first request to need it again waits on the disk. ``QA_LOCK_INDEX`` maps files of
 the snapshot being served read-only and locks them: every file (``all``), or those every search reads at random
-(``search``: the dense index, its re-score vectors and the row tables, a sixth of a 1M index). The locked pages are
+(``search``: the dense index, its re-score vectors and the row tables, 15% of a 1M index). The locked pages are
 the page cache's own, one copy shared by every process serving the index (each worker's lock holds the same pages),
 counted in each process's RSS as file pages and divided among them in PSS; while locked, a file is read from the
 lock's mapping (qa/store/mapping.py), with no system call and no second mapping. The lock lasts as long as the
