@@ -564,7 +564,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="QA_NAME=VALUE",
-        help="a setting for this checkout's server (e.g. QA_LOCK_INDEX=1: the index locked in memory)",
+        help="a setting for this checkout's server (e.g. QA_LOCK_INDEX=search: the files every search reads locked)",
     )
     parser.add_argument("--stage", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()

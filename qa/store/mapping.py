@@ -40,10 +40,7 @@ def _locked_array(path: Path, array: Any) -> npt.NDArray[Any] | None:
     if not _LOCKED or not isinstance(array, np.memmap) or not array.flags.c_contiguous or not array.nbytes:
         return None
     stat = os.stat(path)
-    data = _locked_bytes((stat.st_dev, stat.st_ino))
-    if data is None:
-        return None
-    return data[array.offset : array.offset + array.nbytes].view(array.dtype).reshape(array.shape)
+    return _in_memory(array, int(array.offset), (stat.st_dev, stat.st_ino))
 
 
 def randomly(array: Any) -> Any:
@@ -143,12 +140,13 @@ def _find_file(array: npt.NDArray[Any]) -> tuple[int, int, FileKey] | None:
     return fd, int(mm.offset) + start, (stat.st_dev, stat.st_ino)
 
 
-def _in_memory(array: npt.NDArray[Any], where: tuple[int, int, FileKey]) -> npt.NDArray[Any] | None:
-    """The mapped ``array`` read from the locked copy of its file's bytes, when the file is locked."""
-    data = _locked_bytes(where[2])
+def _in_memory(array: npt.NDArray[Any], offset: int, key: FileKey) -> npt.NDArray[Any] | None:
+    """The mapped ``array`` (its first byte at ``offset`` in file ``key``) in the locked copy of its file's bytes,
+    when the file is locked."""
+    data = _locked_bytes(key)
     if data is None:
         return None
-    return data[where[1] : where[1] + array.nbytes].view(array.dtype).reshape(array.shape)
+    return data[offset : offset + array.nbytes].view(array.dtype).reshape(array.shape)
 
 
 def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
@@ -164,7 +162,7 @@ def gather(array: npt.NDArray[Any], rows: npt.NDArray[np.int64]) -> npt.NDArray[
     where = _file_at(array) if array.ndim == 2 and array.flags.c_contiguous else None
     if where is None or not len(rows):
         return array[rows]
-    locked = _in_memory(array, where)
+    locked = _in_memory(array, where[1], where[2])
     if locked is not None:
         return locked[rows]
     fd, offset, _ = where
@@ -283,7 +281,7 @@ def _pread(array: npt.NDArray[Any], lo: int, hi: int) -> bytes | None:
     where = _file_at(array) if array.ndim == 1 and array.flags.c_contiguous else None
     if where is None or hi <= lo:
         return None
-    locked = _in_memory(array, where)
+    locked = _in_memory(array, where[1], where[2])
     if locked is not None:
         return locked[lo:hi].tobytes()
     size = array.itemsize

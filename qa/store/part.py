@@ -30,9 +30,9 @@ Progress = Callable[[str], None]
 PREFETCHED = ("dense", "vectors", "keyword", "sentences", "passages", "sentence_vectors")
 # What every search reads at random, a little of each row: the dense index with its re-score vectors (whole files), and
 # the row tables of the passages, sentences and postings (not their texts, sentence vectors or posting lists)
-SEARCHED = {
-    "dense": None,
-    "vectors": None,
+SEARCHED: dict[str, tuple[str, ...]] = {
+    "dense": ("",),  # the whole file
+    "vectors": ("",),
     "passages": spans.TABLES,
     "sentences": spans.TABLES,
     "keyword": keyword.TABLES,
@@ -45,12 +45,7 @@ def locked_files(folder: Path, names: Mapping[str, str], scope: str) -> list[Pat
         return [folder / name for name in names.values()]
     if scope != "search":
         return []
-    return [
-        folder / names[role] / table if tables else folder / names[role]
-        for role, tables in SEARCHED.items()
-        if role in names
-        for table in (tables or ("",))
-    ]
+    return [folder / names[role] / table for role, tables in SEARCHED.items() if role in names for table in tables]
 
 
 def embed_input(title: str, text: str, with_title: bool) -> str:
