@@ -20,10 +20,12 @@ import numpy.typing as npt
 
 from qa.base.terms import terms
 from qa.store.mapping import mapped, read_slice
+from qa.store.strings import Strings
 
 Rows = npt.NDArray[np.int64]
 ARRAYS = ("indptr", "rows", "tfs", "lengths")
-TABLES = ("indptr.npy", "lengths.npy")  # the row tables' files, small beside the posting lists (rows, tfs)
+VOCAB = "vocab"  # the terms' string table (qa.store.strings); an older index has vocab.json instead
+TABLES = ("indptr.npy", "lengths.npy", *Strings.files(VOCAB))  # small beside the posting lists (rows, tfs)
 BUILD_BLOCK = 65536  # rows counted at a time while building
 
 
@@ -31,7 +33,7 @@ BUILD_BLOCK = 65536  # rows counted at a time while building
 class Postings:
     """Term postings of some rows: for term ``vocab[t]``, rows ``rows[indptr[t]:indptr[t+1]]`` hold it ``tfs`` times."""
 
-    vocab: dict[str, int]
+    vocab: Strings
     indptr: npt.NDArray[np.int64]
     rows: npt.NDArray[np.int32]
     tfs: npt.NDArray[np.float32]
@@ -60,7 +62,7 @@ class Postings:
         if not blocks:
             blocks.append((np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)))
         return cls._from_entries(
-            vocab,
+            Strings.of(vocab),
             np.concatenate([b[0] for b in blocks]),
             np.concatenate([b[1] for b in blocks]),
             np.concatenate([b[2] for b in blocks]),
@@ -75,7 +77,7 @@ class Postings:
     @classmethod
     def _from_entries(
         cls,
-        vocab: dict[str, int],
+        vocab: Strings,
         ids: npt.NDArray[np.int64],
         rows: npt.NDArray[np.int32],
         tfs: npt.NDArray[np.float32],
@@ -101,10 +103,8 @@ class Postings:
         used = np.unique(ids[kept])
         remap = np.full(len(self.vocab), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
-        words = sorted(self.vocab, key=self.vocab.__getitem__)
-        vocab = {words[t]: i for i, t in enumerate(used.tolist())}
         return Postings._from_entries(
-            vocab, remap[ids[kept]], new_row[rows[kept]].astype(np.int32), tfs[kept], self.lengths[keep]
+            self.vocab.take(used), remap[ids[kept]], new_row[rows[kept]].astype(np.int32), tfs[kept], self.lengths[keep]
         )
 
     @staticmethod
@@ -113,8 +113,7 @@ class Postings:
         vocab: dict[str, int] = {}
         all_ids, all_rows, all_tfs, offset = [], [], [], 0
         for part in parts:
-            words = sorted(part.vocab, key=part.vocab.__getitem__)
-            remap = np.asarray([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int64)
+            remap = np.asarray([vocab.setdefault(w, len(vocab)) for w in part.vocab], dtype=np.int64)
             ids, rows, tfs = part._entries()
             all_ids.append(remap[ids] if len(ids) else ids)
             all_rows.append(rows.astype(np.int32) + offset)
@@ -124,7 +123,7 @@ class Postings:
         if not parts:
             return Postings.build([])
         return Postings._from_entries(
-            vocab, np.concatenate(all_ids), np.concatenate(all_rows), np.concatenate(all_tfs), lengths
+            Strings.of(vocab), np.concatenate(all_ids), np.concatenate(all_rows), np.concatenate(all_tfs), lengths
         )
 
     def term(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
@@ -141,25 +140,27 @@ class Postings:
         return 0 if t is None else int(self.indptr[t + 1]) - int(self.indptr[t])
 
     def save(self, folder: Path) -> None:
-        """Write the postings into ``folder``: a vocabulary JSON file and one .npy file per array (mapped on load)."""
+        """Write the postings into ``folder``: the terms' string table and one .npy file per array (mapped on load)."""
         folder.mkdir(parents=True, exist_ok=True)
-        words = sorted(self.vocab, key=self.vocab.__getitem__)
-        (folder / "vocab.json").write_bytes(msgspec.json.encode(words))
+        self.vocab.save(folder, VOCAB)
         for name in ARRAYS:
             with (folder / f"{name}.npy").open("wb") as fh:
                 np.save(fh, getattr(self, name), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> Postings:
-        """Read postings written by :meth:`save`, the arrays memory-mapped (an older index's .npz is read whole)."""
-        words = msgspec.json.decode((folder / "vocab.json").read_bytes(), type=list[str])
+        """Postings written by :meth:`save`, memory-mapped (an older index's vocab.json and .npz are read whole)."""
+        if (folder / "vocab.json").is_file():
+            vocab = Strings.of(msgspec.json.decode((folder / "vocab.json").read_bytes(), type=list[str]))
+        else:
+            vocab = Strings.load(folder, VOCAB)
         if (folder / "postings.npz").is_file():
             with np.load(folder / "postings.npz", allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in ARRAYS}
         else:
             arrays = {name: mapped(folder / f"{name}.npy") for name in ARRAYS}
-        out = cls({w: i for i, w in enumerate(words)}, **arrays)
-        if len(out.indptr) != len(words) + 1 or not len(out.rows) == len(out.tfs) == int(out.indptr[-1]):
+        out = cls(vocab, **arrays)
+        if len(out.indptr) != len(vocab) + 1 or not len(out.rows) == len(out.tfs) == int(out.indptr[-1]):
             raise ValueError("keyword postings are inconsistent")
         return out
 

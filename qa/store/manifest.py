@@ -12,7 +12,8 @@ from qa.store.corpus import corpus_hash
 from qa.store.dense_index import DenseInfo, kind_for
 from qa.store.embedding import Encoder
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the BM25 terms are a mapped string table (qa.store.strings), not vocab.json
+READABLE = (3, 4)  # versions this one opens: older layouts are read as they are
 MANIFEST = "manifest.json"
 REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"
 
@@ -68,8 +69,8 @@ def mismatches(
     ``check_corpus`` compares the corpus too: a missing corpus folder is then a CorpusError, not a silent match.
     """
     out = []
-    if manifest.format_version != FORMAT_VERSION:
-        out.append(f"format version {manifest.format_version}, this version reads {FORMAT_VERSION}")
+    if manifest.format_version not in READABLE:
+        out.append(f"format version {manifest.format_version}, this version reads {' and '.join(map(str, READABLE))}")
     wanted = {
         "encoding": settings.encoding,
         "chunk_tokens": settings.chunk_tokens,

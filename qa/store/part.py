@@ -45,7 +45,8 @@ def locked_files(folder: Path, names: Mapping[str, str], scope: str) -> list[Pat
         return [folder / name for name in names.values()]
     if scope != "search":
         return []
-    return [folder / names[role] / table for role, tables in SEARCHED.items() if role in names for table in tables]
+    wanted = [folder / names[role] / table for role, tables in SEARCHED.items() if role in names for table in tables]
+    return [path for path in wanted if path.exists()]  # an older layout may lack some (vocab.json, postings.npz)
 
 
 def embed_input(title: str, text: str, with_title: bool) -> str:

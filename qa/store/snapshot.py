@@ -182,6 +182,7 @@ def save(
         files["vectors"] = f"vectors-{gen}.npy"
     manifest = msgspec.structs.replace(
         index.manifest,
+        format_version=FORMAT_VERSION,  # every file is written afresh by this version (a fold of an older index too)
         dense=index.manifest.dense if dense is None else dense,
         files=files,
         journal=f"journal-{gen}.log",

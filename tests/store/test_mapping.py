@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,10 +15,11 @@ from qa.base.settings import Settings
 from qa.store import snapshot
 from qa.store.archive import Archive
 from qa.store.corpus import make_document
-from qa.store.keyword import ARRAYS, Postings
+from qa.store.keyword import ARRAYS, VOCAB, Postings
 from qa.store.manifest import read_manifest
 from qa.store.mapping import available_memory, prefetch
 from qa.store.pinning import pin
+from qa.store.strings import Strings
 
 OTTERS = "Otters returned to the harbour in spring. The wardens counted forty otters on the rocks near the pier."
 BRIDGE = "The old stone bridge reopened on Monday. Engineers spent two years repairing its arches and railings."
@@ -93,14 +95,16 @@ def test_opening_retries_when_the_snapshot_is_collected_meanwhile(
 
 
 def test_postings_of_an_older_index_still_load(tmp_path: Path) -> None:
+    """An older index kept its terms in vocab.json and its arrays in one .npz file."""
     postings = Postings.build(["otters on rocks", "stone bridge arches", "otters again"])
     postings.save(tmp_path)
     with (tmp_path / "postings.npz").open("wb") as fh:
         np.savez(fh, **{name: getattr(postings, name) for name in ARRAYS})
-    for name in ARRAYS:
-        (tmp_path / f"{name}.npy").unlink()
+    (tmp_path / "vocab.json").write_text(json.dumps(list(postings.vocab)), encoding="utf-8")
+    for name in [*(f"{a}.npy" for a in ARRAYS), *Strings.files(VOCAB)]:
+        (tmp_path / name).unlink()
     loaded = Postings.load(tmp_path)
-    assert loaded.vocab == postings.vocab
+    assert loaded.vocab == postings.vocab and loaded.term("otter")[0].tolist() == [0, 2]
     assert all(np.array_equal(getattr(loaded, n), getattr(postings, n)) for n in ARRAYS)
 
 

@@ -18,11 +18,13 @@ from conftest import WITHOUT_IPC_LOCK, FakeEncoder, locked_bytes, snapshot_bytes
 from qa.base.settings import Settings
 from qa.store.archive import Archive, read
 from qa.store.corpus import make_document
+from qa.store.keyword import VOCAB
 from qa.store.manifest import read_manifest
 from qa.store.mapping import gather, mapped, read_slice
 from qa.store.part import locked_files
 from qa.store.pinning import pin
 from qa.store.snapshot import build
+from qa.store.strings import Strings
 
 WORDS = "harbour otter bridge march river council school market storm flood railway museum festival election".split()
 
@@ -177,6 +179,7 @@ def test_the_search_scope_locks_the_dense_index_and_row_tables_once_and_reads_th
         files["dense"], files["vectors"],
         *(f"{files[role]}/{table}" for role in ("passages", "sentences") for table in tables),
         f"{files['keyword']}/indptr.npy", f"{files['keyword']}/lengths.npy",
+        *(f"{files['keyword']}/{name}" for name in Strings.files(VOCAB)),
     }  # fmt: skip
     assert locked_bytes() - before == snapshot_bytes(folder, "search") < snapshot_bytes(folder) // 2
     maps = Path("/proc/self/maps").read_text().splitlines()
