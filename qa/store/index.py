@@ -22,11 +22,13 @@ from qa.store.facts import Bools, Facts
 from qa.store.keyword import KeywordIndex
 from qa.store.layered import Layered, duplicates_of
 from qa.store.manifest import Manifest
+from qa.store.owners import Owners
 from qa.store.part import Part, embed_input
 from qa.store.sentence_table import SentenceTable
 from qa.store.spans import Chained
 
 __all__ = ["Index", "Mask", "dense_vectors", "embed_input"]
+
 
 Mask = npt.NDArray[np.bool_]
 
@@ -53,8 +55,7 @@ class Index:
             for doc_id in self.base_dead:
                 first, end = self.base.doc_rows.get(doc_id, (0, 0))
                 live[first:end] = False
-        owner = {doc_id: 0 for doc_id in self.base.doc_rows if doc_id not in self.base_dead}
-        owner.update({doc_id: 1 for doc_id in self.recent.doc_rows})
+        owner = Owners(self.base.doc_rows, self.recent.doc_rows, self.base_dead)
         parts = (self.base.keyword, self.recent.keyword)
         k1, b = self.manifest.bm25_k1, self.manifest.bm25_b
         object.__setattr__(self, "passages", Chained(self.base.passages, self.recent.passages))

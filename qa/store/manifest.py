@@ -12,7 +12,7 @@ from qa.store.corpus import corpus_hash
 from qa.store.dense_index import DenseInfo, kind_for
 from qa.store.embedding import Encoder
 
-FORMAT_VERSION = 4  # 4: the BM25 terms are a mapped string table (qa.store.strings), not vocab.json
+FORMAT_VERSION = 4  # 4: BM25 terms and document ids are mapped string tables (qa.store.strings), not JSON lists
 READABLE = (3, 4)  # versions this one opens: older layouts are read as they are
 MANIFEST = "manifest.json"
 REBUILD = "rebuild it with `qa index` (or `make serve`, which rebuilds a stale index)"

@@ -22,7 +22,7 @@ from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.keyword import Postings
 from qa.store.mapping import gather, prefetch, read_dense
 from qa.store.sentence_table import SentencePart, split_passages
-from qa.store.spans import Spans, doc_runs
+from qa.store.spans import Runs, Spans, doc_runs
 
 Progress = Callable[[str], None]
 # A compressed part's files in the order they are read into the page cache on load: every request scans the dense
@@ -92,7 +92,7 @@ class Part:
     keyword: Postings
     sentences: SentencePart
     stored: dense_index.Stored | None = None
-    doc_rows: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    doc_rows: Runs = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "passages", Spans.of(self.passages))
@@ -162,8 +162,7 @@ class Part:
         gone = [d for d in doc_ids if d in self.doc_rows]
         if not gone:
             return self
-        gone_set = set(gone)
-        gone_docs = [i for i, d in enumerate(self.passages.doc_ids) if d in gone_set]
+        gone_docs = [i for i in map(self.passages.doc_ids.get, gone) if i is not None]
         keep = np.flatnonzero(~np.isin(self.passages.doc, gone_docs)).astype(np.int64)
         return Part(
             self.passages.take(keep),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +15,7 @@ from qa.base.records import Document, Passage
 from qa.base.sentences import split_sentences
 from qa.store.embedding import Encoder, Vectors, embed_all
 from qa.store.mapping import gather, mapped
+from qa.store.owners import Owners
 from qa.store.spans import Bounds, Spans
 
 MIN_WORDS = 4
@@ -39,7 +40,6 @@ class SentencePart:
 
     spans: Spans
     vectors: Table
-    _index: dict[str, int] = field(init=False, repr=False, compare=False)
     _order: Rows | None = field(init=False, repr=False, compare=False)  # None: the rows are in text order already
     _width: int = field(init=False, repr=False, compare=False)
     _keys: Rows = field(init=False, repr=False, compare=False)
@@ -58,7 +58,6 @@ class SentencePart:
         if not np.all((step > 0) | ((step == 0) & (np.diff(end) >= 0))):
             order = np.lexsort((np.arange(len(doc)), end, start, doc)).astype(np.int64)
             keys, end = keys[order], end[order]
-        object.__setattr__(self, "_index", {d: i for i, d in enumerate(spans.doc_ids)})
         object.__setattr__(self, "_order", order)
         object.__setattr__(self, "_width", width)
         object.__setattr__(self, "_keys", keys)
@@ -66,16 +65,17 @@ class SentencePart:
 
     def has(self, doc_id: str) -> bool:
         """True when some sentence of the document is in this part."""
-        return doc_id in self._index
+        return doc_id in self.spans.doc_ids
 
     def documents(self) -> list[str]:
         """The documents with sentences in this part."""
-        return list(self._index)
+        return list(self.spans.doc_ids)
 
     def rows_within(self, docs: list[str], starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
         """Rows of the sentences lying inside each (document, start, end) range: (which range, row) pairs, by range,
         each range's in text order (start, then end)."""
-        at = np.asarray([self._index.get(d, -1) for d in docs], dtype=np.int64)
+        places = [self.spans.doc_ids.get(d) for d in docs]
+        at = np.asarray([-1 if d is None else d for d in places], dtype=np.int64)
         known = np.flatnonzero(at >= 0)
         base = at[known] * self._width  # a range's bounds clipped to the width stay inside its document's keys
         lo = np.searchsorted(self._keys, base + np.clip(starts[known], 0, self._width), "left")
@@ -88,7 +88,7 @@ class SentencePart:
 
     def rows_of(self, doc_ids: Collection[str]) -> Rows:
         """Rows of the sentences of some documents, ascending."""
-        wanted = [self._index[d] for d in doc_ids if d in self._index]
+        wanted = [d for d in map(self.spans.doc_ids.get, doc_ids) if d is not None]
         return np.flatnonzero(np.isin(np.asarray(self.spans.doc), wanted)).astype(np.int64)
 
     def without(self, doc_ids: Collection[str]) -> SentencePart:
@@ -154,7 +154,7 @@ class SentenceTable:
     """
 
     parts: tuple[SentencePart, ...]
-    owner: dict[str, int] | None = None
+    owner: Mapping[str, int] | None = None
     _offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _dead: int = field(init=False, repr=False, compare=False)
     _inside: dict[tuple[str, int, int], tuple[int, ...]] = field(init=False, repr=False, compare=False)
@@ -164,8 +164,10 @@ class SentenceTable:
         dead = total = 0
         for i, part in enumerate(self.parts):
             offsets.append(total)
-            if self.owner is not None:
-                owner = self.owner
+            owner = self.owner
+            if isinstance(owner, Owners):
+                dead += len(part.rows_of(owner.others(i, part.spans.doc_ids)))
+            elif owner is not None:
                 dead += len(part.rows_of([d for d in part.documents() if owner.get(d) != i]))
             total += len(part.spans)
         object.__setattr__(self, "_offsets", tuple(offsets))

@@ -7,7 +7,7 @@ Row i reads back as ``Passage(doc_id, start, end, text)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -17,10 +17,12 @@ import numpy.typing as npt
 
 from qa.base.records import Passage
 from qa.store.mapping import mapped, randomly, read_bytes
+from qa.store.strings import Strings
 
 ARRAYS = ("doc", "start", "end", "text_at")
-TABLES = tuple(f"{name}.npy" for name in ARRAYS)  # the row tables' files, small beside the text
 TEXT = "text.bin"
+DOC_IDS = "doc_ids"  # the documents' string table (qa.store.strings); an older index has doc_ids.json instead
+TABLES = (*(f"{name}.npy" for name in ARRAYS), *Strings.files(DOC_IDS))  # the row tables, small beside the text
 Ints = npt.NDArray[np.int64]
 Bounds = tuple[list[str], Ints, Ints]  # documents, starts and ends of some rows
 
@@ -32,7 +34,7 @@ class Spans(Sequence[Passage]):
 
     def __init__(
         self,
-        doc_ids: list[str],
+        doc_ids: Sequence[str],
         doc: npt.NDArray[np.int32],
         start: Ints,
         end: Ints,
@@ -41,7 +43,8 @@ class Spans(Sequence[Passage]):
     ) -> None:
         if not len(doc) == len(start) == len(end) == len(text_at) - 1:
             raise ValueError("span arrays are inconsistent")
-        self.doc_ids, self.doc, self.start, self.end, self.text_at, self.blob = doc_ids, doc, start, end, text_at, blob
+        ids = doc_ids if isinstance(doc_ids, Strings) else Strings.of(doc_ids)
+        self.doc_ids, self.doc, self.start, self.end, self.text_at, self.blob = ids, doc, start, end, text_at, blob
 
     @classmethod
     def of(cls, items: Iterable[Passage]) -> Spans:
@@ -58,7 +61,7 @@ class Spans(Sequence[Passage]):
         text_at = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum([len(t) for t in texts], out=text_at[1:])
         return cls(
-            list(ids),
+            Strings.of(ids),
             np.asarray(doc, dtype=np.int32),
             np.asarray(start, dtype=np.int64),
             np.asarray(end, dtype=np.int64),
@@ -130,7 +133,7 @@ class Spans(Sequence[Passage]):
         blob = np.concatenate([self.blob[int(self.text_at[r]) : int(self.text_at[r + 1])] for r in rows.tolist()])
         used, doc = np.unique(self.doc[rows], return_inverse=True)
         return Spans(
-            [self.doc_ids[int(d)] for d in used],
+            self.doc_ids.take(np.asarray(used, dtype=np.int64)),
             np.asarray(doc, dtype=np.int32).reshape(-1),
             np.asarray(self.start[rows], dtype=np.int64),
             np.asarray(self.end[rows], dtype=np.int64),
@@ -154,7 +157,7 @@ class Spans(Sequence[Passage]):
             text_at.append(np.asarray(part.text_at[1:]) + offset)
             offset += int(part.text_at[-1])
         return Spans(
-            list(ids),
+            Strings.of(ids),
             np.concatenate(docs).astype(np.int32),
             np.concatenate([p.start for p in parts]).astype(np.int64),
             np.concatenate([p.end for p in parts]).astype(np.int64),
@@ -163,9 +166,9 @@ class Spans(Sequence[Passage]):
         )
 
     def save(self, folder: Path) -> None:
-        """Write the spans into ``folder``: document ids (JSON), one .npy file per array and the text blob."""
+        """Write the spans into ``folder``: document ids (a string table), one .npy file per array and the text."""
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "doc_ids.json").write_bytes(msgspec.json.encode(self.doc_ids))
+        self.doc_ids.save(folder, DOC_IDS)
         for name in ARRAYS:
             with (folder / f"{name}.npy").open("wb") as fh:
                 np.save(fh, np.asarray(getattr(self, name)), allow_pickle=False)
@@ -182,7 +185,10 @@ class Spans(Sequence[Passage]):
         arrays: dict[str, Any] = {name: mapped(path / f"{name}.npy") for name in ARRAYS}
         size = (path / TEXT).stat().st_size
         blob = randomly(np.memmap(path / TEXT, dtype=np.uint8, mode="r")) if size else np.zeros(0, dtype=np.uint8)
-        doc_ids = msgspec.json.decode((path / "doc_ids.json").read_bytes(), type=list[str])
+        if (path / "doc_ids.json").is_file():
+            doc_ids = Strings.of(msgspec.json.decode((path / "doc_ids.json").read_bytes(), type=list[str]))
+        else:
+            doc_ids = Strings.load(path, DOC_IDS)
         out = cls(doc_ids, **arrays, blob=blob)
         if int(out.text_at[-1]) != size or (len(out) and int(out.doc.max()) >= len(doc_ids)):
             raise ValueError(f"spans in {path} are inconsistent")
@@ -240,10 +246,33 @@ class Chained(Sequence[Passage]):
     __hash__ = None  # type: ignore[assignment]
 
 
-def doc_runs(spans: Spans) -> dict[str, tuple[int, int]]:
+class Runs(Mapping[str, tuple[int, int]]):
+    """Each document's rows as (first, end): found through the spans' document table, two integers a document."""
+
+    __slots__ = ("end", "first", "ids")
+
+    def __init__(self, ids: Strings, first: Ints, end: Ints) -> None:
+        self.ids, self.first, self.end = ids, first, end  # first[d] == -1: document d has no rows
+
+    def __getitem__(self, doc_id: str) -> tuple[int, int]:
+        d = self.ids.get(doc_id)
+        if d is None or self.first[d] < 0:
+            raise KeyError(doc_id)
+        return int(self.first[d]), int(self.end[d])
+
+    def __iter__(self) -> Iterator[str]:
+        return (doc_id for doc_id, first in zip(self.ids, self.first.tolist(), strict=True) if first >= 0)
+
+    def __len__(self) -> int:
+        return int((self.first >= 0).sum())
+
+
+def doc_runs(spans: Spans) -> Runs:
     """Each document's rows as (first, end), or ValueError when a document's rows are not contiguous."""
+    first = np.full(len(spans.doc_ids), -1, dtype=np.int64)
+    end = first.copy()
     if not len(spans):
-        return {}
+        return Runs(spans.doc_ids, first, end)
     doc = np.asarray(spans.doc)
     starts = np.flatnonzero(np.diff(doc, prepend=-1))
     ends = np.append(starts[1:], len(doc))
@@ -254,4 +283,5 @@ def doc_runs(spans: Spans) -> dict[str, tuple[int, int]]:
             if d in seen:
                 raise ValueError(f"the passages of document {spans.doc_ids[d]!r} are not contiguous")
             seen.add(d)
-    return {spans.doc_ids[d]: (int(a), int(b)) for d, a, b in zip(firsts.tolist(), starts, ends, strict=True)}
+    first[firsts], end[firsts] = starts, ends
+    return Runs(spans.doc_ids, first, end)

@@ -28,6 +28,11 @@ def _hashes(encoded: Sequence[bytes]) -> npt.NDArray[np.uint64]:
     return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
+def _hash(raw: bytes) -> np.uint64:
+    """:func:`_hashes` of one string's bytes (a lookup's: a quarter of the time)."""
+    return np.uint64(int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little"))
+
+
 class Strings(Sequence[str]):
     """String ``i`` is ``blob[at[i]:at[i + 1]]``; ``hashes`` ascending, ``order[j]`` the string hashed ``hashes[j]``."""
 
@@ -97,7 +102,7 @@ class Strings(Sequence[str]):
     def get(self, item: str) -> int | None:
         """The place of ``item`` in the table, or None when it is not there."""
         raw = item.encode()
-        h = _hashes([raw])[0]
+        h = _hash(raw)
         j = int(np.searchsorted(self.hashes, h))
         while j < len(self.hashes) and self.hashes[j] == h:
             i = int(self.order[j])

@@ -174,7 +174,7 @@ def test_the_search_scope_locks_the_dense_index_and_row_tables_once_and_reads_th
     index = read(chosen)
     assert index.manifest.dense.kind == "ivfpq"
     locked = locked_files(folder, files, "search")
-    tables = ("doc.npy", "start.npy", "end.npy", "text_at.npy")
+    tables = ("doc.npy", "start.npy", "end.npy", "text_at.npy", *Strings.files("doc_ids"))
     assert {p.relative_to(folder).as_posix() for p in locked} == {
         files["dense"], files["vectors"],
         *(f"{files[role]}/{table}" for role in ("passages", "sentences") for table in tables),

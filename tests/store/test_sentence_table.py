@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 from conftest import FakeEncoder
 
 from qa.base.records import Passage
 from qa.store.corpus import make_document
+from qa.store.owners import Owners
 from qa.store.sentence_table import SentencePart, SentenceTable
 
 
@@ -77,8 +80,14 @@ def test_rows_inside_ranges_equals_a_scan_of_every_row(shuffled: bool) -> None:
         return SentencePart(spans, np.zeros((len(spans), 4), dtype=np.float32))
 
     parts = (part(["a", "b", "c"]), part(["c", "d"]))
-    for owner in (None, {"a": 0, "b": 0, "c": 1, "d": 1}):
+    base, recent = dict.fromkeys("abc", (0, 0)), dict.fromkeys("cd", (0, 0))
+    owners: list[Mapping[str, int] | None] = [None, {"a": 0, "b": 0, "c": 1, "d": 1}, {"a": 0, "c": 1, "d": 1}]
+    owners += [Owners(base, recent, frozenset()), Owners(base, recent, frozenset("b"))]  # as an index reads them
+    assert [dict(o) for o in owners[1:3]] == [dict(o) for o in owners[3:]]
+    counts = []
+    for owner in owners:
         table = SentenceTable(parts, owner)
+        counts.append(table.live_count())
         bounds = [
             (str(rng.choice(["a", "b", "c", "d", "zz"])), int(lo), int(lo + rng.integers(0, 200)))
             for lo in rng.integers(0, 150, size=300)
@@ -89,6 +98,7 @@ def test_rows_inside_ranges_equals_a_scan_of_every_row(shuffled: bool) -> None:
         assert sum(len(inside_by_scanning(table, *b)) > 0 for b in bounds) > 50  # the ranges do find sentences
         assert list(zip(which.tolist(), rows.tolist(), strict=True)) == expected
         assert all(table.rows_inside(*b) == inside_by_scanning(table, *b) for b in bounds)
+    assert counts[1:3] == counts[3:] and counts[0] > counts[1] > counts[2]  # "c" once, then "b" gone as well
 
 
 def test_vectors_at_reads_rows_of_one_part_or_of_several() -> None:

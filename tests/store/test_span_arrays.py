@@ -17,7 +17,8 @@ from qa.base.records import Document, Passage
 from qa.store import mapping
 from qa.store.document_file import DocumentFile
 from qa.store.mapping import gather, mapped, read_bytes, read_slice
-from qa.store.spans import Chained, Spans, doc_runs
+from qa.store.spans import DOC_IDS, Chained, Spans, doc_runs
+from qa.store.strings import Strings
 
 ROWS = [
     Passage(doc_id="a", start=0, end=5, text="Héllo"),
@@ -56,6 +57,23 @@ def test_old_json_lines_passages_are_read(tmp_path: Path) -> None:
     path = tmp_path / "passages.jsonl"
     path.write_bytes(b"".join(msgspec.json.encode(p) + b"\n" for p in ROWS))
     assert list(Spans.load(path)) == ROWS
+
+
+def test_document_ids_are_a_mapped_table_and_older_json_ids_still_load(tmp_path: Path) -> None:
+    """Document ids are a string table (mapped, looked up by value); an older index's doc_ids.json still loads."""
+    Spans.of(ROWS).save(tmp_path / "s")
+    assert not (tmp_path / "s" / "doc_ids.json").exists()
+    loaded = Spans.load(tmp_path / "s")
+    assert isinstance(loaded.doc_ids, Strings) and list(loaded.doc_ids) == ["a", "b", "c"]
+    assert str(tmp_path / "s" / "doc_ids_hash.npy") in Path(f"/proc/{os.getpid()}/maps").read_text()
+    runs = doc_runs(loaded)
+    assert runs["b"] == (2, 3) and "zz" not in runs and len(runs) == 3 and list(runs) == ["a", "b", "c"]
+    with pytest.raises(KeyError):
+        runs["zz"]
+    (tmp_path / "s" / "doc_ids.json").write_bytes(msgspec.json.encode(["a", "b", "c"]))
+    for name in Strings.files(DOC_IDS):
+        (tmp_path / "s" / name).unlink()
+    assert list(Spans.load(tmp_path / "s")) == ROWS and doc_runs(Spans.load(tmp_path / "s")) == runs
 
 
 def test_non_contiguous_documents_are_refused() -> None:

@@ -22,6 +22,11 @@ from qa.store.strings import Strings
 WORDS = ["otter", "harbour", "héllo", "日本", "", "a" * 300, "ça"]
 
 
+def test_one_string_s_hash_is_the_hash_the_table_stores() -> None:
+    encoded = [w.encode() for w in WORDS]
+    assert strings._hashes(encoded).tolist() == [int(strings._hash(b)) for b in encoded]
+
+
 def test_each_string_is_found_at_its_place_and_absent_ones_are_not() -> None:
     table = Strings.of(WORDS)
     assert list(table) == WORDS and len(table) == len(WORDS)
@@ -51,6 +56,7 @@ def test_saved_tables_load_mapped_and_equal(tmp_path: Path) -> None:
 def test_colliding_hashes_still_tell_strings_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     """With every string hashed alike, lookups fall back to comparing bytes and still find the right one."""
     monkeypatch.setattr(strings, "_hashes", lambda encoded: np.zeros(len(encoded), dtype=np.uint64))
+    monkeypatch.setattr(strings, "_hash", lambda raw: np.uint64(0))
     table = Strings.of(WORDS)
     assert [table.get(w) for w in WORDS] == list(range(len(WORDS))) and table.get("pier") is None
     with pytest.raises(ValueError, match="occurs twice"):
