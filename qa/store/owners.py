@@ -33,6 +33,12 @@ class Owners(Mapping[str, int]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    @property
+    def settled(self) -> bool:
+        """True when no document has moved: nothing in the recent part, nothing of the base replaced or gone (each
+        base document is then live in the base, and no other)."""
+        return not self.recent and not self.dead
+
     def others(self, i: int, documents: Collection[str]) -> list[str]:
         """Of ``documents`` (those with rows in part ``i``: 0 the base, 1 the recent), the ones whose live rows are
         elsewhere or gone. In the base only documents replaced, removed or written again can be, so a base's

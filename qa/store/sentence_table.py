@@ -71,11 +71,14 @@ class SentencePart:
         """The documents with sentences in this part."""
         return list(self.spans.doc_ids)
 
-    def rows_within(self, docs: list[str], starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
-        """Rows of the sentences lying inside each (document, start, end) range: (which range, row) pairs, by range,
-        each range's in text order (start, then end)."""
-        places = [self.spans.doc_ids.get(d) for d in docs]
-        at = np.asarray([-1 if d is None else d for d in places], dtype=np.int64)
+    def places(self, docs: Sequence[str]) -> Rows:
+        """Each document's number in this part, or -1 when it has no sentences here."""
+        found = map(self.spans.doc_ids.get, docs)
+        return np.asarray([-1 if d is None else d for d in found], dtype=np.int64)
+
+    def rows_within(self, at: Rows, starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
+        """Rows of the sentences lying inside each (document number ``at``, start, end) range, ranges of document -1
+        left out: (which range, row) pairs, by range, each range's in text order (start, then end)."""
         known = np.flatnonzero(at >= 0)
         base = at[known] * self._width  # a range's bounds clipped to the width stay inside its document's keys
         lo = np.searchsorted(self._keys, base + np.clip(starts[known], 0, self._width), "left")
@@ -247,16 +250,19 @@ class SentenceTable:
         docs, starts, ends = ranges
         which: list[npt.NDArray[np.intp]] = []
         rows: list[Rows] = []
-        for i, part in enumerate(self.parts):
+        owner, owned, parts = self.owner, None, self.parts  # owned: the part holding each range's document
+        if isinstance(owner, Owners) and owner.settled:
+            parts = parts[:1]  # only the base holds live documents, and each of them is live: no owner lookups
+        elif owner is not None:
+            owned = np.asarray([-1 if o is None else o for o in map(owner.get, docs)], dtype=np.int64)
+        for i, part in enumerate(parts):
             if not len(part.spans):
                 continue
-            mine = [j for j, d in enumerate(docs) if (part.has(d) if self.owner is None else self.owner.get(d) == i)]
-            if not mine:
-                continue
-            chosen = np.asarray(mine, dtype=np.intp)
-            local, found = part.rows_within([docs[j] for j in mine], starts[chosen], ends[chosen])
-            which.append(chosen[local])
-            rows.append(found + self._offsets[i])
+            at = part.places(docs)
+            local, found = part.rows_within(at if owned is None else np.where(owned == i, at, -1), starts, ends)
+            if len(local):
+                which.append(local)
+                rows.append(found + self._offsets[i])
         if len(which) == 1:
             return which[0], rows[0]
         if not which:

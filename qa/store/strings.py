@@ -16,7 +16,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from qa.store.mapping import mapped, read_bytes
+from qa.store.mapping import mapped
 
 PARTS = ("", "_at", "_hash", "_order")  # file suffixes: the blob, its offsets, the sorted hashes, ids in hash order
 Ints = npt.NDArray[np.int64]
@@ -78,7 +78,7 @@ class Strings(Sequence[str]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return read_bytes(self.blob, int(self.at[i]), int(self.at[i + 1])).decode()
+        return self._bytes(i).decode()
 
     def __iter__(self) -> Iterator[str]:
         data, at = self.blob.tobytes(), self.at.tolist()
@@ -99,14 +99,20 @@ class Strings(Sequence[str]):
     def __repr__(self) -> str:
         return f"Strings({len(self)} strings, {len(self.blob)} bytes)"
 
+    def _bytes(self, i: int) -> bytes:
+        """String ``i``'s bytes, sliced from the mapping (small hot tables: no ``pread``, unlike a text blob's)."""
+        return self.blob[int(self.at[i]) : int(self.at[i + 1])].tobytes()
+
     def get(self, item: str) -> int | None:
         """The place of ``item`` in the table, or None when it is not there."""
+        if not len(self.order):
+            return None
         raw = item.encode()
         h = _hash(raw)
         j = int(np.searchsorted(self.hashes, h))
         while j < len(self.hashes) and self.hashes[j] == h:
             i = int(self.order[j])
-            if read_bytes(self.blob, int(self.at[i]), int(self.at[i + 1])) == raw:
+            if self._bytes(i) == raw:
                 return i
             j += 1
         return None

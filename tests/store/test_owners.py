@@ -24,3 +24,8 @@ def test_others_lists_each_part_s_documents_whose_live_rows_are_elsewhere() -> N
     assert sorted(owners.others(0, list(BASE))) == ["b", "c"]  # "b" gone, "c" written again
     assert owners.others(1, [*RECENT, "e"]) == ["e"]
     assert owners.others(0, ["a"]) == [] and Owners(BASE, {}, frozenset()).others(0, list(BASE)) == []
+
+
+def test_owners_are_settled_only_while_no_document_has_moved() -> None:
+    assert Owners(BASE, {}, frozenset()).settled
+    assert not Owners(BASE, RECENT, frozenset()).settled and not Owners(BASE, {}, frozenset({"b"})).settled
