@@ -73,8 +73,7 @@ class SentencePart:
 
     def places(self, docs: Sequence[str]) -> Rows:
         """Each document's number in this part, or -1 when it has no sentences here."""
-        found = map(self.spans.doc_ids.get, docs)
-        return np.asarray([-1 if d is None else d for d in found], dtype=np.int64)
+        return self.spans.doc_ids.places(docs)
 
     def rows_within(self, at: Rows, starts: Rows, ends: Rows) -> tuple[npt.NDArray[np.intp], Rows]:
         """Rows of the sentences lying inside each (document number ``at``, start, end) range, ranges of document -1

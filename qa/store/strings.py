@@ -117,6 +117,22 @@ class Strings(Sequence[str]):
             j += 1
         return None
 
+    def places(self, items: Sequence[str]) -> Ints:
+        """:meth:`get` of many strings at once (one binary search for all), -1 for those not in the table."""
+        out = np.full(len(items), -1, dtype=np.int64)
+        if not len(self.order) or not len(items):
+            return out
+        encoded = [item.encode() for item in items]
+        wanted = np.fromiter((_hash(raw) for raw in encoded), dtype=np.uint64, count=len(encoded))
+        at = np.searchsorted(self.hashes, wanted).tolist()
+        for k, (j, raw) in enumerate(zip(at, encoded, strict=True)):
+            while j < len(self.hashes) and self.hashes[j] == wanted[k]:
+                if self._bytes(int(self.order[j])) == raw:
+                    out[k] = self.order[j]
+                    break
+                j += 1
+        return out
+
     def take(self, ids: Ints) -> Strings:
         """The strings at ``ids`` (distinct), in the order given, with no string decoded or hashed again."""
         ids = np.asarray(ids, dtype=np.int64)

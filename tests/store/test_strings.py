@@ -35,6 +35,9 @@ def test_each_string_is_found_at_its_place_and_absent_ones_are_not() -> None:
     assert table.get("otters") is None and table.get("Otter") is None and "pier" not in table and "ça" in table
     with pytest.raises(IndexError):
         table[len(WORDS)]
+    asked = [*WORDS[::-1], "otters", "ça", ""]
+    assert table.places(asked).tolist() == [-1 if table.get(w) is None else table.get(w) for w in asked]
+    assert table.places([]).tolist() == [] and Strings.of([]).places(["otter"]).tolist() == [-1]
 
 
 def test_a_string_given_twice_is_refused() -> None:
@@ -59,6 +62,7 @@ def test_colliding_hashes_still_tell_strings_apart(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(strings, "_hash", lambda raw: np.uint64(0))
     table = Strings.of(WORDS)
     assert [table.get(w) for w in WORDS] == list(range(len(WORDS))) and table.get("pier") is None
+    assert table.places([*WORDS, "pier"]).tolist() == [*range(len(WORDS)), -1]
     with pytest.raises(ValueError, match="occurs twice"):
         Strings.of(["pier", "otter", "pier"])
 
